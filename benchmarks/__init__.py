@@ -1,0 +1,1 @@
+"""Built-in benchmarks, each registered as a `harness` plugin."""

@@ -1,0 +1,124 @@
+"""The benchmark contract. Benchmarks live in benchmarks/ and register through pluggy.
+
+A benchmark reads its official release files (``load``), says what to generate for each item
+(``generation_request``), reads predictions in its official format (``read_predictions``), and
+scores predictions exactly as its official scorer does (``score``). Judge runs, failures and
+per-item records are part of the score, never hidden.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from harness.judge_types import Judge
+
+
+@dataclass
+class ProtocolCard:
+    """How a benchmark is run and scored; printed in results.json and the leaderboard."""
+
+    benchmark: str
+    data_version: str
+    scorer_source: str  # the official scorer reproduced, with its snapshot
+    judge_model: str | None = None  # None: rule-based, no judge
+    judge_temperature: float | None = None
+    judge_max_tokens: int | None = None
+    judge_runs: int = 1
+    prompt_version: str | None = None  # e.g. a SHA-256 of the judge template
+    generation: dict[str, Any] = field(default_factory=dict)  # suffix, max_new_tokens, greedy …
+    reference_numbers: dict[str, float] = field(default_factory=dict)  # LLaVA-1.5-7B, SENA Table 4
+    deviations: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """One file of a benchmark's official release, as ``harness data pull`` fetches it.
+
+    ``path`` is where it goes under the benchmark's data directory. ``sha256``/``md5`` are the
+    published checksums where known. ``unpack``: a zip/tar to extract in place after download.
+    ``manual``: cannot be fetched automatically; ``note`` says exactly what to download and where.
+    """
+
+    path: str
+    url: str | None = None
+    sha256: str | None = None
+    md5: str | None = None
+    unpack: bool = False
+    manual: bool = False
+    note: str = ""
+
+
+@dataclass
+class BenchItem:
+    """One question of a benchmark. ``image`` is a path on disk (opened lazily)."""
+
+    id: str
+    image: Path | None
+    prompt: str  # the text the official inference script feeds the model (suffix included)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ScoreReport:
+    """What ``Benchmark.score`` returns.
+
+    ``metrics``: headline numbers (for judged benchmarks, the mean over runs).
+    ``per_run``: one metrics dict per judge run (a single entry for rule-based benchmarks).
+    ``std``: population std over runs for each metric (empty for rule-based ones).
+    ``records``: per-item records (prediction, parsed judgement per run, failure reasons).
+    ``failures``: counts of failed judgements per run ("run0": 2, …) and in total.
+    """
+
+    metrics: dict[str, float]
+    per_run: list[dict[str, float]] = field(default_factory=list)
+    std: dict[str, float] = field(default_factory=dict)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    failures: dict[str, int] = field(default_factory=dict)
+    official: dict[str, float] = field(default_factory=dict)  # the official handling of failures
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Benchmark(ABC):
+    """Base class of every benchmark plugin."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]  # one line, shown by `harness benchmarks`
+    needs_judge: ClassVar[bool] = False
+
+    def data_sources(self) -> list[DataSource]:
+        """The official files ``harness data pull`` downloads (and ``data check`` looks for)."""
+        return []
+
+    @abstractmethod
+    def protocol(self) -> ProtocolCard:
+        """The protocol card (judge model and decoding, prompt/data versions, deviations)."""
+
+    @abstractmethod
+    def load(self, data_dir: Path) -> list[BenchItem]:
+        """Read the official release files under ``data_dir``; errors name the file and line."""
+
+    def generation_params(self) -> dict[str, Any]:
+        """Decoding used by the official inference script (greedy and max new tokens)."""
+        return {"max_new_tokens": 1024}
+
+    @abstractmethod
+    def read_predictions(self, path: Path, items: Sequence[BenchItem]) -> dict[str, str]:
+        """Read predictions in the official format; unknown, missing or duplicated ids are errors."""
+
+    @abstractmethod
+    def write_predictions(self, path: Path, items: Sequence[BenchItem], predictions: dict[str, str]) -> None:
+        """Write predictions in the official format (so the official scorer can read them too)."""
+
+    @abstractmethod
+    def score(self, items: Sequence[BenchItem], predictions: dict[str, str], judge: Judge | None,
+              *, runs: int = 1) -> ScoreReport:
+        """Score exactly as the official scorer does."""

@@ -1,0 +1,24 @@
+"""Unlabeled image sources (folder, LLaVA-665k JSON, COCO, synthetic) and seeded disjoint sampling."""
+
+from harness.images.sampling import ImageSplit, sample_iterations
+from harness.images.sources import (
+    CocoSource,
+    FolderSource,
+    ImageRef,
+    ImageSource,
+    LlavaJsonSource,
+    SyntheticSource,
+    open_source,
+)
+
+__all__ = [
+    "ImageRef",
+    "ImageSource",
+    "FolderSource",
+    "LlavaJsonSource",
+    "CocoSource",
+    "SyntheticSource",
+    "open_source",
+    "ImageSplit",
+    "sample_iterations",
+]

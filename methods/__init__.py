@@ -1,0 +1,1 @@
+"""Built-in self-evolution methods, each registered as a `harness` plugin."""

@@ -1,0 +1,221 @@
+"""leaderboard.md from synthetic stored results: rows, columns, ± std, Δ, missing cells,
+footnotes, provenance, bad files, plots and determinism."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from harness.leaderboard import COLUMNS, build_leaderboard
+from harness.results import ModelRef, Results
+
+JUDGED = {"benchmark": "mmhal", "data_version": "mmhal-v1", "scorer_source": "MMHal-Bench eval_gpt4.py",
+          "judge_model": "gpt-4-1106-preview", "judge_temperature": 0.0, "judge_runs": 3,
+          "deviations": ["judge is gpt-4-1106-preview, not gpt-4-0314"]}
+RULE = {"benchmark": "amber", "data_version": "amber-2023-12-18", "scorer_source": "AMBER inference.py",
+        "judge_model": None, "judge_runs": 1, "deviations": [],
+        "reference_numbers": {"LLaVA-1.5-7B CHAIR": 11.6}}
+
+
+def _write(path: Path, bench: str, model: ModelRef, metrics: dict, *, std=None, per_run=None,
+           failures=None, records=None, created="2026-11-01T00:00:00Z", protocol=None) -> None:
+    proto = protocol or (JUDGED if bench == "mmhal" else RULE)
+    Results(benchmark=bench, model=model, protocol=proto, metrics=metrics, std=std or {},
+            per_run=per_run or [metrics], failures=failures or {"total": 0}, records=records or [],
+            created=created).write(path)
+
+
+def _run(root: Path, run_id: str, method: str, variant: str, iters: int) -> Path:
+    run = root / run_id
+    run.mkdir(parents=True)
+    manifest = {"run_id": run_id, "method": method, "variant": variant, "base_model": "tiny", "seed": 0,
+                "iterations": iters, "images": {"source": "synthetic", "per_iter": 8}, "created": "x",
+                "command": "harness evolve", "config": {}, "packages": {}, "git_rev": "abc"}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    return run
+
+
+def _ref(run_id: str, method: str, variant: str, i: int) -> ModelRef:
+    return ModelRef(id=f"{run_id}/theta{i}", run_id=run_id, iteration=i, method=method, variant=variant,
+                    base="tiny")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    runs = tmp_path / "runs"
+    sena = _run(runs, "sena-a", "sena", "sena", 2)
+    mmhal_runs = lambda s: [{"average_score": s - 0.1, "hallucination_rate": 0.5},
+                            {"average_score": s, "hallucination_rate": 0.5},
+                            {"average_score": s + 0.1, "hallucination_rate": 0.5}]
+    # θ0 (evaluated in the sena run)
+    _write(sena / "iter0/eval/amber/results.json", "amber", _ref("sena-a", "sena", "sena", 0),
+           {"CHAIR": 10.0, "Cover": 50.0, "Hal": 40.0, "Cog": 4.0, "Accuracy": 70.0, "F1": 75.0})
+    _write(sena / "iter0/eval/mmhal/results.json", "mmhal", _ref("sena-a", "sena", "sena", 0),
+           {"average_score": 2.0, "hallucination_rate": 0.5}, std={"average_score": 0.08165,
+           "hallucination_rate": 0.0}, per_run=mmhal_runs(2.0), records=[{"id": str(i)} for i in range(96)])
+    for i, chair in ((1, 8.0), (2, 7.0)):
+        (sena / f"iter{i}").mkdir(parents=True, exist_ok=True)
+        (sena / f"iter{i}/stats.json").write_text(json.dumps({"pairs": 10 * i + 1, "images": 8}))
+        _write(sena / f"iter{i}/eval/amber/results.json", "amber", _ref("sena-a", "sena", "sena", i),
+               {"CHAIR": chair, "Cover": 51.0, "Hal": 30.0, "Cog": 3.0, "Accuracy": 71.0, "F1": 76.0})
+        _write(sena / f"iter{i}/eval/mmhal/results.json", "mmhal", _ref("sena-a", "sena", "sena", i),
+               {"average_score": 2.0 + i / 10, "hallucination_rate": 0.5 - i / 10},
+               std={"average_score": 0.08165, "hallucination_rate": 0.0}, per_run=mmhal_runs(2.0 + i / 10),
+               failures={"total": 3 if i == 2 else 0, "run0": 3 if i == 2 else 0},
+               records=[{"id": str(k)} for k in range(96)])
+    # a second method; its θ0 amber numbers differ from the sena run's and are newer
+    seva = _run(runs, "seva-b", "seva", "seva-d500", 1)
+    _write(seva / "iter0/eval/amber/results.json", "amber", _ref("seva-b", "seva", "seva-d500", 0),
+           {"CHAIR": 10.5, "Cover": 50.0, "Hal": 40.0, "Cog": 4.0, "Accuracy": 70.0, "F1": 75.0},
+           created="2026-11-02T00:00:00Z")
+    _write(seva / "iter1/eval/amber/results.json", "amber", _ref("seva-b", "seva", "seva-d500", 1),
+           {"CHAIR": 9.0, "Cover": 49.0, "Hal": 35.0, "Cog": 3.5, "Accuracy": 72.0, "F1": 77.0})
+    # bad files: another schema version and a corrupt one
+    bad = seva / "iter1/eval/mmbench/results.json"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(json.dumps({"schema": "harness.results/0", "benchmark": "mmbench"}))
+    broken = sena / "iter1/eval/mmvet/results.json"
+    broken.parent.mkdir(parents=True)
+    broken.write_text('{"schema": "harness.results/1", "benchm')
+    return runs
+
+
+def _table(md: str) -> tuple[list[str], dict[str, dict[str, str]]]:
+    """The measured table as {"method|variant|θ": {column header: cell}}."""
+    section = md.split("## Measured", 1)[1].split("\n## ", 1)[0]
+    lines = [l for l in section.splitlines() if l.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    rows = {}
+    for line in lines[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows["|".join(cells[:3])] = dict(zip(header, cells))
+    return header, rows
+
+
+def _strip(cell: str) -> str:
+    return re.sub(r"\[\^\d+\]", "", cell)
+
+
+def _note(md: str, cell: str, needle: str) -> str:
+    """The footnote text referenced from ``cell`` that contains ``needle``."""
+    for n in re.findall(r"\[\^(\d+)\]", cell):
+        m = re.search(rf"^\[\^{n}\]: (.*)$", md, re.M)
+        if m and needle in m.group(1):
+            return m.group(1)
+    raise AssertionError(f"no footnote with {needle!r} on {cell!r}")
+
+
+def test_rows_columns_cells_and_footnotes(store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "site" / "leaderboard.md"
+    report = build_leaderboard([store], out)
+    md = out.read_text()
+    header, rows = _table(md)
+    # columns: SENA Table 1 columns in order, then shapes
+    labels = [re.sub(r"\[\^\d+\]$", "", h) for h in header[3:]]
+    assert labels[:11] == ["LLaVA^W", "MM-Vet", "MMHal Score", "MMHal Rate ↓", "AMBER CHAIR ↓", "Cover",
+                           "Hal ↓", "Cog ↓", "AMBER Accuracy", "F1", "MMBench"]
+    assert all(l.startswith("Shapes") for l in labels[11:]) and len(labels) == len(COLUMNS)
+    # rows: one θ0 for the shared base, then methods grouped, iterations in order
+    assert list(rows) == ["base|tiny|θ0", "sena|sena|θ1", "sena|sena|θ2", "seva|seva-d500|θ1"]
+    assert report.rows == 4
+    chair = next(h for h in header if h.startswith("AMBER CHAIR"))
+    score = next(h for h in header if h.startswith("MMHal Score"))
+    rate = next(h for h in header if h.startswith("MMHal Rate"))
+    base, s1, s2, v1 = (rows[k] for k in rows)
+    # θ0 from two runs with different numbers: the newest (seva run, 10.5) with a footnote
+    assert _strip(base[chair]) == "10.5"
+    assert "newest is shown" in _note(md, base[chair], "newest")
+    # Δ against θ0 and best per column (lower CHAIR is better)
+    assert _strip(s1[chair]) == "8.0 (-2.5)"
+    assert _strip(s2[chair]) == "**7.0** (-3.5)"
+    assert _strip(v1[chair]) == "9.0 (-1.5)"
+    # ± std over judge runs; judged cells keep it, rule-based ones do not
+    assert _strip(base[score]) == "2.00 ± 0.08"
+    assert _strip(s2[score]) == "**2.20 ± 0.08** (+0.20)"
+    assert _strip(s2[rate]) == "**0.30 ± 0.00** (-0.20)"
+    # missing cells
+    assert v1[score] == "–" and base[header[3]] == "–" and s1[labels[10]] == "–"
+    # judge failure rate footnote only where it is not 0: 3 of 96 items × 3 runs
+    failure = _note(md, s2[score], "judgements failed")
+    assert "3 of 288 judgements failed (1.0%)" in failure
+    assert "judgements failed" not in " ".join(re.findall(r"^\[\^\d+\]: .*$", md, re.M)).replace(failure, "")
+    assert not any("judgements failed" in _note_all(md, s1[c]) for c in header[3:])
+    # protocol card footnotes on the header: judge, temperature, data version, deviations
+    mmhal_note = _note(md, next(h for h in header if h.startswith("MMHal Score")), "protocol")
+    assert "gpt-4-1106-preview" in mmhal_note and "temperature 0.0" in mmhal_note
+    assert "data mmhal-v1" in mmhal_note and "judge is gpt-4-1106-preview, not gpt-4-0314" in mmhal_note
+    assert "rule-based" in _note(md, chair, "protocol")
+
+
+def _note_all(md: str, cell: str) -> str:
+    return " ".join(m.group(1) for n in re.findall(r"\[\^(\d+)\]", cell)
+                    if (m := re.search(rf"^\[\^{n}\]: (.*)$", md, re.M)))
+
+
+def test_provenance_bad_files_and_reported_numbers(store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "leaderboard.md"
+    report = build_leaderboard([store], out)
+    md = out.read_text()
+    sha = hashlib.sha256((store / "sena-a" / "manifest.json").read_bytes()).hexdigest()
+    prov = md.split("## Provenance", 1)[1].split("\n## ", 1)[0]
+    assert f"| sena θ2 | sena-a | tiny | 8 | 21 | `{sha}` |" in prov
+    assert "| θ0 = tiny | sena-a, seva-b | tiny |" in prov
+    # bad files are named in warnings and skipped; the rest still built
+    assert any("iter1/eval/mmbench/results.json" in w and "harness.results/0" in w for w in report.warnings)
+    assert any("iter1/eval/mmvet/results.json" in w and "malformed JSON" in w for w in report.warnings)
+    # reported numbers in their own section, never in the measured table
+    measured, reported = md.split("## Reported in papers (not measured here)", 1)
+    assert "SeVa" not in measured and "70.7" in reported
+    assert "Table 4" in reported and "LLaVA-1.5-7B CHAIR = 11.6" in reported
+
+
+def test_deterministic_and_plots(store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "leaderboard.md"
+    first = build_leaderboard([store], out)
+    text1 = out.read_bytes()
+    pngs1 = {p.name: p.read_bytes() for p in first.plots}
+    second = build_leaderboard([store], out)
+    assert out.read_bytes() == text1
+    assert {p.name: p.read_bytes() for p in second.plots} == pngs1
+    # one PNG per headline metric that has iteration data, linked from the markdown, valid images
+    names = sorted(p.name for p in first.plots)
+    assert names == ["leaderboard_amber_chair.png", "leaderboard_amber_f1.png",
+                     "leaderboard_mmhal_average_score.png", "leaderboard_mmhal_hallucination_rate.png"]
+    for p in first.plots:
+        assert p.parent == out.parent and f"]({p.name})" in text1.decode()
+        with Image.open(p) as im:
+            im.verify()
+        with Image.open(p) as im:
+            assert im.format == "PNG" and im.size[0] > 100
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_empty_and_missing_folder(tmp_path: Path) -> None:
+    out = tmp_path / "lb.md"
+    report = build_leaderboard([tmp_path / "nope"], out)
+    assert report.rows == 0 and any("no such folder" in w for w in report.warnings)
+    assert "No stored results were found." in out.read_text()
+    assert report.plots == []
+
+
+def test_models_evaluated_outside_runs(store: Path, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    shapes = {"Accuracy": 60.0, "F1": 61.0, "CHAIR": 5.0, "Cover": 40.0}
+    rule = dict(RULE, benchmark="shapes", reference_numbers={})
+    _write(results / "tiny/shapes/results.json", "shapes", ModelRef(id="tiny"), shapes, protocol=rule)
+    _write(results / "other/shapes/results.json", "shapes", ModelRef(id="other"),
+           dict(shapes, Accuracy=65.0), protocol=rule)
+    _write(results / "other/pope/results.json", "pope", ModelRef(id="other"), {"F1": 1.0}, protocol=rule)
+    out = tmp_path / "leaderboard.md"
+    report = build_leaderboard([store, results], out)
+    header, rows = _table(out.read_text())
+    acc = next(h for h in header if h.startswith("Shapes Accuracy"))
+    assert _strip(rows["base|tiny|θ0"][acc]) == "60.0"  # `harness eval --model tiny` is θ0 of runs on tiny
+    assert _strip(rows["model|other|–"][acc]) == "**65.0**"
+    assert list(rows)[-1] == "model|other|–"
+    assert any("'pope' has no leaderboard column" in w for w in report.warnings)
