@@ -1,0 +1,153 @@
+"""The method contract. Methods live in methods/ and register through pluggy.
+
+A method turns a policy (through a generation backend) and a set of unlabeled images into
+preference pairs, and says which training objective it wants. Its config is a dataclass whose
+defaults are the paper's; ``--set key=value`` overrides fields, and named variants bundle
+overrides (e.g. SENA's ablations).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+from harness.errors import HarnessError
+
+
+@dataclass
+class PreferencePair:
+    image: str  # image id within its source
+    prompt: str  # the user prompt (no conversation template)
+    chosen: str
+    rejected: str
+    kind: str = "qa"  # "des" (description: SENA's CA loss applies), "gen" (generated question), "qa"
+    image_path: str | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PreferencePair":
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
+
+
+@dataclass
+class PreferenceSet:
+    """Pairs plus bookkeeping. ``counts``: the number remaining after each step and filter, in order."""
+
+    pairs: list[PreferencePair]
+    counts: dict[str, int] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainingObjective:
+    """What the trainer optimises for a method's pairs.
+
+    ``align_weight``: weight of SENA's image-content alignment term (length-normalised NLL of the
+    chosen description); 0 disables it. ``align_norm``: "batch" averages over the whole micro-batch
+    with zeros for non-description pairs (the official code), "des" over description pairs only.
+    ``duplicate``: how many times each pair is repeated in the epoch (SeVa: 2).
+    """
+
+    beta: float = 0.1
+    align_weight: float = 0.0
+    align_norm: str = "batch"
+    duplicate: int = 1
+
+
+@dataclass
+class SynthesisContext:
+    """Where and how a method runs: the seed, the iteration, the generating checkpoint, image access."""
+
+    seed: int
+    iteration: int
+    checkpoint: str
+    open_image: Any  # callable ImageRef -> PIL.Image
+    progress: bool = True
+
+
+class Method(ABC):
+    """Base class of every method plugin."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]  # one line, shown by `harness methods`
+    Config: ClassVar[type]  # a dataclass; defaults reproduce the paper
+    variants: ClassVar[dict[str, dict[str, Any]]] = {}  # named bundles of overrides
+
+    def __init__(self, config: Any | None = None):
+        self.config = config if config is not None else self.Config()
+        validate = getattr(self.config, "validate", None)
+        if validate:
+            validate()
+
+    @abstractmethod
+    def synthesize(self, backend, images: Sequence, ctx: SynthesisContext) -> PreferenceSet:
+        """Build preference pairs for ``images`` with the policy behind ``backend``.
+
+        Every step runs for all images as one batched backend call.
+        """
+
+    def objective(self) -> TrainingObjective:
+        return TrainingObjective()
+
+    def config_dict(self) -> dict[str, Any]:
+        return asdict(self.config)
+
+    def config_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.config_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _coerce(field_type: Any, raw: str, key: str) -> Any:
+    t = field_type if isinstance(field_type, type) else {"bool": bool, "int": int, "float": float, "str": str}.get(
+        str(field_type).replace("'", ""), None)
+    if t is bool:
+        low = raw.strip().lower()
+        if low in ("true", "1", "yes", "on"):
+            return True
+        if low in ("false", "0", "no", "off"):
+            return False
+        raise HarnessError(f"--set {key}={raw}: expected true or false")
+    if t in (int, float):
+        try:
+            return t(raw)
+        except ValueError:
+            raise HarnessError(f"--set {key}={raw}: expected a{'n integer' if t is int else ' number'}") from None
+    if t is str or t is None:
+        return raw
+    raise HarnessError(f"--set {key}: option of type {field_type} cannot be set from the command line")
+
+
+def build_config(method_cls: type[Method], overrides: Sequence[str] = (), variant: str | None = None) -> Any:
+    """A method config from its defaults, an optional named variant, then ``key=value`` overrides.
+
+    Unknown keys, variants or bad values raise HarnessError listing what is accepted.
+    """
+    cfg_cls = method_cls.Config
+    fields = {f.name: f for f in dataclasses.fields(cfg_cls)}
+    values: dict[str, Any] = {}
+    if variant:
+        if variant not in method_cls.variants:
+            known = ", ".join(sorted(method_cls.variants)) or "none"
+            raise HarnessError(f"method {method_cls.name!r} has no variant {variant!r}; variants: {known}")
+        values.update(method_cls.variants[variant])
+    for item in overrides:
+        if "=" not in item:
+            raise HarnessError(f"--set {item!r}: expected key=value")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        if key not in fields:
+            raise HarnessError(f"--set {key}: unknown option of method {method_cls.name!r}; accepted: "
+                               f"{', '.join(sorted(fields))}")
+        values[key] = _coerce(fields[key].type, raw, key)
+    config = cfg_cls(**values)
+    validate = getattr(config, "validate", None)
+    if validate:
+        validate()
+    return config
