@@ -44,10 +44,6 @@ def user_errors(fn):
     return wrapper
 
 
-def not_yet(command: str, issue: str) -> None:
-    raise HarnessError(f"`harness {command}` is not available yet: it lands with the [{issue}] issue")
-
-
 @app.command("methods")
 @user_errors
 def methods_cmd() -> None:
@@ -75,42 +71,180 @@ def benchmarks_cmd() -> None:
     _console().print(table if reg.benchmarks else "No benchmarks registered.")
 
 
+def _parse_train_sets(items: list[str]) -> dict:
+    """--train key=value pairs, typed from TrainConfig's fields."""
+    import dataclasses
+
+    from harness.method import _coerce
+    from harness.train.config import TrainConfig
+
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise HarnessError(f"--train {item!r}: expected key=value")
+        key, raw = item.split("=", 1)
+        if key not in fields:
+            raise HarnessError(f"--train {key}: unknown training option; accepted: {', '.join(sorted(fields))}")
+        ftype = str(fields[key].type).replace("'", "")
+        base = ftype.split("|")[0].strip()
+        out[key] = None if raw.lower() == "none" and "None" in ftype else _coerce(base, raw, key)
+    return out
+
+
 @app.command("evolve")
 @user_errors
 def evolve_cmd(
-    method: str = typer.Option("sena", help="Registered method (see `harness methods`)."),
-    iters: int = typer.Option(3, help="Number of iterations θ0 → θN."),
+    method: str = typer.Option("sena", "--method", "-m", help="Registered method (see `harness methods`)."),
+    iters: int = typer.Option(3, "--iters", "-n", help="Number of iterations θ0 → θN."),
+    model: str = typer.Option("tiny", help="θ0: a llava-hf checkpoint folder, or `tiny` (built-in, offline)."),
+    images: Optional[str] = typer.Option(None, help="Unlabeled images: a folder, a LLaVA-665k or COCO .json "
+                                         "(with --image-root), or `synthetic` (default)."),
+    image_root: Optional[str] = typer.Option(None, help="Folder the image paths of a .json source are relative to."),
+    images_per_iter: Optional[int] = typer.Option(None, help="Images per iteration (default: 6000 as the paper; "
+                                                  "32 with the tiny model)."),
+    backend: str = typer.Option("hf", help="Generation backend: hf (transformers) or vllm (GPU extra)."),
+    gen_batch_size: int = typer.Option(16, help="Batch size of the hf backend."),
+    eval_benches: list[str] = typer.Option(["shapes"], "--eval", help="Benchmark(s) to score each θi on; "
+                                           "repeat the option; `none` to skip."),
+    runs_dir: Path = typer.Option(Path("runs"), help="Folder holding run directories."),
+    run_dir: Optional[Path] = typer.Option(None, help="This run's directory (default: derived from the options)."),
+    seed: int = typer.Option(0, help="Seed of image sampling, prompt choice and noise."),
+    variant: Optional[str] = typer.Option(None, help="A named variant of the method (e.g. SENA's ablations)."),
+    sets: list[str] = typer.Option([], "--set", help="Method option key=value (repeatable), e.g. se=false."),
+    train_sets: list[str] = typer.Option([], "--train", help="Training option key=value (repeatable), "
+                                         "e.g. lora=true, learning_rate=1e-6."),
+    restart: bool = typer.Option(False, help="Delete an existing run directory with another config and start over."),
 ) -> None:
-    """Self-evolve a policy: θ0 → θ1 → … on unlabeled images (synthesize pairs, train with DPO)."""
-    not_yet("evolve", "evolve")
+    """Self-evolve a policy: θ0 → θ1 → … on unlabeled images (synthesize pairs, reference pass, DPO).
+
+    Rerunning the same command resumes from the last finished stage.
+    """
+    from harness.evolve import EvolveOptions, evolve
+
+    evals = [] if eval_benches == ["none"] else list(eval_benches)
+    opts = EvolveOptions(method=method, iters=iters, model=model, images=images, image_root=image_root,
+                         images_per_iter=images_per_iter, backend=backend, gen_batch_size=gen_batch_size,
+                         evals=evals, runs_dir=runs_dir, run_dir=run_dir, seed=seed, variant=variant,
+                         overrides=list(sets), train_overrides=_parse_train_sets(train_sets), restart=restart)
+    evolve(opts, _console())
 
 
 @app.command("eval")
 @user_errors
-def eval_cmd(bench: str = typer.Option(..., "--bench", help="Registered benchmark (see `harness benchmarks`).")) -> None:
+def eval_cmd(
+    bench: str = typer.Option(..., "--bench", "-b", help="Registered benchmark (see `harness benchmarks`)."),
+    model: Optional[str] = typer.Option(None, help="A checkpoint folder, `tiny`, or RUN_ID:ITER. Default: every θi "
+                                        "of the stored runs without a result for this benchmark, then θ0."),
+    data_dir: Optional[Path] = typer.Option(None, help="The benchmark's data (default: data/<bench>)."),
+    predictions: Optional[Path] = typer.Option(None, help="Score this predictions file (official format); "
+                                               "no generation."),
+    judge_model: str = typer.Option("gpt-4-1106-preview", help="Judge model (the SENA paper's)."),
+    judge_base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible server (default: OPENAI_BASE_URL "
+                                                 "or api.openai.com); the key is read from OPENAI_API_KEY."),
+    judge_runs: int = typer.Option(3, help="Judge runs per item (the paper averages 3)."),
+    judge_concurrency: int = typer.Option(16, help="Concurrent judge requests."),
+    no_judge_cache: bool = typer.Option(False, help="Bypass the judge cache."),
+    dry_run: bool = typer.Option(False, help="Print the number of judge calls and the estimated cost; call nothing."),
+    max_cost: Optional[float] = typer.Option(None, help="Stop before the judge spend passes this many USD."),
+    out: Optional[Path] = typer.Option(None, help="Results file (default: next to the run, or results/<model>/)."),
+    runs_dir: Path = typer.Option(Path("runs"), help="Folder holding run directories."),
+    backend: str = typer.Option("hf", help="Generation backend."),
+    batch_size: int = typer.Option(16, help="Generation batch size (hf backend)."),
+    limit: Optional[int] = typer.Option(None, help="Only the first N items (smoke tests)."),
+) -> None:
     """Score a model (or every θi of the stored runs) on a benchmark."""
-    not_yet("eval", "benchmarks")
+    from harness.evaluate import evaluate, pending_models, resolve_model, results_path
+
+    data = data_dir or Path("data") / bench
+    common = dict(data_dir=data, judge_model=judge_model, judge_base_url=judge_base_url, judge_runs=judge_runs,
+                  judge_concurrency=judge_concurrency, use_cache=not no_judge_cache, max_cost=max_cost,
+                  dry_run=dry_run, backend=backend, batch_size=batch_size, limit=limit, console=_console())
+    if predictions is not None or model is not None:
+        ref = resolve_model(model or "predictions", runs_dir)
+        target = out or results_path(ref, bench, runs_dir, Path("results"))
+        evaluate(bench, model=ref.path if predictions is None else None, predictions=predictions, out=target,
+                 model_ref=ref, **common)
+        return
+    refs = pending_models(runs_dir, bench)
+    if not refs:
+        _console().print(f"Nothing to evaluate: every model in {runs_dir} has a {bench} result.")
+        return
+    for ref in refs:
+        evaluate(bench, model=ref.path, predictions=None, out=results_path(ref, bench, runs_dir, Path("results")),
+                 model_ref=ref, **common)
 
 
 @app.command("leaderboard")
 @user_errors
-def leaderboard_cmd() -> None:
+def leaderboard_cmd(
+    runs: list[Path] = typer.Option([Path("runs"), Path("results")], "--runs", help="Folders to scan for results "
+                                    "(repeatable)."),
+    out: Path = typer.Option(Path("leaderboard.md"), help="The markdown file to write (plots go next to it)."),
+) -> None:
     """Write leaderboard.md comparing methods and iterations, from stored results only."""
-    not_yet("leaderboard", "leaderboard")
+    from harness.leaderboard import build_leaderboard
+
+    report = build_leaderboard(list(runs), out)
+    console = _console()
+    for w in report.warnings:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    console.print(f"wrote {report.out} ({report.rows} rows from {report.results_used} results) and "
+                  f"{len(report.plots)} plot(s)")
+
+
+@app.command("compare")
+@user_errors
+def compare_cmd(
+    a: Path = typer.Argument(..., help="Model A: a results.json, results/<model>, or runs/<run>/iter<i>."),
+    b: Path = typer.Argument(..., help="Model B, the same forms."),
+    bench: str = typer.Option(..., "--bench", "-b", help="Benchmark to compare on."),
+    resamples: int = typer.Option(10_000, help="Paired bootstrap resamples."),
+    seed: int = typer.Option(0, help="Bootstrap seed."),
+) -> None:
+    """Paired comparison of two models on the same items (bootstrap for scores, McNemar for right/wrong)."""
+    from harness.compare import compare, render_comparison
+
+    report = compare(a, b, bench, resamples=resamples, seed=seed)
+    _console().print(render_comparison(report))
+
+
+def _bench(name: str):
+    from harness.plugins import registry
+
+    return registry().benchmark(name)()
 
 
 @data_app.command("pull")
 @user_errors
-def data_pull(bench: str = typer.Argument(..., help="Benchmark name.")) -> None:
+def data_pull(
+    bench: str = typer.Argument(..., help="Benchmark name."),
+    data_dir: Optional[Path] = typer.Option(None, help="Where to put it (default: data/<bench>)."),
+    force: bool = typer.Option(False, help="Download again even when present and verified."),
+) -> None:
     """Download a benchmark's official files (with resume and checksums)."""
-    not_yet("data pull", "benchmarks")
+    from harness.download import pull, render_pull
+
+    console = _console()
+    report = pull(_bench(bench).data_sources(), data_dir or Path("data") / bench, force=force, console=console)
+    console.print(render_pull(report))
+    if not report.complete:
+        raise typer.Exit(code=1)
 
 
 @data_app.command("check")
 @user_errors
-def data_check(bench: str = typer.Argument(..., help="Benchmark name.")) -> None:
+def data_check(
+    bench: str = typer.Argument(..., help="Benchmark name."),
+    data_dir: Optional[Path] = typer.Option(None, help="Where it lives (default: data/<bench>)."),
+) -> None:
     """Say which of a benchmark's files are present and which are missing."""
-    not_yet("data check", "benchmarks")
+    from harness.download import check, render_check
+
+    report = check(_bench(bench).data_sources(), data_dir or Path("data") / bench)
+    _console().print(render_check(report))
+    if not report.ok:
+        raise typer.Exit(code=1)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -13,8 +13,10 @@ SHARED = REPO.parent / "shared"
 
 @pytest.fixture(scope="session")
 def cache_root(tmp_path_factory) -> Path:
-    """A fresh cache folder for this test session (also exported for CLI subprocesses)."""
-    root = tmp_path_factory.mktemp("harness-cache")
+    """The cache folder of this test session (also exported for CLI subprocesses): a fresh one, unless
+    HARNESS_CACHE_DIR is already set (developers reuse a built tiny model across sessions that way)."""
+    preset = os.environ.get("HARNESS_CACHE_DIR")
+    root = Path(preset) if preset else tmp_path_factory.mktemp("harness-cache")
     os.environ["HARNESS_CACHE_DIR"] = str(root)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     return root

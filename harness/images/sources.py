@@ -221,3 +221,17 @@ def open_source(spec: str | None, *, image_root: str | None = None) -> ImageSour
     if head.lstrip().startswith("{"):
         return CocoSource(path, image_root)
     return LlavaJsonSource(path, image_root)
+
+
+def source_from_description(desc: dict[str, Any]) -> ImageSource:
+    """Rebuild a source from its ``describe()`` record (used by training worker processes)."""
+    kind = desc.get("kind")
+    if kind == "synthetic":
+        return SyntheticSource(namespace=desc["namespace"], size=desc["size"])
+    if kind == "folder":
+        return FolderSource(desc["root"])
+    if kind == "llava_json":
+        return LlavaJsonSource(desc["json"], desc["image_root"])
+    if kind == "coco":
+        return CocoSource(desc["annotations"], desc["image_root"])
+    raise HarnessError(f"unknown image source kind {kind!r} in a run manifest")

@@ -1,0 +1,75 @@
+"""Training hyperparameters. Defaults are the SENA paper's (spec/methods.md §3.9); all overridable.
+
+- learning rate 2e-6, global batch 128 (= per-device × accumulation × processes), 1 epoch, β = 0.1;
+- full fine-tuning (LoRA optional; SeVa's r=1024, α=2048), bf16 and gradient checkpointing on GPU;
+- LR schedule: SENA's *effective* schedule is DeepSpeed's WarmupLR (a short warm-up over 3 % of the
+  steps, then constant), not the cosine its script names. Default ``constant_with_warmup`` (HF's
+  warm-up is linear where DeepSpeed's default is logarithmic: a documented deviation);
+  ``cosine`` reproduces SeVa.
+- the training template is ``vicuna_v1`` ("user"), as LLaVA-1.5/SeVa/SENA train (``--version v1``),
+  while data is generated with ``llava_v1`` ("human").
+
+``TrainConfig.for_model("tiny")`` scales the batch and learning rate to the built-in tiny model,
+whose few pairs per iteration would otherwise make no optimiser step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from harness.errors import HarnessError
+
+SCHEDULERS = ("constant_with_warmup", "cosine", "linear", "constant")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    learning_rate: float = 2e-6
+    global_batch_size: int = 128
+    per_device_batch_size: int = 2
+    epochs: float = 1.0
+    lr_scheduler: str = "constant_with_warmup"
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    bf16: bool | None = None  # None: on when CUDA is used
+    gradient_checkpointing: bool | None = None  # None: on when CUDA is used
+    lora: bool = False
+    lora_r: int = 1024
+    lora_alpha: int = 2048
+    live_reference: bool = False  # True: a frozen θi−1 in memory instead of precomputed log-probs
+    max_length: int = 2048
+    template: str = "vicuna_v1"
+    seed: int = 42
+    deepspeed: str | None = None  # a DeepSpeed JSON config (see harness/configs/)
+    ref_batch_size: int = 4
+    launcher: str = "inline"  # "accelerate": train in `accelerate launch` worker processes
+    accelerate_config: str | None = None  # e.g. harness/configs/zero3_offload.yaml
+
+    def validate(self) -> "TrainConfig":
+        if self.lr_scheduler not in SCHEDULERS:
+            raise HarnessError(f"lr_scheduler {self.lr_scheduler!r} unknown; accepted: {', '.join(SCHEDULERS)}")
+        if self.learning_rate <= 0 or self.global_batch_size < 1 or self.per_device_batch_size < 1:
+            raise HarnessError("learning_rate, global_batch_size and per_device_batch_size must be positive")
+        if not 0 <= self.warmup_ratio < 1:
+            raise HarnessError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.launcher not in ("inline", "accelerate"):
+            raise HarnessError(f"launcher {self.launcher!r} unknown; accepted: inline, accelerate")
+        if self.launcher == "accelerate" and not self.accelerate_config:
+            raise HarnessError("launcher=accelerate needs accelerate_config=<file> (see harness/configs/)")
+        return self
+
+    @staticmethod
+    def for_model(model: str) -> "TrainConfig":
+        if model == "tiny":
+            return TrainConfig(learning_rate=5e-4, global_batch_size=8, per_device_batch_size=8, ref_batch_size=8,
+                               max_length=512, lora_r=8, lora_alpha=16)
+        return TrainConfig()
+
+    def with_overrides(self, overrides: dict) -> "TrainConfig":
+        names = {f.name: f for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - set(names))
+        if unknown:
+            raise HarnessError(f"unknown training option(s) {', '.join(unknown)}; accepted: {', '.join(sorted(names))}")
+        return dataclasses.replace(self, **overrides).validate()

@@ -1,0 +1,66 @@
+"""Worker entry point for multi-process training: ``accelerate launch -m harness.train.launch JOB.json``.
+
+``harness evolve --train launcher=accelerate --train accelerate_config=harness/configs/zero3_offload.yaml``
+writes the iteration's job file and runs this module under ``accelerate launch``; generation and the
+reference pass stay in the orchestrating process. No distributed code of our own: accelerate and
+DeepSpeed/FSDP do the work.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from harness import atomic
+from harness.errors import HarnessError
+from harness.method import TrainingObjective
+from harness.train.config import TrainConfig
+
+
+def write_job(path: Path, *, policy_path: Path, out_dir: Path, rows: list[dict[str, Any]],
+              objective: TrainingObjective, cfg: TrainConfig, source: dict[str, Any]) -> Path:
+    rows_file = path.with_suffix(".rows.jsonl")
+    atomic.write_jsonl(rows_file, rows)
+    atomic.write_json(path, {"policy_path": str(policy_path), "out_dir": str(out_dir), "rows": str(rows_file),
+                             "objective": asdict(objective), "train": asdict(cfg), "source": source})
+    return path
+
+
+def run_job(job_path: Path) -> dict[str, Any]:
+    from harness.images.sources import ImageRef, source_from_description
+    from harness.train.dpo import train_iteration
+
+    job = json.loads(Path(job_path).read_text())
+    source = source_from_description(job["source"])
+    cfg = TrainConfig(**job["train"])
+    info = train_iteration(Path(job["policy_path"]), Path(job["out_dir"]), atomic.read_jsonl(job["rows"]),
+                           objective=TrainingObjective(**job["objective"]), cfg=cfg,
+                           open_image=lambda e: source.open(ImageRef(e["image"], e.get("image_path"))))
+    return info
+
+
+def launch(job_path: Path, accelerate_config: str) -> None:
+    """Run the job under ``accelerate launch``; raise HarnessError if the workers fail."""
+    cmd = ["accelerate", "launch", "--config_file", accelerate_config, "-m", "harness.train.launch", str(job_path)]
+    proc = subprocess.run(cmd)
+    if proc.returncode != 0:
+        raise HarnessError(f"training workers failed (exit {proc.returncode}): {' '.join(cmd)}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        raise SystemExit("usage: accelerate launch -m harness.train.launch JOB.json")
+    info = run_job(Path(argv[0]))
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:
+        atomic.write_json(Path(argv[0]).with_suffix(".result.json"), info)
+
+
+if __name__ == "__main__":
+    main()
