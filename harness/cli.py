@@ -161,7 +161,12 @@ def eval_cmd(
                   judge_concurrency=judge_concurrency, use_cache=not no_judge_cache, max_cost=max_cost,
                   dry_run=dry_run, backend=backend, batch_size=batch_size, limit=limit, console=_console())
     if predictions is not None or model is not None:
-        ref = resolve_model(model or "predictions", runs_dir)
+        if model is not None:
+            ref = resolve_model(model, runs_dir)
+        else:
+            from harness.results import ModelRef
+
+            ref = ModelRef(id=predictions.stem)
         target = out or results_path(ref, bench, runs_dir, Path("results"))
         evaluate(bench, model=ref.path if predictions is None else None, predictions=predictions, out=target,
                  model_ref=ref, **common)

@@ -143,7 +143,7 @@ def _iteration(run, i, base_path, method, source, train_cfg, opts, console, labe
     policy = None
 
     def open_image(example: dict):
-        return source.open(ImageRef(example["image"], example.get("image_path")))
+        return source.open(ImageRef(example["image_ref"], example.get("image_path")))
 
     if not run.done(f"synthesize-{i}"):
         console.rule(f"θ{i}: synthesize pairs with θ{i - 1}")
@@ -166,9 +166,11 @@ def _iteration(run, i, base_path, method, source, train_cfg, opts, console, labe
     pairs = [PreferencePair.from_dict(d) for d in atomic.read_jsonl(out / "pairs.jsonl")]
     summary.pairs = len(pairs)
     if not pairs:
-        raise HarnessError(f"{out / 'pairs.jsonl'}: the method produced no pairs for iteration {i} "
-                           f"(see {out / 'stats.json'} for the counts after each filter)")
-    examples = [{"image": p.image, "image_path": p.image_path, "prompt": p.prompt, "chosen": p.chosen,
+        _carry_forward(run, i, prev, out, console)
+        summary.metrics = _evaluate_stage(run, i, base_path, opts, console, label)
+        summary.seconds = round(time.monotonic() - started, 1)
+        return summary
+    examples = [{"image_ref": p.image, "image_path": p.image_path, "prompt": p.prompt, "chosen": p.chosen,
                  "rejected": p.rejected, "kind": p.kind} for p in pairs]
 
     if not train_cfg.live_reference and not run.done(f"reference-{i}"):
@@ -215,6 +217,27 @@ def _iteration(run, i, base_path, method, source, train_cfg, opts, console, labe
     summary.metrics = _evaluate_stage(run, i, base_path, opts, console, label)
     summary.seconds = round(time.monotonic() - started, 1)
     return summary
+
+
+def _carry_forward(run: Run, i: int, prev: Path, out: Path, console: Console) -> None:
+    """No pairs survived the filters: nothing to learn, so θi = θi−1 (copied, and recorded as such)."""
+    import shutil
+    import tempfile
+
+    if run.done(f"train-{i}"):
+        return
+    console.print(f"[yellow]θ{i}: the method produced no pairs (counts in {out / 'stats.json'}); "
+                  f"θ{i} is θ{i - 1} unchanged[/]")
+    tmp = Path(tempfile.mkdtemp(prefix=".carry-", dir=out))
+    shutil.copytree(prev, tmp / "checkpoint")
+    target = out / "checkpoint"
+    if target.exists():
+        shutil.rmtree(target)
+    (tmp / "checkpoint").rename(target)
+    shutil.rmtree(tmp, ignore_errors=True)
+    atomic.write_json(out / "train.json", {"steps": 0, "examples": 0, "train_loss": None,
+                                            "skipped": "no pairs: θi is θi−1 unchanged"})
+    run.mark_done(f"train-{i}", steps=0, train_loss=None, skipped="no pairs")
 
 
 def _load(path: Path):

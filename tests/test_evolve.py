@@ -31,7 +31,15 @@ def test_two_iterations_of_each_method(method, tiny_path, tmp_path):
         assert (it / "checkpoint" / "config.json").is_file()
         assert (it / "checkpoint" / "tokenizer.json").is_file()  # the processor travels with θi
         stats = json.loads((it / "stats.json").read_text())
-        assert stats["pairs"] == len((it / "pairs.jsonl").read_text().splitlines()) > 0
+        n_pairs = len((it / "pairs.jsonl").read_text().splitlines())
+        assert stats["pairs"] == n_pairs
+        train = json.loads((it / "train.json").read_text())
+        if n_pairs:
+            assert train["steps"] >= 1 and train["examples"] == n_pairs
+        else:  # nothing survived the filters: θi is θi−1 unchanged, and says so
+            assert train["steps"] == 0 and "no pairs" in train["skipped"]
+    if method == "sena":  # the tiny model is warmed up on SENA's formats: its pairs survive
+        assert sum(len((run_dir / f"iter{i}" / "pairs.jsonl").read_text().splitlines()) for i in (1, 2)) > 0
     images = [{r["id"] for r in json.loads((run_dir / f"iter{i}" / "images.json").read_text())} for i in (1, 2)]
     assert not images[0] & images[1]  # disjoint images across iterations
     manifest = json.loads((run_dir / "manifest.json").read_text())
@@ -72,8 +80,9 @@ def _cli(run_dir, kill_at=None):
     env.pop("HARNESS_KILL_AT", None)
     if kill_at:
         env["HARNESS_KILL_AT"] = kill_at
-    cmd = [sys.executable, "-m", "harness.cli", "evolve", "--method", "seva", "--iters", "1", "--images-per-iter",
-           "8", "--eval", "none", "--set", "max_new_tokens=16", "--run-dir", str(run_dir)]
+    cmd = [sys.executable, "-m", "harness.cli", "evolve", "--method", "sena", "--iters", "1", "--images-per-iter",
+           "8", "--eval", "none", "--set", "max_new_tokens=24", "--set", "sq_max_new_tokens=32",
+           "--run-dir", str(run_dir)]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
 
 

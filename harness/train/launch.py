@@ -39,7 +39,7 @@ def run_job(job_path: Path) -> dict[str, Any]:
     cfg = TrainConfig(**job["train"])
     info = train_iteration(Path(job["policy_path"]), Path(job["out_dir"]), atomic.read_jsonl(job["rows"]),
                            objective=TrainingObjective(**job["objective"]), cfg=cfg,
-                           open_image=lambda e: source.open(ImageRef(e["image"], e.get("image_path"))))
+                           open_image=lambda e: source.open(ImageRef(e["image_ref"], e.get("image_path"))))
     return info
 
 
