@@ -72,6 +72,7 @@ class AmberBenchmark(Benchmark):
     """AMBER with the official scorer's counters, order of checks and rounding."""
 
     name = "amber"
+    predictions_filename = "predictions.json"  # the official prediction format's file type
     description = "AMBER hallucination benchmark: CHAIR/Cover/Hal/Cog and yes/no Acc/P/R/F1, rule-based (no judge)"
     needs_judge = False
 

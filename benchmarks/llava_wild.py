@@ -97,6 +97,7 @@ class LlavaWild(Benchmark):
     """LLaVA-Bench (In-the-Wild) with the official GPT-4 review protocol."""
 
     name = "llava_wild"
+    predictions_filename = "predictions.jsonl"  # the official prediction format's file type
     description = "LLaVA-Bench (In-the-Wild): 60 open questions, GPT-4 relative score vs the GPT-4 reference"
     needs_judge = True
 

@@ -125,6 +125,7 @@ class MMBenchBenchmark(Benchmark):
     """MMBench dev (English), CircularEval, VLMEvalKit 2024 extraction with a judge fallback."""
 
     name = "mmbench"
+    predictions_filename = "predictions.tsv"  # the official prediction format's file type
     description = "MMBench dev EN: CircularEval accuracy, rule-based extraction with a judge fallback"
     needs_judge = True  # only as a fallback extractor; score() also runs without one
 

@@ -91,6 +91,7 @@ class MMHal(Benchmark):
     """MMHal-Bench with the official GPT-4 rating template and parser."""
 
     name = "mmhal"
+    predictions_filename = "predictions.json"  # the official prediction format's file type
     description = "MMHal-Bench: 96 questions, GPT-4 rating 0-6 and hallucination rate (share of ratings < 3)"
     needs_judge = True
 

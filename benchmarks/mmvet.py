@@ -121,6 +121,7 @@ class MMVet(Benchmark):
     """MM-Vet v1 with the official few-shot grader and retry ladder."""
 
     name = "mmvet"
+    predictions_filename = "predictions.json"  # the official prediction format's file type
     description = "MM-Vet: 218 open questions, GPT-4-graded correctness per capability (rec, ocr, know, gen, spat, math)"
     needs_judge = True
 

@@ -93,6 +93,7 @@ class Benchmark(ABC):
     name: ClassVar[str]
     description: ClassVar[str]  # one line, shown by `harness benchmarks`
     needs_judge: ClassVar[bool] = False
+    predictions_filename: ClassVar[str] = "predictions.jsonl"  # name of the official-format predictions file
 
     def data_sources(self) -> list[DataSource]:
         """The official files ``harness data pull`` downloads (and ``data check`` looks for)."""
