@@ -109,12 +109,19 @@ def ensure_tiny(cache_root: Path | None = None, *, recipe: TinyRecipe | None = N
     corpus = build_corpus(recipe, tasks)
     root = Path(cache_root) if cache_root is not None else default_cache_root()
     target = root / "models" / f"tiny-{fingerprint(recipe, corpus)}"
+    return build_once(target, lambda tmp: build_tiny(tmp, recipe, corpus, progress=progress))
+
+
+def build_once(target: Path, build) -> Path:
+    """Build a model folder at ``target`` unless it exists: ``build(tmp)`` writes into a temporary
+    sibling folder, which is then renamed, so a killed build never leaves a half-written model and
+    concurrent builders keep whichever finished first."""
     if (target / "config.json").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tiny-build-", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-build-", dir=target.parent))
     try:
-        build_tiny(tmp, recipe, corpus, progress=progress)
+        build(tmp)
         try:
             os.rename(tmp, target)
         except OSError:  # another process finished first: keep theirs

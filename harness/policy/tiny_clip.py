@@ -27,15 +27,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness.images.synthetic import COLORS, SHAPES, Scene, make_scene
-from harness.policy.tiny import CLIP_MEAN, CLIP_STD, default_cache_root
+from harness.policy.tiny import CLIP_MEAN, CLIP_STD, build_once, default_cache_root
 
 RECIPE_VERSION = 1
 BOS, EOS, PAD = "<|startoftext|>", "<|endoftext|>", "<pad>"
@@ -99,20 +96,7 @@ def ensure_tiny_clip(cache_root: Path | None = None, *, recipe: TinyClipRecipe |
     recipe = recipe or TinyClipRecipe()
     root = Path(cache_root) if cache_root is not None else default_cache_root()
     target = root / "models" / f"tiny-clip-{fingerprint(recipe)}"
-    if (target / "config.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tiny-clip-build-", dir=target.parent))
-    try:
-        build_tiny_clip(tmp, recipe, progress=progress)
-        try:
-            os.rename(tmp, target)
-        except OSError:  # another process finished first: keep theirs
-            if not (target / "config.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return build_once(target, lambda tmp: build_tiny_clip(tmp, recipe, progress=progress))
 
 
 def _train_tokenizer(recipe: TinyClipRecipe, texts: list[str]):
