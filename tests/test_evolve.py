@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from harness.errors import HarnessError
@@ -40,6 +41,16 @@ def test_two_iterations_of_each_method(method, tiny_path, tmp_path):
             assert train["steps"] == 0 and "no pairs" in train["skipped"]
     if method == "sena":  # the tiny model is warmed up on SENA's formats: its pairs survive
         assert sum(len((run_dir / f"iter{i}" / "pairs.jsonl").read_text().splitlines()) for i in (1, 2)) > 0
+    trained = [i for i in (1, 2) if json.loads((run_dir / f"iter{i}" / "train.json").read_text())["steps"]]
+    for i in trained:  # LLaVA's recipe: the LLM and the projector learn, the vision tower stays frozen
+        before = load_file(tiny_path / "model.safetensors") if i == 1 else \
+            load_file(run_dir / f"iter{i - 1}" / "checkpoint" / "model.safetensors")
+        after = load_file(run_dir / f"iter{i}" / "checkpoint" / "model.safetensors")
+        assert before.keys() == after.keys()
+        tower = [k for k in after if "vision_tower" in k]
+        assert tower and all(torch.equal(before[k], after[k]) for k in tower)
+        assert any(not torch.equal(before[k], after[k]) for k in after if "language_model" in k)
+        assert any(not torch.equal(before[k], after[k]) for k in after if "multi_modal_projector" in k)
     images = [{r["id"] for r in json.loads((run_dir / f"iter{i}" / "images.json").read_text())} for i in (1, 2)]
     assert not images[0] & images[1]  # disjoint images across iterations
     manifest = json.loads((run_dir / "manifest.json").read_text())

@@ -149,9 +149,19 @@ def _train_tokenizer(recipe: TinyRecipe, texts: list[str]):
 
 
 def build_tiny(out_dir: Path, recipe: TinyRecipe, corpus: list[tuple[int, WarmupExample]], *, progress: bool = True) -> None:
-    import torch
-    from transformers import (CLIPImageProcessorPil, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                              LlavaForConditionalGeneration, LlavaProcessor)
+    template = get_template(recipe.template)
+    processor = make_processor(recipe, corpus)
+    model = make_model(recipe, processor.tokenizer)
+    _warm_up(model, processor, template, recipe, corpus, progress=progress)
+    model.save_pretrained(out_dir)
+    processor.save_pretrained(out_dir)
+    (out_dir / "harness_tiny.json").write_text(json.dumps({"recipe": asdict(recipe), "examples": len(corpus)}, indent=2))
+
+
+def make_processor(recipe: TinyRecipe, corpus: list[tuple[int, WarmupExample]]):
+    """A ``LlavaProcessor``: a byte-level BPE trained on the corpus (as rendered for generation) and a
+    CLIP image processor at the recipe's resolution."""
+    from transformers import CLIPImageProcessorPil, LlavaProcessor
 
     template = get_template(recipe.template)
     texts = [template.render(ex.prompt, with_image=ex.with_image) + template.render_answer(ex.answer) for _, ex in corpus]
@@ -160,8 +170,16 @@ def build_tiny(out_dir: Path, recipe: TinyRecipe, corpus: list[tuple[int, Warmup
         size={"shortest_edge": recipe.image_size}, crop_size={"height": recipe.image_size, "width": recipe.image_size},
         image_mean=list(CLIP_MEAN), image_std=list(CLIP_STD), do_convert_rgb=True,
     )
-    processor = LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=recipe.patch_size,
-                               vision_feature_select_strategy="default", num_additional_image_tokens=1)
+    return LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=recipe.patch_size,
+                          vision_feature_select_strategy="default", num_additional_image_tokens=1)
+
+
+def make_model(recipe: TinyRecipe, tokenizer):
+    """A seeded, untrained ``LlavaForConditionalGeneration`` of the recipe's size, with the colour
+    patch embedding and a frozen vision tower (as LLaVA freezes CLIP)."""
+    import torch
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+
     n_image_tokens = (recipe.image_size // recipe.patch_size) ** 2
     torch.manual_seed(recipe.seed)
     vision = CLIPVisionConfig(image_size=recipe.image_size, patch_size=recipe.patch_size, hidden_size=recipe.vision_hidden,
@@ -180,10 +198,7 @@ def build_tiny(out_dir: Path, recipe: TinyRecipe, corpus: list[tuple[int, Warmup
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.bos_token_id = tokenizer.bos_token_id
-    _warm_up(model, processor, template, recipe, corpus, progress=progress)
-    model.save_pretrained(out_dir)
-    processor.save_pretrained(out_dir)
-    (out_dir / "harness_tiny.json").write_text(json.dumps({"recipe": asdict(recipe), "examples": len(corpus)}, indent=2))
+    return model
 
 
 def _colour_patch_embedding(model) -> None:

@@ -1,7 +1,8 @@
 """Training hyperparameters. Defaults are the SENA paper's (spec/methods.md §3.9); all overridable.
 
 - learning rate 2e-6, global batch 128 (= per-device × accumulation × processes), 1 epoch, β = 0.1;
-- full fine-tuning (LoRA optional; SeVa's r=1024, α=2048), bf16 and gradient checkpointing on GPU;
+- full fine-tuning of the LLM and the projector, the vision tower frozen as LLaVA freezes it (LoRA
+  optional; SeVa's r=1024, α=2048), bf16 and gradient checkpointing on GPU;
 - LR schedule: SENA's *effective* schedule is DeepSpeed's WarmupLR (a short warm-up over 3 % of the
   steps, then constant), not the cosine its script names. Default ``constant_with_warmup`` (HF's
   warm-up is linear where DeepSpeed's default is logarithmic: a documented deviation);
@@ -39,6 +40,7 @@ class TrainConfig:
     lora_r: int = 1024
     lora_alpha: int = 2048
     live_reference: bool = False  # True: a frozen θi−1 in memory instead of precomputed log-probs
+    freeze_vision_tower: bool = True  # LLaVA trains the LLM and the projector; CLIP stays frozen
     max_length: int = 2048
     template: str = "vicuna_v1"
     seed: int = 42
@@ -63,8 +65,9 @@ class TrainConfig:
     @staticmethod
     def for_model(model: str) -> "TrainConfig":
         if model == "tiny":
+            # no warm-up: an iteration makes one or two optimiser steps, and a warm-up's first step has lr 0
             return TrainConfig(learning_rate=5e-4, global_batch_size=8, per_device_batch_size=8, ref_batch_size=8,
-                               max_length=512, lora_r=8, lora_alpha=16)
+                               max_length=512, lora_r=8, lora_alpha=16, warmup_ratio=0.0)
         return TrainConfig()
 
     def with_overrides(self, overrides: dict) -> "TrainConfig":

@@ -67,9 +67,23 @@ def dpo_args(cfg: TrainConfig, out_dir: Path, n_examples: int, *, objective: Tra
         deepspeed=cfg.deepspeed,
         disable_dropout=True,
         dataloader_num_workers=0,
-        ddp_find_unused_parameters=True,  # the last CLIP layer gets no gradient with vision_feature_layer=-2
+        # a trainable vision tower's last layer gets no gradient with vision_feature_layer=-2
+        ddp_find_unused_parameters=not cfg.freeze_vision_tower,
         disable_tqdm=True,
     )
+
+
+def freeze_vision_tower(model, policy_path: Path) -> int:
+    """Freeze every parameter of the vision tower (LLaVA's recipe); returns how many were frozen."""
+    frozen = 0
+    for name, param in model.named_parameters():
+        if ".vision_tower." in f".{name}":
+            param.requires_grad_(False)
+            frozen += 1
+    if not frozen:
+        raise HarnessError(f"{policy_path}: no vision_tower parameters to freeze in {type(model).__name__}; "
+                           "set freeze_vision_tower=false to train every parameter")
+    return frozen
 
 
 def train_iteration(policy_path: Path, out_dir: Path, examples: Sequence[dict[str, Any]], *,
@@ -95,6 +109,8 @@ def train_iteration(policy_path: Path, out_dir: Path, examples: Sequence[dict[st
     processor = AutoProcessor.from_pretrained(policy_path, local_files_only=True)
     dtype = torch.bfloat16 if (cfg.bf16 if cfg.bf16 is not None else _use_cuda()) else torch.float32
     model = AutoModelForImageTextToText.from_pretrained(policy_path, dtype=dtype, local_files_only=True)
+    if cfg.freeze_vision_tower:
+        freeze_vision_tower(model, policy_path)
     collator = LlavaPairCollator(processor, get_template(cfg.template), open_image, max_length=cfg.max_length,
                                  pad_to_square=pad_to_square)
     for stale in out_dir.parent.glob(".train-*"):  # left by a killed earlier attempt
