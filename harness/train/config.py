@@ -18,10 +18,28 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 from harness.errors import HarnessError
 
 SCHEDULERS = ("constant_with_warmup", "cosine", "linear", "constant")
+
+
+def shipped_accelerate_configs() -> list[str]:
+    """Names of the accelerate configs in harness/configs/."""
+    return sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
+def resolve_accelerate_config(value: str) -> Path:
+    """An accelerate config file: ``value`` itself if it is a file, else the shipped config of that name."""
+    path = Path(value)
+    if path.is_file():
+        return path.resolve()
+    shipped = Path(__file__).resolve().parents[1] / "configs" / f"{value}.yaml"
+    if "/" not in value and shipped.is_file():
+        return shipped
+    raise HarnessError(f"accelerate_config {value}: no such file, and not a shipped config "
+                       f"({', '.join(shipped_accelerate_configs())})")
 
 
 @dataclass(frozen=True)
@@ -47,7 +65,7 @@ class TrainConfig:
     deepspeed: str | None = None  # a DeepSpeed JSON config (see harness/configs/)
     ref_batch_size: int = 4
     launcher: str = "inline"  # "accelerate": train in `accelerate launch` worker processes
-    accelerate_config: str | None = None  # e.g. harness/configs/zero3_offload.yaml
+    accelerate_config: str | None = None  # a file, or a shipped config's name: zero3, zero3_offload, fsdp, cpu_ddp
 
     def validate(self) -> "TrainConfig":
         if self.lr_scheduler not in SCHEDULERS:
@@ -58,8 +76,11 @@ class TrainConfig:
             raise HarnessError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.launcher not in ("inline", "accelerate"):
             raise HarnessError(f"launcher {self.launcher!r} unknown; accepted: inline, accelerate")
-        if self.launcher == "accelerate" and not self.accelerate_config:
-            raise HarnessError("launcher=accelerate needs accelerate_config=<file> (see harness/configs/)")
+        if self.launcher == "accelerate":
+            if not self.accelerate_config:
+                raise HarnessError("launcher=accelerate needs accelerate_config=<file or name> "
+                                   f"(shipped: {', '.join(shipped_accelerate_configs())})")
+            resolve_accelerate_config(self.accelerate_config)
         return self
 
     @staticmethod

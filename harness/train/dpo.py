@@ -158,6 +158,7 @@ def train_iteration(policy_path: Path, out_dir: Path, examples: Sequence[dict[st
             "final_log": history[-1] if history else {},
             "boundary_mismatches": collator.boundary_mismatches,
             "epochs": cfg.epochs,
+            "processes": trainer.accelerator.num_processes,
             "updates_per_epoch": math.ceil(len(rows) / cfg.global_batch_size),
         }
     finally:

@@ -1,6 +1,7 @@
 """Worker entry point for multi-process training: ``accelerate launch -m harness.train.launch JOB.json``.
 
-``harness evolve --train launcher=accelerate --train accelerate_config=harness/configs/zero3_offload.yaml``
+``harness evolve --train launcher=accelerate --train accelerate_config=zero3_offload`` (a shipped config's
+name or any accelerate config file)
 writes the iteration's job file and runs this module under ``accelerate launch``; generation and the
 reference pass stay in the orchestrating process. No distributed code of our own: accelerate and
 DeepSpeed/FSDP do the work.
@@ -18,7 +19,7 @@ from typing import Any
 from harness import atomic
 from harness.errors import HarnessError
 from harness.method import TrainingObjective
-from harness.train.config import TrainConfig
+from harness.train.config import TrainConfig, resolve_accelerate_config
 
 
 def write_job(path: Path, *, policy_path: Path, out_dir: Path, rows: list[dict[str, Any]],
@@ -45,7 +46,10 @@ def run_job(job_path: Path) -> dict[str, Any]:
 
 def launch(job_path: Path, accelerate_config: str) -> None:
     """Run the job under ``accelerate launch``; raise HarnessError if the workers fail."""
-    cmd = ["accelerate", "launch", "--config_file", accelerate_config, "-m", "harness.train.launch", str(job_path)]
+    config = resolve_accelerate_config(accelerate_config)
+    # accelerate's launcher as a module of this interpreter: no reliance on `accelerate` being on PATH
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
+           "-m", "harness.train.launch", str(job_path)]
     proc = subprocess.run(cmd)
     if proc.returncode != 0:
         raise HarnessError(f"training workers failed (exit {proc.returncode}): {' '.join(cmd)}")
