@@ -95,3 +95,21 @@ def test_loss_without_ca_equals_trls_plain_dpo_and_ca_equals_hand_nll(setup):
         nll = -(logp * m).sum() / m.sum()
         nlls.append(nll.item() if ex["kind"] == "des" else 0.0)
     assert total - loss_ours == pytest.approx(sum(nlls) / len(nlls), rel=1e-4)
+
+
+def test_bf16_training_keeps_fp32_weights_unless_deepspeed_or_lora():
+    """A bf16 weight cannot take an lr-2e-6 Adam step (it rounds away), so plain bf16 training must
+    autocast over fp32 weights; DeepSpeed keeps fp32 master weights itself, LoRA freezes the base."""
+    from harness.train.dpo import weights_dtype
+
+    cfg = TrainConfig()
+    assert weights_dtype(cfg, cuda=False, deepspeed=False) == torch.float32
+    assert weights_dtype(cfg, cuda=True, deepspeed=False) == torch.float32
+    assert weights_dtype(cfg, cuda=True, deepspeed=True) == torch.bfloat16
+    assert weights_dtype(cfg.with_overrides({"lora": True}), cuda=True, deepspeed=False) == torch.bfloat16
+    assert weights_dtype(cfg.with_overrides({"bf16": False}), cuda=True, deepspeed=True) == torch.float32
+    # the reason, in numbers: the paper's step vanishes in a bf16 weight and survives in an fp32 one
+    w = torch.full((4,), 0.02)
+    step = torch.full((4,), 2e-6)
+    assert torch.equal((w.bfloat16() - step.bfloat16()), w.bfloat16())
+    assert not torch.equal(w - step, w)

@@ -73,6 +73,33 @@ def dpo_args(cfg: TrainConfig, out_dir: Path, n_examples: int, *, objective: Tra
     )
 
 
+def weights_dtype(cfg: TrainConfig, *, cuda: bool, deepspeed: bool):
+    """The dtype θi−1's weights are loaded in for training.
+
+    bf16 training computes in bf16 but keeps fp32 weights and optimizer state (the Trainer's
+    ``bf16=True`` autocast): a bf16 weight cannot take the paper's lr-2e-6 Adam step, which is about
+    1/60 of a bf16 rounding step at a weight of 1e-2, so it would round away and nothing would train.
+    Two cases load bf16 weights: DeepSpeed, whose optimizer keeps fp32 master weights itself, and
+    LoRA, where the base is frozen and PEFT keeps the adapters in fp32.
+    """
+    import torch
+
+    bf16 = cfg.bf16 if cfg.bf16 is not None else cuda
+    if bf16 and (deepspeed or cfg.lora):
+        return torch.bfloat16
+    return torch.float32
+
+
+def _deepspeed_in_use(cfg: TrainConfig) -> bool:
+    """DeepSpeed through our config, or through the accelerate config this worker was launched with."""
+    if cfg.deepspeed:
+        return True
+    from accelerate import PartialState
+    from accelerate.utils import DistributedType
+
+    return PartialState().distributed_type == DistributedType.DEEPSPEED
+
+
 def freeze_vision_tower(model, policy_path: Path) -> int:
     """Freeze every parameter of the vision tower (LLaVA's recipe); returns how many were frozen."""
     frozen = 0
@@ -107,7 +134,7 @@ def train_iteration(policy_path: Path, out_dir: Path, examples: Sequence[dict[st
             r.pop("ref_rejected_logps", None)
     dataset = Dataset.from_list(rows)
     processor = AutoProcessor.from_pretrained(policy_path, local_files_only=True)
-    dtype = torch.bfloat16 if (cfg.bf16 if cfg.bf16 is not None else _use_cuda()) else torch.float32
+    dtype = weights_dtype(cfg, cuda=_use_cuda(), deepspeed=_deepspeed_in_use(cfg))
     model = AutoModelForImageTextToText.from_pretrained(policy_path, dtype=dtype, local_files_only=True)
     if cfg.freeze_vision_tower:
         freeze_vision_tower(model, policy_path)

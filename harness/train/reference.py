@@ -6,7 +6,9 @@ training. The log-probs are the sums over answer tokens (answer + EOS) that TRL'
 computed through TRL's fused LM head exactly as the trainer computes the policy's.
 
 Deviation from the official code: the official pass runs the LLM in fp32 while training runs in
-bf16; here the pass runs in the dtype the trainer uses, so reference and policy agree at step 0.
+bf16; here the pass runs in the precision the trainer computes in (fp32 on CPU; bf16 on GPU, where
+training runs bf16 autocast over fp32 weights, or DeepSpeed's bf16 weights), so reference and policy
+agree at step 0 (exactly on CPU, to bf16 rounding on GPU).
 """
 
 from __future__ import annotations
