@@ -7,7 +7,6 @@ global batch, gradients averaged across processes, θi written once by the main 
 import json
 
 import pytest
-import torch
 from safetensors.torch import load_file
 
 from harness import atomic

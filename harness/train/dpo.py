@@ -117,7 +117,6 @@ def train_iteration(policy_path: Path, out_dir: Path, examples: Sequence[dict[st
                     objective: TrainingObjective, cfg: TrainConfig, open_image: Callable[[dict], Any],
                     pad_to_square: bool = True, on_step: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Train from ``policy_path`` on ``examples`` and write θi to ``out_dir`` (atomically)."""
-    import torch
     from datasets import Dataset
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
