@@ -31,7 +31,8 @@ def _rows(n: int) -> list[dict]:
 def test_two_process_data_parallel_update_equals_one_process(tiny_path, tmp_path):
     source = SyntheticSource(namespace="ddp", size=100)
     objective = TrainingObjective(align_weight=1.0)  # the CA term is averaged across processes too
-    base = TrainConfig.for_model("tiny").with_overrides({"live_reference": True})
+    # lr 5e-4 (not the tiny default): an update well above the tolerance the two runs must agree to
+    base = TrainConfig.for_model("tiny").with_overrides({"live_reference": True, "learning_rate": 5e-4})
     ddp = base.with_overrides({"per_device_batch_size": 4, "launcher": "accelerate", "accelerate_config": "cpu_ddp"})
     job = write_job(tmp_path / "job.json", policy_path=tiny_path, out_dir=tmp_path / "ddp", rows=_rows(8),
                     objective=objective, cfg=ddp, source=source.describe())

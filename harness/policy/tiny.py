@@ -12,8 +12,10 @@ Steps (seeded; about half a minute on 2 CPU cores, once, then cached):
    ``<cache>/models/tiny-<fingerprint>``, written to a temporary folder and renamed.
 
 The fingerprint hashes the recipe and the corpus, so a change of either builds a new model.
-Its answers are only weakly grounded in the image: the model is for running the whole pipeline
-offline and testing it, not for quality claims.
+Its answers are only weakly grounded in the image (on 80 ``shapes`` scenes: CHAIR 66, Cover 27,
+existence accuracy 61 %), but they do depend on it: diffusion noise at t = 500 / 600 / 800 changes
+5 % / 26 % / 54 % of its descriptions, so the noise-pair methods find pairs. The model is for
+running the whole pipeline offline and testing it, not for quality claims.
 """
 
 from __future__ import annotations
@@ -51,8 +53,8 @@ class TinyRecipe:
     max_positions: int = 1024
     steps: int = 400
     batch_size: int = 16
-    lr: float = 3e-3
-    projector_lr_scale: float = 10.0
+    lr: float = 1e-3  # 3e-3, or a 10x projector rate, collapses to one caption whatever the image
+    projector_lr_scale: float = 1.0
     template: str = "llava_v1"
 
 
