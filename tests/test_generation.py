@@ -45,3 +45,29 @@ def test_vllm_request_building_without_vllm(tiny_policy):
     assert clean.size == (96, 96)  # clean images go as they are; vLLM preprocesses them
     assert build_inputs(tiny_policy, reqs)[0]["multi_modal_data"]["image"].tobytes() == noisy.tobytes()
     assert sampling_kwargs(reqs[0]) == {"temperature": 0.0, "max_tokens": 12}
+
+
+def test_tiny_model_answers_depend_on_the_image(tiny_policy):
+    """The built-in model must look at its images, if weakly: a model that gives one caption for every
+    image makes clean and noised answers identical, so the noise-pair methods keep no pairs and the
+    default run trains nothing (which a too-fast warm-up once produced)."""
+    import re
+
+    from harness.images.synthetic import COLORS
+
+    scenes = [make_scene("shapes-bench", i) for i in range(24)]
+    backend = HFBackend(tiny_policy, batch_size=24, progress=False)
+    clean = backend.generate([GenerationRequest(s.render(), "Describe the image.", max_new_tokens=24) for s in scenes])
+    noised = backend.generate([GenerationRequest(s.render(), "Describe the image.", noise_step=800, seed=i,
+                                                 max_new_tokens=24) for i, s in enumerate(scenes)])
+    assert len(set(clean)) >= 2
+    assert sum(a != b for a, b in zip(clean, noised)) >= 3
+    hits, chance, named = 0, 0.0, 0
+    for text, scene in zip(clean, scenes):
+        colours = {s.color for s in scene.shapes}
+        for word in re.findall(r"[a-z]+", text.lower()):
+            if word in COLORS:
+                named += 1
+                hits += word in colours
+                chance += len(colours) / len(COLORS)
+    assert named and hits / named > chance / named + 0.1  # named colours are in the scene more often than chance
