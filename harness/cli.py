@@ -103,7 +103,7 @@ def evolve_cmd(
     image_root: Optional[str] = typer.Option(None, help="Folder the image paths of a .json source are relative to."),
     images_per_iter: Optional[int] = typer.Option(None, help="Images per iteration (default: 6000 as the paper; "
                                                   "32 with the tiny model)."),
-    backend: str = typer.Option("hf", help="Generation backend: hf (transformers) or vllm (GPU extra)."),
+    backend: str = typer.Option("hf", help="Generation backend: hf (transformers), vllm or vllm_embeds (GPU extra; vllm_embeds feeds noised images as embeddings of the exact noised tensor)."),
     gen_batch_size: int = typer.Option(16, help="Batch size of the hf backend."),
     eval_benches: list[str] = typer.Option(["shapes"], "--eval", help="Benchmark(s) to score each θi on; "
                                            "repeat the option; `none` to skip."),

@@ -71,3 +71,45 @@ def test_tiny_model_answers_depend_on_the_image(tiny_policy):
                 hits += word in colours
                 chance += len(colours) / len(COLORS)
     assert named and hits / named > chance / named + 0.1  # named colours are in the scene more often than chance
+
+
+def test_vllm_embeds_path_feeds_the_exact_noised_tensor(tiny_policy):
+    """``vllm_embeds`` hands vLLM image embeddings of the unclipped noised tensor: spliced in place of the
+    ``<image>`` tokens (what vLLM does with them), they give the hf backend's noised answers exactly."""
+    import pytest
+    import torch
+
+    from harness.errors import HarnessError
+    from harness.noise import add_noise
+    from harness.policy.padding import expand_to_square
+
+    reqs = _requests(6)
+    inputs = build_inputs(tiny_policy, reqs, noise_input="embeds")
+    pixels = build_inputs(tiny_policy, reqs)
+    model, proc = tiny_policy.model, tiny_policy.processor
+    hidden, n_tokens = model.config.text_config.hidden_size, model.config.image_seq_length
+    expected = HFBackend(tiny_policy, batch_size=1, progress=False).generate(reqs)
+    for r, inp, pix, want in zip(reqs, inputs, pixels, expected):
+        image = inp["multi_modal_data"]["image"]
+        if r.noise_step is None:  # clean images go as PIL images, as in the pixels path
+            assert image.tobytes() == pix["multi_modal_data"]["image"].tobytes()
+            continue
+        assert isinstance(image, torch.Tensor) and image.shape == (1, n_tokens, hidden)
+        enc = proc(images=[expand_to_square(r.image, tiny_policy.image_mean)], text=[inp["prompt"]], return_tensors="pt")
+        with torch.inference_mode():  # the features of the hf backend's tensor, noised with the request's seed
+            def features(pixel_values):
+                return model.get_image_features(pixel_values=pixel_values, vision_feature_layer=-2,
+                                                vision_feature_select_strategy="default").pooler_output[0]
+            assert torch.equal(image[0], features(add_noise(enc["pixel_values"], r.noise_step, r.seed)))
+            assert not torch.allclose(image[0], features(enc["pixel_values"]), atol=1e-3)
+        ids = enc["input_ids"]
+        mask = ids[0] == model.config.image_token_id
+        with torch.inference_mode():
+            embeds = model.get_input_embeddings()(ids)
+            embeds[0, mask] = image[0].to(embeds.dtype)
+            out = model.generate(inputs_embeds=embeds, attention_mask=torch.ones_like(ids),
+                                 max_new_tokens=r.max_new_tokens, do_sample=False,
+                                 pad_token_id=proc.tokenizer.pad_token_id)
+        assert proc.tokenizer.decode(out[0], skip_special_tokens=True).strip() == want
+    with pytest.raises(HarnessError, match="noise_input"):
+        build_inputs(tiny_policy, reqs, noise_input="latents")

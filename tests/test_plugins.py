@@ -86,4 +86,4 @@ def test_entry_point_plugin_is_usable(tmp_path, monkeypatch):
 
 def test_builtin_backends_are_registered():
     reg = registry(entry_points=False)
-    assert {"hf", "vllm"} <= set(reg.backends)
+    assert {"hf", "vllm", "vllm_embeds"} <= set(reg.backends)

@@ -8,6 +8,6 @@ from harness.plugins import hookimpl
 @hookimpl
 def harness_backends() -> list[type]:
     from harness.backends.hf import HFBackend
-    from harness.backends.vllm import VLLMBackend
+    from harness.backends.vllm import VLLMBackend, VLLMEmbedsBackend
 
-    return [HFBackend, VLLMBackend]
+    return [HFBackend, VLLMBackend, VLLMEmbedsBackend]
