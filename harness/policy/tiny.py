@@ -1,6 +1,6 @@
 """The built-in ``tiny`` model: a LLaVA-architecture model built fully offline, deterministically.
 
-Steps (seeded; about half a minute on 2 CPU cores, once, then cached):
+Steps (seeded; about 70 s on 2 CPU cores, once, then cached):
 1. Warm-up corpus: instruction examples over synthetic shape scenes, from the built-in tasks and
    every plugin's ``harness_warmup_tasks`` (harness/policy/warmup_tasks.py).
 2. Tokenizer: a byte-level BPE trained on that corpus with ``tokenizers``.
@@ -12,8 +12,8 @@ Steps (seeded; about half a minute on 2 CPU cores, once, then cached):
    ``<cache>/models/tiny-<fingerprint>``, written to a temporary folder and renamed.
 
 The fingerprint hashes the recipe and the corpus, so a change of either builds a new model.
-Its answers are only weakly grounded in the image (on 80 ``shapes`` scenes: CHAIR 66, Cover 27,
-existence accuracy 61 %), but they do depend on it: diffusion noise at t = 500 / 600 / 800 changes
+Its answers are only weakly grounded in the image (``shapes`` benchmark: CHAIR 73, Cover 17, and its
+existence answers are always "Yes"), but they do depend on it: diffusion noise at t = 500 / 600 / 800 changes
 5 % / 26 % / 54 % of its descriptions, so the noise-pair methods find pairs. The model is for
 running the whole pipeline offline and testing it, not for quality claims.
 """
