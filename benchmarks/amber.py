@@ -45,7 +45,7 @@ from benchmarks.amber_similarity import (
 from harness.atomic import read_json, write_json
 from harness.benchmark import BenchItem, Benchmark, DataSource, ProtocolCard, ScoreReport
 from harness.errors import HarnessError
-from harness.judge_types import Judge
+from harness.judge.types import Judge
 from harness.plugins import hookimpl
 
 SPACY_MODEL_VERSION = "3.7.1"  # the en_core_web_lg release current when AMBER was published (Nov 2023)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.judge_types import Judge, JudgeReply, JudgeRequest
+from harness.judge.types import Judge, JudgeReply, JudgeRequest
 
 
 def require_judge(judge: Judge | None, benchmark: str) -> Judge:

@@ -41,7 +41,7 @@ from benchmarks.judged_runs import (
 from harness.atomic import write_jsonl
 from harness.benchmark import BenchItem, Benchmark, DataSource, ProtocolCard, ScoreReport
 from harness.errors import HarnessError
-from harness.judge_types import Judge, JudgeRequest
+from harness.judge.types import Judge, JudgeRequest
 from harness.plugins import hookimpl
 
 HF_BASE = "https://huggingface.co/datasets/liuhaotian/llava-bench-in-the-wild/resolve/main"

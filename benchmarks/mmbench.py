@@ -46,7 +46,7 @@ from benchmarks.mmbench_extract import template_sha256
 from harness.atomic import read_jsonl, write_bytes, write_jsonl, write_text
 from harness.benchmark import Benchmark, BenchItem, DataSource, ProtocolCard, ScoreReport
 from harness.errors import HarnessError
-from harness.judge_types import Judge
+from harness.judge.types import Judge
 from harness.plugins import hookimpl
 
 TSV_NAME = "MMBench_DEV_EN.tsv"

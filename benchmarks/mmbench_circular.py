@@ -32,7 +32,7 @@ from typing import Any
 
 from benchmarks.mmbench_extract import API_FAILURE_MARKER, infer, judge_prompt
 from harness.errors import HarnessError
-from harness.judge_types import Judge, JudgeReply, JudgeRequest
+from harness.judge.types import Judge, JudgeReply, JudgeRequest
 
 COPY_STRIDE = 1_000_000
 JUDGE_ATTEMPTS = 3  # VLMEvalKit: ``retry = 3`` in extract_answer_from_item

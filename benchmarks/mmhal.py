@@ -40,7 +40,7 @@ from benchmarks.judged_runs import (
 from harness.atomic import write_json
 from harness.benchmark import BenchItem, Benchmark, DataSource, ProtocolCard, ScoreReport
 from harness.errors import HarnessError
-from harness.judge_types import Judge, JudgeRequest
+from harness.judge.types import Judge, JudgeRequest
 from harness.plugins import hookimpl
 
 DATA_URL = "https://huggingface.co/datasets/Shengcao1006/MMHal-Bench/resolve/main/test_data.zip"

@@ -44,7 +44,7 @@ from benchmarks.judged_runs import (
 from harness.atomic import write_json
 from harness.benchmark import BenchItem, Benchmark, DataSource, ProtocolCard, ScoreReport
 from harness.errors import HarnessError
-from harness.judge_types import Judge, JudgeRequest
+from harness.judge.types import Judge, JudgeRequest
 from harness.plugins import hookimpl
 
 RELEASE_URL = "https://github.com/yuweihao/MM-Vet/releases/download/v1/mm-vet.zip"

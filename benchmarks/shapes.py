@@ -38,7 +38,7 @@ from harness.atomic import write_bytes, write_jsonl
 from harness.benchmark import BenchItem, Benchmark, ProtocolCard, ScoreReport
 from harness.errors import HarnessError
 from harness.images.synthetic import COLORS, SHAPES, Scene, make_scene
-from harness.judge_types import Judge
+from harness.judge.types import Judge
 from harness.plugins import hookimpl
 
 NAMESPACE = "shapes-bench"

@@ -14,7 +14,47 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness.judge_types import Judge
+from harness.judge.types import Judge
+
+
+@dataclass(frozen=True)
+class LeaderboardColumn:
+    """One leaderboard column a benchmark declares for one of its metrics.
+
+    ``label``: the column header; ``metric``: the key in ``ScoreReport.metrics``;
+    ``lower_is_better``: direction (the header gets "↓"); ``decimals``: display precision;
+    ``headline``: plotted against iteration; ``order``: where the benchmark's columns go among
+    other benchmarks' (ascending; ties by benchmark name).
+    """
+
+    label: str
+    metric: str
+    lower_is_better: bool = False
+    decimals: int = 1
+    headline: bool = False
+    order: int = 100
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ReportedNumbers:
+    """Numbers a paper or README publishes for one model, kept as data with their public source.
+
+    ``values`` maps ``"<benchmark>/<metric>"`` (the metric keys of that benchmark's results) to
+    the number as printed. Declared by the method or benchmark plugin they belong to; shown in
+    the leaderboard's reported table, never mixed with measured rows.
+    """
+
+    source: str  # paper and table, or repository, file and commit
+    model: str
+    values: dict[str, float]
+    note: str = ""
+    table: str = ""  # a short id of the published table, e.g. "sena-table4"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass
@@ -32,6 +72,7 @@ class ProtocolCard:
     generation: dict[str, Any] = field(default_factory=dict)  # suffix, max_new_tokens, greedy …
     reference_numbers: dict[str, float] = field(default_factory=dict)  # LLaVA-1.5-7B, SENA Table 4
     deviations: list[str] = field(default_factory=list)
+    columns: list[dict[str, Any]] = field(default_factory=list)  # LeaderboardColumn dicts, filled by card()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,6 +115,13 @@ class ScoreReport:
     ``std``: population std over runs for each metric (empty for rule-based ones).
     ``records``: per-item records (prediction, parsed judgement per run, failure reasons).
     ``failures``: counts of failed judgements per run ("run0": 2, …) and in total.
+    ``unparsed``: judgements the judge *answered* but whose answer does not parse, counted by kind
+    (``{"no_score": 3, "total": 3}``); they are scored exactly as the official script scores them, so
+    the headline equals the official number.
+    ``missing``: judgements the judge *never answered* (network error, refusal, budget exhausted, after
+    the retries), one ``{"item": id, "run": r, "reason": text}`` each. They are never turned into a
+    score: a report with any is incomplete (``complete`` is False) and is not a result.
+    ``excluded``: a secondary figure, the mean over parsed answers only; never the headline.
     """
 
     metrics: dict[str, float]
@@ -82,6 +130,14 @@ class ScoreReport:
     records: list[dict[str, Any]] = field(default_factory=list)
     failures: dict[str, int] = field(default_factory=dict)
     official: dict[str, float] = field(default_factory=dict)  # the official handling of failures
+    unparsed: dict[str, int] = field(default_factory=dict)
+    missing: list[dict[str, Any]] = field(default_factory=list)
+    excluded: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        """True when every judgement came back (answered, parsed or not)."""
+        return not self.missing
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,6 +149,8 @@ class Benchmark(ABC):
     name: ClassVar[str]
     description: ClassVar[str]  # one line, shown by `harness benchmarks`
     needs_judge: ClassVar[bool] = False
+    columns: ClassVar[tuple[LeaderboardColumn, ...]] = ()  # what the leaderboard shows of this benchmark
+    reported: ClassVar[tuple[ReportedNumbers, ...]] = ()  # published numbers on this benchmark
     predictions_filename: ClassVar[str] = "predictions.jsonl"  # name of the official-format predictions file
 
     def data_sources(self) -> list[DataSource]:
@@ -102,6 +160,12 @@ class Benchmark(ABC):
     @abstractmethod
     def protocol(self) -> ProtocolCard:
         """The protocol card (judge model and decoding, prompt/data versions, deviations)."""
+
+    def card(self) -> ProtocolCard:
+        """The protocol card as stored in results.json: ``protocol()`` plus the leaderboard columns."""
+        card = self.protocol()
+        card.columns = [c.to_dict() for c in self.columns]
+        return card
 
     @abstractmethod
     def load(self, data_dir: Path) -> list[BenchItem]:

@@ -164,7 +164,7 @@ def eval_cmd(
         if model is not None:
             ref = resolve_model(model, runs_dir)
         else:
-            from harness.results import ModelRef
+            from harness.report.results import ModelRef
 
             ref = ModelRef(id=predictions.stem)
         target = out or results_path(ref, bench, runs_dir, Path("results"))
@@ -188,7 +188,7 @@ def leaderboard_cmd(
     out: Path = typer.Option(Path("leaderboard.md"), help="The markdown file to write (plots go next to it)."),
 ) -> None:
     """Write leaderboard.md comparing methods and iterations, from stored results only."""
-    from harness.leaderboard import build_leaderboard
+    from harness.report.leaderboard import build_leaderboard
 
     report = build_leaderboard(list(runs), out)
     console = _console()
@@ -208,7 +208,7 @@ def compare_cmd(
     seed: int = typer.Option(0, help="Bootstrap seed."),
 ) -> None:
     """Paired comparison of two models on the same items (bootstrap for scores, McNemar for right/wrong)."""
-    from harness.compare import compare, render_comparison
+    from harness.report.compare import compare, render_comparison
 
     report = compare(a, b, bench, resamples=resamples, seed=seed)
     _console().print(render_comparison(report))
@@ -228,7 +228,7 @@ def data_pull(
     force: bool = typer.Option(False, help="Download again even when present and verified."),
 ) -> None:
     """Download a benchmark's official files (with resume and checksums)."""
-    from harness.download import pull, render_pull
+    from harness.data.pull import pull, render_pull
 
     console = _console()
     report = pull(_bench(bench).data_sources(), data_dir or Path("data") / bench, force=force, console=console)
@@ -244,7 +244,7 @@ def data_check(
     data_dir: Optional[Path] = typer.Option(None, help="Where it lives (default: data/<bench>)."),
 ) -> None:
     """Say which of a benchmark's files are present and which are missing."""
-    from harness.download import check, render_check
+    from harness.data.pull import check, render_check
 
     report = check(_bench(bench).data_sources(), data_dir or Path("data") / bench)
     _console().print(render_check(report))

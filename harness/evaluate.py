@@ -10,7 +10,7 @@
    in one batched backend call and written in that format next to the results *before* scoring, so a
    crash while scoring keeps them;
 5. ``Benchmark.score`` (judge × runs) gives metrics, per-run values, failures and per-item records,
-   written atomically as a versioned results.json (harness/results.py): an error leaves no file.
+   written atomically as a versioned results.json (harness/report/results.py): an error leaves no file.
 
 ``pending_models`` lists what ``harness eval`` without ``--model`` still has to score: every θi of the
 stored runs, then each base model θ0 once. ``results_path`` says where a model's results go.
@@ -31,10 +31,10 @@ from rich.table import Table
 from harness import atomic
 from harness.benchmark import Benchmark, BenchItem, ScoreReport
 from harness.errors import HarnessError
-from harness.judge_pricing import CostEstimate
-from harness.judge_types import JudgeReply, JudgeRequest
+from harness.judge.pricing import CostEstimate
+from harness.judge.types import JudgeReply, JudgeRequest
 from harness.plugins import Registry, registry
-from harness.results import ModelRef, Results
+from harness.report.results import ModelRef, Results
 
 DEFAULT_RUNS_DIR = Path("runs")
 DEFAULT_RESULTS_DIR = Path("results")
@@ -340,7 +340,7 @@ def evaluate(bench_name: str, *, model: str | Path | None = None, data_dir: Path
     ``reg``: the plugin registry (default: the installed plugins). Returns the written ``Results``,
     or a ``DryRunReport`` (nothing generated, called or written) when ``dry_run``.
     """
-    from harness.judge import DEFAULT_JUDGE_MODEL, OpenAIJudge, check_credentials
+    from harness.judge.client import DEFAULT_JUDGE_MODEL, OpenAIJudge, check_credentials
 
     console = console or Console()
     reg = reg or registry()
@@ -397,7 +397,7 @@ def evaluate(bench_name: str, *, model: str | Path | None = None, data_dir: Path
     report = bench.score(items, preds, judge, runs=runs)
     usage = judge.usage_dict() if judge is not None else {}
     results = Results(
-        benchmark=bench.name, model=model_ref, protocol=bench.protocol().to_dict(), metrics=report.metrics,
+        benchmark=bench.name, model=model_ref, protocol=bench.card().to_dict(), metrics=report.metrics,
         std=report.std, per_run=report.per_run, official=report.official, failures=report.failures,
         judge_usage=usage, records=report.records, predictions_file=stored_predictions)
     results.write(results_file)

@@ -255,14 +255,14 @@ def _evaluate_stage(run: Run, i: int, base_path: Path, opts: EvolveOptions, cons
         if not run.done(stage):
             console.rule(f"θ{i}: evaluate on {bench}")
             from harness.evaluate import evaluate
-            from harness.results import ModelRef
+            from harness.report.results import ModelRef
 
             ref = ModelRef(id=f"{run.id}/theta{i}" if i else str(opts.model), path=str(_checkpoint(run, i, base_path)),
                            run_id=run.id, iteration=i, method=opts.method, variant=label, base=str(opts.model))
             evaluate(bench, model=_checkpoint(run, i, base_path), out=results_path, model_ref=ref,
                      backend="hf", console=console, **opts.eval_options)
             run.mark_done(stage)
-        from harness.results import load_results
+        from harness.report.results import load_results
 
         metrics[bench] = load_results(results_path).metrics
     return metrics

@@ -80,6 +80,8 @@ class Method(ABC):
     description: ClassVar[str]  # one line, shown by `harness methods`
     Config: ClassVar[type]  # a dataclass; defaults reproduce the paper
     variants: ClassVar[dict[str, dict[str, Any]]] = {}  # named bundles of overrides
+    reported: ClassVar[tuple] = ()  # harness.benchmark.ReportedNumbers: this method's published numbers
+    validation_only: ClassVar[bool] = False  # a control (not a paper's method): listed apart
 
     def __init__(self, config: Any | None = None):
         self.config = config if config is not None else self.Config()
@@ -96,6 +98,12 @@ class Method(ABC):
 
     def objective(self) -> TrainingObjective:
         return TrainingObjective()
+
+    def train_recipe(self) -> dict[str, Any]:
+        """The paper's training recipe as TrainConfig field overrides (e.g. ``{"lora": True,
+        "lr_scheduler": "cosine"}``), applied over TrainConfig's defaults; the user's
+        ``--train key=value`` overrides it in turn. Empty: TrainConfig's defaults."""
+        return {}
 
     def config_dict(self) -> dict[str, Any]:
         return asdict(self.config)

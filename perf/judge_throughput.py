@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def run(n: int, latency: float, concurrency: int) -> dict:
     """Start the server, judge ``n`` requests, return the figures."""
     sys.path.insert(0, str(ROOT))
-    from harness.judge import OpenAIJudge
-    from harness.judge_types import JudgeRequest
+    from harness.judge.client import OpenAIJudge
+    from harness.judge.types import JudgeRequest
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen([sys.executable, "-m", "tests.chat_server", "--latency", str(latency)],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.judge_types import JudgeReply, JudgeRequest
+from harness.judge.types import JudgeReply, JudgeRequest
 
 
 @dataclass(frozen=True)

@@ -134,7 +134,7 @@ def test_load_reads_the_official_query_file_of_each_evaluation_type(etype, count
 
 @needs_amber
 def test_data_sources_lay_out_files_as_the_shared_copy():
-    from harness.download import check
+    from harness.data.pull import check
 
     report = check(AmberBenchmark().data_sources(), AMBER_DIR)
     status = {entry.path: entry.status for entry in report.entries}

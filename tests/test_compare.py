@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from harness.compare import compare, render_comparison
+from harness.report.compare import compare, render_comparison
 from harness.errors import HarnessError
-from harness.results import ModelRef, Results
+from harness.report.results import ModelRef, Results
 
 CARD = {"benchmark": "mmbench", "data_version": "dev", "scorer_source": "x", "judge_model": None}
 

@@ -14,8 +14,8 @@ import pytest
 from rich.console import Console
 
 from harness.benchmark import DataSource
-from harness.download import check, pull, render_check, render_pull
-from harness.download_http import build_request, hf_token_for
+from harness.data.pull import check, pull, render_check, render_pull
+from harness.data.http import build_request, hf_token_for
 from harness.errors import HarnessError
 from tests.http_fixture_server import FixtureServer
 

@@ -14,7 +14,7 @@ import benchmarks.shapes as shapes_plugin
 from harness.errors import HarnessError
 from harness.evaluate import DryRunReport, evaluate, pending_models, resolve_model, results_path
 from harness.plugins import registry
-from harness.results import SCHEMA, ModelRef, load_results
+from harness.report.results import SCHEMA, ModelRef, load_results
 from tests.chat_server import ChatServer
 from tests.test_shapes import ANSWERS
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.judge import OpenAIJudge, check_credentials, public_endpoint
-from harness.judge_cache import CACHE_FILENAME, JudgeCache, default_cache_dir
-from harness.judge_pricing import estimate_cost, estimate_prompt_tokens
-from harness.judge_retry import parse_retry_after
-from harness.judge_types import Judge, JudgeRequest
+from harness.judge.client import OpenAIJudge, check_credentials, public_endpoint
+from harness.judge.cache import CACHE_FILENAME, JudgeCache, default_cache_dir
+from harness.judge.pricing import estimate_cost, estimate_prompt_tokens
+from harness.judge.retry import parse_retry_after
+from harness.judge.types import Judge, JudgeRequest
 from tests.chat_server import ChatServer, ServerState, always, answer_for, fault_fraction_plan
 
 SECRET = "sk-test-DO-NOT-WRITE-0123456789abcdef"
@@ -276,7 +276,7 @@ def test_default_cache_dir_is_computed_at_call_time(monkeypatch, tmp_path):
 _WRITER = """
 import sys
 from pathlib import Path
-from harness.judge_cache import JudgeCache
+from harness.judge.cache import JudgeCache
 directory, prefix, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 with JudgeCache(directory) as cache:
     i = 0

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from harness.leaderboard import COLUMNS, build_leaderboard
-from harness.results import ModelRef, Results
+from harness.report.leaderboard import COLUMNS, build_leaderboard
+from harness.report.results import ModelRef, Results
 
 JUDGED = {"benchmark": "mmhal", "data_version": "mmhal-v1", "scorer_source": "MMHal-Bench eval_gpt4.py",
           "judge_model": "gpt-4-1106-preview", "judge_temperature": 0.0, "judge_runs": 3,

@@ -35,7 +35,7 @@ from benchmarks.mmbench import MMBenchBenchmark, llava_prompt
 from benchmarks.mmbench_circular import Row, evaluate_group
 from benchmarks.mmbench_extract import infer, judge_prompt, template_sha256
 from harness.errors import HarnessError
-from harness.judge_types import JudgeReply
+from harness.judge.types import JudgeReply
 from harness.plugins import registry
 from tests.judged_bench_fakes import Failed, RecordedJudge
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.results import Results, load_results
+from harness.report.results import Results, load_results
 
 
 @dataclass

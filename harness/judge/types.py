@@ -1,4 +1,4 @@
-"""The judge contract shared by the judge client (harness/judge.py) and the benchmarks.
+"""The judge contract shared by the judge client (harness/judge/client.py) and the benchmarks.
 
 A benchmark builds ``JudgeRequest`` objects, hands them to any object with the ``Judge``
 protocol, and parses the ``JudgeReply`` texts itself. A reply whose call failed carries

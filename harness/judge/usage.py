@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from harness.judge_types import JudgeReply
+from harness.judge.types import JudgeReply
 
 
 @dataclass

@@ -1,12 +1,12 @@
 """The judge client: any OpenAI-compatible chat-completions server, through ``openai.AsyncOpenAI``.
 
 ``OpenAIJudge.judge(requests)`` answers every ``JudgeRequest`` in order (the ``Judge``
-protocol of harness/judge_types.py). Inside, it
+protocol of harness/judge/types.py). Inside, it
 
-- serves what it can from the persistent cache (harness/judge_cache.py) and sends nothing for it;
+- serves what it can from the persistent cache (harness/judge/cache.py) and sends nothing for it;
 - sends each remaining distinct request once, at most ``concurrency`` at a time;
 - retries 429/5xx/timeouts/connection errors/unreadable answers with exponential backoff and
-  jitter, honouring ``Retry-After``, up to ``max_attempts`` (harness/judge_retry.py; the openai
+  jitter, honouring ``Retry-After``, up to ``max_attempts`` (harness/judge/retry.py; the openai
   package's own retries are off so that this policy is the one in force);
 - stops before ``max_cost_usd`` would be passed: each call reserves its worst-case cost
   (estimated prompt + ``max_tokens`` completion) before it is sent;
@@ -34,12 +34,12 @@ from pathlib import Path
 import openai
 
 from harness.errors import HarnessError
-from harness.judge_cache import CACHE_FILENAME, JudgeCache, default_cache_dir
-from harness.judge_pricing import (CostEstimate, Price, cost_usd, estimate_cost, estimate_prompt_tokens,
+from harness.judge.cache import CACHE_FILENAME, JudgeCache, default_cache_dir
+from harness.judge.pricing import (CostEstimate, Price, cost_usd, estimate_cost, estimate_prompt_tokens,
                                    price_for)
-from harness.judge_retry import Failure, MalformedReply, RetryPolicy, classify
-from harness.judge_types import JudgeReply, JudgeRequest
-from harness.judge_usage import JudgeUsage
+from harness.judge.retry import Failure, MalformedReply, RetryPolicy, classify
+from harness.judge.types import JudgeReply, JudgeRequest
+from harness.judge.usage import JudgeUsage
 
 DEFAULT_JUDGE_MODEL = "gpt-4-1106-preview"  # the SENA paper's judge
 PLACEHOLDER_KEY = "EMPTY"  # sent to a keyless local server (vLLM's documented convention)

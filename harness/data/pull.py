@@ -21,8 +21,8 @@ from rich.table import Table
 
 from harness.atomic import read_json, write_json
 from harness.benchmark import DataSource
-from harness.download_http import fetch, hash_file
-from harness.download_unpack import is_unpacked, unpack
+from harness.data.http import fetch, hash_file
+from harness.data.unpack import is_unpacked, unpack
 from harness.errors import HarnessError
 
 CHECKSUMS_FILE = "checksums.json"

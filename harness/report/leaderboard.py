@@ -24,9 +24,9 @@ from typing import Any
 
 from harness import atomic
 from harness.errors import HarnessError
-from harness.paper_numbers import REPORTED, SENA_TABLE4_NOTE
-from harness.plots import render_metric_plot
-from harness.results import Results, load_results
+from harness.report.paper_numbers import REPORTED, SENA_TABLE4_NOTE
+from harness.report.plots import render_metric_plot
+from harness.report.results import Results, load_results
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from harness.judge_types import JudgeRequest
+from harness.judge.types import JudgeRequest
 
 Price = tuple[float, float]  # USD per 1M prompt tokens, USD per 1M completion tokens
 
