@@ -43,7 +43,7 @@ from benchmarks.amber_similarity import (
     cached_similarity_table,
 )
 from harness.atomic import read_json, write_json
-from harness.benchmark import BenchItem, Benchmark, DataSource, ProtocolCard, ScoreReport
+from harness.benchmark import BenchItem, Benchmark, DataSource, LeaderboardColumn, ProtocolCard, ScoreReport
 from harness.errors import HarnessError
 from harness.judge.types import Judge
 from harness.plugins import hookimpl
@@ -75,6 +75,17 @@ class AmberBenchmark(Benchmark):
     predictions_filename = "predictions.json"  # the official prediction format's file type
     description = "AMBER hallucination benchmark: CHAIR/Cover/Hal/Cog and yes/no Acc/P/R/F1, rule-based (no judge)"
     needs_judge = False
+    columns = (
+        LeaderboardColumn("AMBER CHAIR", "CHAIR", True, 1, True, 40),
+        LeaderboardColumn("Cover", "Cover", False, 1, False, 40),
+        LeaderboardColumn("Hal", "Hal", True, 1, False, 40),
+        LeaderboardColumn("Cog", "Cog", True, 1, False, 40),
+        LeaderboardColumn("AMBER Accuracy", "Accuracy", False, 1, False, 40),
+        LeaderboardColumn("F1", "F1", False, 1, True, 40),
+    )
+    # shown by `harness eval --help` and `harness benchmarks amber`
+    option_help = {"evaluation_type": "a (all, default), g (generative), d (all yes/no), de (existence), "
+                                      "da (attribute), dr (relation): the official inference.py --evaluation_type"}
 
     def __init__(
         self,
@@ -95,7 +106,8 @@ class AmberBenchmark(Benchmark):
         "Yes"/"No" before scoring (not official; the official numbers stay in ``official``)."""
         if evaluation_type not in EVALUATION_DIMENSIONS:
             raise HarnessError(
-                f"AMBER evaluation type {evaluation_type!r} unknown; choose one of {', '.join(EVALUATION_DIMENSIONS)}"
+                f"AMBER option evaluation_type (--set evaluation_type=...): {evaluation_type!r} unknown; choose "
+                f"one of {', '.join(EVALUATION_DIMENSIONS)} (as inference.py --evaluation_type)"
             )
         self.evaluation_type = evaluation_type
         self.similarity_score = similarity_score

@@ -1,9 +1,18 @@
-"""Shared pieces of the judged benchmarks (LLaVA-W, MM-Vet, MMHal-Bench).
+"""Shared pieces of the judged benchmarks (LLaVA-W, MM-Vet, MMHal-Bench, MMBench's extractor).
 
-The rule every judged benchmark follows: the judge is run ``k`` times; each run gives one
-metrics dict computed only from the judgements that succeeded; the headline is the arithmetic
-mean over runs with the population standard deviation (ddof 0); failed judgements are excluded
-and counted per run. The official handling of failures is computed alongside, separately.
+The rule every judged benchmark follows, for each of ``k`` judge runs:
+
+- a judgement the judge **answered** is scored exactly as the official script scores it, parsed
+  or not (LLaVA-W: [-1, -1]; MM-Vet: 0.0 after its retries; MMHal: 0, a hallucination; MMBench:
+  the random letter), and an unparseable answer is counted by kind in ``ScoreReport.unparsed``;
+- a judgement **never answered** (network error, refusal, budget exhausted, after the client's
+  retries) is never scored: it is listed in ``ScoreReport.missing`` and left out of that run's
+  numbers, and the report is incomplete. It is not cached, so rerunning asks only for it.
+
+The headline is the arithmetic mean over runs of each run's official numbers, with the population
+standard deviation (ddof 0). ``ScoreReport.excluded`` is a secondary figure: the same means over
+the parsed answers only. ``ScoreReport.failures`` counts, per run, the never-answered plus the
+unparseable judgements.
 
 Also here: line-numbered JSONL reading and strict JSON reading, so that every input error names
 the file and the line or id at fault.
@@ -13,12 +22,16 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.judge.types import Judge, JudgeReply, JudgeRequest
+from harness.judge.types import Judge, JudgeModelNotFound, JudgeReply, JudgeRequest
+
+# The judge of the protocol the harness reproduces: the SENA paper's (AAAI 2025) GPT-4-1106-preview.
+PROTOCOL_JUDGE = "gpt-4-1106-preview"
 
 
 def require_judge(judge: Judge | None, benchmark: str) -> Judge:
@@ -35,11 +48,17 @@ def check_runs(runs: int, benchmark: str) -> int:
     return runs
 
 
-def ask(judge: Judge, requests: Sequence[JudgeRequest]) -> list[JudgeReply]:
-    """Send ``requests`` to the judge in one batch; the replies come back in request order."""
+def ask(judge: Judge, requests: Sequence[JudgeRequest], benchmark: str = "") -> list[JudgeReply]:
+    """Send ``requests`` to the judge in one batch; the replies come back in request order.
+
+    A judge model the server does not know is one ``JudgeModelNotFound`` naming ``benchmark``.
+    """
     if not requests:
         return []
-    replies = list(judge.judge(list(requests)))
+    try:
+        replies = list(judge.judge(list(requests)))
+    except JudgeModelNotFound as exc:
+        raise exc.for_benchmark(benchmark) if benchmark else exc from None
     if len(replies) != len(requests):
         raise HarnessError(f"judge returned {len(replies)} replies for {len(requests)} requests")
     for req, rep in zip(requests, replies):
@@ -87,12 +106,40 @@ def with_run_suffix(per_run: Sequence[dict[str, float]]) -> dict[str, float]:
 
 
 def reply_failure(reply: JudgeReply) -> str | None:
-    """A failure reason for a reply whose call failed, else None."""
+    """Why a judgement was never answered (its call failed), else None (it has a text)."""
     if reply.error is not None:
         return f"judge_error: {reply.error}"
     if reply.text is None:
-        return "judge_error: empty reply"
+        return "judge_error: no text"
     return None
+
+
+def missing_entry(item_id: str, run: int, reason: str) -> dict[str, Any]:
+    """One ``ScoreReport.missing`` entry: a judgement never answered, never scored."""
+    return {"item": item_id, "run": run, "reason": reason}
+
+
+def unparsed_counts(kinds: Iterable[str]) -> dict[str, int]:
+    """``{"<kind>": n, ..., "total": n}`` for the answered-but-unparseable judgements."""
+    counts = Counter(kinds)
+    out = {kind: int(n) for kind, n in sorted(counts.items())}
+    out["total"] = int(sum(counts.values()))
+    return out
+
+
+def judge_deviations(judge_model: str, benchmark: str, official_judge: str,
+                     substitutes: Sequence[str]) -> list[str]:
+    """Protocol-card lines about the judge: always the official script's judge; a warning when
+    ``judge_model`` differs from the protocol's (``PROTOCOL_JUDGE``), naming the documented substitutes.
+
+    The warning starts with "judge substituted:" so that the leaderboard can show it.
+    """
+    lines = [f"judge model defaults to {PROTOCOL_JUDGE} (SENA paper); the official {benchmark} script "
+             f"hard-codes {official_judge}"]
+    if judge_model != PROTOCOL_JUDGE:
+        lines.insert(0, f"judge substituted: {judge_model} instead of the protocol's {PROTOCOL_JUDGE}; numbers "
+                        f"are not comparable with the protocol's (documented substitutes: {', '.join(substitutes)})")
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------

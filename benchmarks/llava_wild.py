@@ -1,20 +1,22 @@
 """LLaVA-Bench (In-the-Wild): 60 questions on 24 images, GPT-4-judged against a GPT-4 reference.
 
 Reproduces haotian-liu/LLaVA ``llava/eval/eval_gpt_review_bench.py`` (judge call and parser)
-and ``llava/eval/summarize_gpt_review.py`` (aggregation), snapshot c121f0432da2 / 181a2f811f1e:
+and ``llava/eval/summarize_gpt_review.py`` (aggregation), snapshot c121f0432da2:
 
 - one review per question: system prompt + ``[Context] … [Question] … [Assistant 1] (GPT-4
-  reference) … [Assistant 2] (model) … [System] rule``, temperature 0.2, max_tokens 1024;
+  reference) … [Assistant 2] (model) … [System] rule``, temperature 0.2, max_tokens 1024; the
+  context is the image's caption as it is when a string, its items joined with "\\n" when a list
+  (the ``isinstance`` check of the script since commit 237165b, 2023-08-16);
 - parser: first line, "," → " ", split on single spaces, exactly two tokens → two floats;
-  anything else is ``[-1, -1]`` in the official code;
+  anything else is ``[-1, -1]``, kept in the means as the official summary keeps it;
 - per set ("all" and each category): means of both scores rounded to 3 decimals, relative
   score = 100 · model / reference computed from those rounded means.
 
 Runs: the judge is run ``runs`` times (SENA reports a 3-run average); each run gives its own
-relative scores and the headline is their arithmetic mean (mean of per-run ratios, not a
-ratio of pooled means) ± population std. Failed judgements (call errors, unparseable first
-lines) are excluded from the headline and counted; ``ScoreReport.official`` keeps them as
-``[-1, -1]`` exactly as the official summary does.
+relative scores (the official numbers of that run) and the headline is their arithmetic mean
+(mean of per-run ratios, not a ratio of pooled means) ± population std. A review the judge never
+gave (the call failed after the client's retries) is in ``ScoreReport.missing`` and left out of
+its run; ``ScoreReport.excluded`` holds the same means without the ``[-1, -1]`` reviews.
 """
 
 from __future__ import annotations
@@ -28,18 +30,22 @@ import numpy as np
 
 from benchmarks import llava_wild_prompts as prompts
 from benchmarks.judged_runs import (
+    PROTOCOL_JUDGE,
     ask,
     check_runs,
     failure_counts,
+    judge_deviations,
     mean_and_std,
+    missing_entry,
     read_jsonl_numbered,
     reply_failure,
     require_fields,
     require_judge,
+    unparsed_counts,
     with_run_suffix,
 )
 from harness.atomic import write_jsonl
-from harness.benchmark import BenchItem, Benchmark, DataSource, ProtocolCard, ScoreReport
+from harness.benchmark import BenchItem, Benchmark, DataSource, LeaderboardColumn, ProtocolCard, ScoreReport
 from harness.errors import HarnessError
 from harness.judge.types import Judge, JudgeRequest
 from harness.plugins import hookimpl
@@ -47,6 +53,17 @@ from harness.plugins import hookimpl
 HF_BASE = "https://huggingface.co/datasets/liuhaotian/llava-bench-in-the-wild/resolve/main"
 CATEGORIES = ("conv", "detail", "complex")
 FAILED_TUPLE = [-1.0, -1.0]
+OFFICIAL_JUDGE = "gpt-4-0314"  # hard-coded in eval_gpt_review_bench.py
+# --judge-model substitutes documented by the toolkits that re-implement this protocol: VLMEvalKit's
+# LLaVABench (gpt-4-turbo = gpt-4-1106-preview in vlmeval/dataset/utils/judge_util.py) and lmms-eval's
+# llava-in-the-wild task (gpt-4o-2024-11-20).
+JUDGE_SUBSTITUTES = ("gpt-4-turbo", "gpt-4o-2024-11-20")
+UNPARSEABLE = "first_line_not_two_scores"
+
+
+def caption_text(caption: str | Sequence[str]) -> str:
+    """The [Context] text: a string caption as it is, a list of captions joined with newlines."""
+    return caption if isinstance(caption, str) else "\n".join(caption)
 
 
 def parse_review(review: str) -> list[float] | None:
@@ -100,8 +117,10 @@ class LlavaWild(Benchmark):
     predictions_filename = "predictions.jsonl"  # the official prediction format's file type
     description = "LLaVA-Bench (In-the-Wild): 60 open questions, GPT-4 relative score vs the GPT-4 reference"
     needs_judge = True
+    columns = (LeaderboardColumn("LLaVA^W", "relative_score", False, 1, True, 10),)
+    judge_substitutes = JUDGE_SUBSTITUTES
 
-    def __init__(self, *, judge_model: str = "gpt-4-1106-preview", judge_temperature: float = 0.2,
+    def __init__(self, *, judge_model: str = PROTOCOL_JUDGE, judge_temperature: float = 0.2,
                  judge_max_tokens: int = 1024, judge_runs: int = 3) -> None:
         self.judge_model = judge_model
         self.judge_temperature = judge_temperature
@@ -125,18 +144,16 @@ class LlavaWild(Benchmark):
             generation=self.generation_params(),
             reference_numbers={},
             deviations=[
-                "judge model defaults to gpt-4-1106-preview (SENA paper); the official script "
-                "hard-codes gpt-4-0314",
+                *judge_deviations(self.judge_model, self.name, OFFICIAL_JUDGE, JUDGE_SUBSTITUTES),
                 "judge run k times (default 3); headline = mean over runs of each run's relative "
                 "score (mean of ratios) ± population std",
-                "failed judgements (call errors, unparseable first line) are excluded from the "
-                "headline and counted; ScoreReport.official keeps them as [-1, -1] like the official "
-                "summary",
-                "official numbers are rounded to 1 decimal only in ScoreReport.official '@run' entries; "
-                "headline values are unrounded apart from the official 3-decimal rounding of means",
+                "a review never given (the judge call failed after the client's retries, was refused, or the "
+                "budget ran out) is listed as missing and left out of its run, which makes the result "
+                "incomplete; the official script retries forever instead",
+                "ScoreReport.official '@run' entries are rounded to 1 decimal as the official summary prints "
+                "them; headline values are unrounded apart from the official 3-decimal rounding of means",
                 "model answers are matched to questions by question_id (the official script pairs "
                 "the three files line by line)",
-                "a judge call that fails is reported, not retried forever as in the official script",
                 "LLaVA-1.5-7B reference numbers from SENA Table 4 are not in the project spec; left empty",
             ],
         )
@@ -238,10 +255,7 @@ class LlavaWild(Benchmark):
 
     def judge_content(self, item: BenchItem, prediction: str) -> str:
         """The review request's user message for one item (official layout and rule)."""
-        caption = item.meta["caption"]
-        # The official script always does "\n".join(caption): list of sentences → lines; a plain
-        # string would be joined character by character, exactly as there.
-        cap_str = "\n".join(caption)
+        cap_str = caption_text(item.meta["caption"])
         rule = prompts.RULES["llava_bench_" + item.meta["category"]]
         return prompts.review_content(cap_str, item.prompt, item.meta["reference"], prediction,
                                       role=rule["role"], rule=rule["prompt"])
@@ -252,9 +266,9 @@ class LlavaWild(Benchmark):
         check_runs(runs, self.name)
         if not items:
             raise HarnessError(f"{self.name}: nothing to score (no items)")
-        missing = [item.id for item in items if item.id not in predictions]
-        if missing:
-            raise HarnessError(f"{self.name}: no prediction for question_id {', '.join(missing)}")
+        absent = [item.id for item in items if item.id not in predictions]
+        if absent:
+            raise HarnessError(f"{self.name}: no prediction for question_id {', '.join(absent)}")
         contents = [self.judge_content(item, predictions[item.id]) for item in items]
         requests = [
             JudgeRequest.chat(f"{self.name}/{item.id}", prompts.SYSTEM_PROMPT, content,
@@ -262,40 +276,52 @@ class LlavaWild(Benchmark):
                               run_index=r)
             for r in range(runs) for item, content in zip(items, contents)
         ]
-        replies = ask(judge, requests)
+        replies = ask(judge, requests, self.name)
 
         records = [{"id": item.id, "question_id": item.meta.get("question_id", item.id),
                     "category": item.meta["category"], "prediction": predictions[item.id], "runs": []}
                    for item in items]
-        per_run, official_runs, failures = [], [], []
+        per_run, excluded_runs, failures = [], [], []
+        missing: list[dict[str, Any]] = []
+        unparsed: list[str] = []
         n = len(items)
         for r in range(runs):
-            ok_pairs, official_pairs, n_failed = [], [], 0
+            official_pairs, parsed_pairs, n_failed = [], [], 0
             for i, item in enumerate(items):
                 reply = replies[r * n + i]
-                failure = reply_failure(reply)
-                parsed = None
-                if failure is None:
-                    parsed = parse_review(reply.text or "")
-                    if parsed is None:
-                        failure = "unparseable"
                 cat = item.meta["category"]
-                if failure is None:
-                    ok_pairs.append((cat, parsed))
-                else:
+                never = reply_failure(reply)
+                if never is not None:  # never answered: not scored, asked again on the next run
+                    missing.append(missing_entry(item.id, r, never))
                     n_failed += 1
+                    records[i]["runs"].append({"run": r, "tuple": None, "failure": never, "review": None,
+                                               "judge_model": reply.model})
+                    continue
+                parsed = parse_review(reply.text or "")
+                failure = None
+                if parsed is None:
+                    failure = UNPARSEABLE
+                    unparsed.append(UNPARSEABLE)
+                    n_failed += 1
+                else:
+                    parsed_pairs.append((cat, parsed))
                 official_pairs.append((cat, parsed if parsed is not None else FAILED_TUPLE))
-                records[i]["runs"].append({"run": r, "tuple": parsed, "failure": failure,
-                                           "review": reply.text, "judge_model": reply.model})
-            per_run.append(run_metrics(ok_pairs))
-            official_runs.append(run_metrics(official_pairs))
+                records[i]["runs"].append({"run": r, "tuple": parsed if parsed is not None else FAILED_TUPLE,
+                                           "failure": failure, "review": reply.text, "judge_model": reply.model})
+            per_run.append(run_metrics(official_pairs))
+            excluded_runs.append(run_metrics(parsed_pairs))
             failures.append(n_failed)
+        for record in records:  # the model's official score per item, mean over the runs that answered
+            answered = [run["tuple"][1] for run in record["runs"] if run["tuple"] is not None]
+            record["score"] = sum(answered) / len(answered) if answered else None
 
         metrics, std = mean_and_std(per_run)
-        official, _ = mean_and_std(official_runs)
-        official.update(with_run_suffix([_printed(m) for m in official_runs]))
+        excluded, _ = mean_and_std(excluded_runs)
+        official = dict(metrics)
+        official.update(with_run_suffix([_printed(m) for m in per_run]))
         return ScoreReport(metrics=metrics, per_run=per_run, std=std, records=records,
-                           failures=failure_counts(failures), official=official)
+                           failures=failure_counts(failures), official=official,
+                           unparsed=unparsed_counts(unparsed), missing=missing, excluded=excluded)
 
 
 @hookimpl

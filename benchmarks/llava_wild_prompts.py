@@ -4,8 +4,8 @@ Sources (haotian-liu/LLaVA, commit 181a2f811f1eb0b794c25e87204491d812c05f8d; the
 c121f0432da2, same text):
 - ``llava/eval/table/rule.json``: keys ``llava_bench_conv``, ``llava_bench_detail`` and
   ``llava_bench_complex``, role "Assistant", one identical prompt (872 characters, SHA-256
-  2ce22b562d6008864970ea863ac8a4d385ea6f2e64ab1313a23f825202a9529d as given in
-  ../shared/spec/benchmarks.md §1; checked by tests/test_llava_wild.py).
+  2ce22b562d6008864970ea863ac8a4d385ea6f2e64ab1313a23f825202a9529d; checked by
+  tests/test_llava_wild.py).
 - ``llava/eval/eval_gpt_review_bench.py``: the system message and the layout of the user
   message (context, question, the reference as Assistant 1, the model as Assistant 2, rule).
 """

@@ -1,7 +1,7 @@
 """MMBench (dev, EN): the benchmark plugin.
 
-Data: VLMEvalKit's ``MMBench_DEV_EN.tsv`` as released (md5 b6caf1133a01c6bb705cf753bb527ed8,
-../shared/spec/benchmarks.md §5): one row per question *and per rotated copy* (index
+Data: VLMEvalKit's ``MMBench_DEV_EN.tsv`` as released (md5 b6caf1133a01c6bb705cf753bb527ed8, URL in
+VLMEvalKit's ``vlmeval/dataset/image_mcq.py``): one row per question *and per rotated copy* (index
 ``k * 1e6 + i``), images base64-encoded in the ``image`` column, or, in a copy row, the index of
 the row that holds the image. The legacy file (a full image in every row) reads the same way.
 
@@ -14,7 +14,11 @@ Predictions: VLMEvalKit's prediction file in its TSV variant (the dataset's colu
 (``question_id``, ``text``) as ``model_vqa_mmbench.py`` writes it.
 
 Scoring: CircularEval with VLMEvalKit's 2024 rules and judge fallback
-(benchmarks/mmbench_circular.py, benchmarks/mmbench_extract.py).
+(benchmarks/mmbench_circular.py, benchmarks/mmbench_extract.py). The headline is the official
+number: a row whose 3 extractor answers are unreadable gets the official random letter (seeded
+here), and those answers are counted in ``ScoreReport.unparsed``. A group whose extractor call was
+never answered is in ``ScoreReport.missing`` and left out of that run; ``ScoreReport.excluded``
+leaves out the groups decided by a random letter as well.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ from typing import Any
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from benchmarks.judged_runs import PROTOCOL_JUDGE, judge_deviations, missing_entry, unparsed_counts
 from benchmarks.mmbench_circular import (
+    DEFAULT_RANDOM_SEED,
     JUDGE_ATTEMPTS,
     JUDGE_MAX_TOKENS,
     JUDGE_TEMPERATURE,
@@ -44,7 +50,7 @@ from benchmarks.mmbench_circular import (
 )
 from benchmarks.mmbench_extract import template_sha256
 from harness.atomic import read_jsonl, write_bytes, write_jsonl, write_text
-from harness.benchmark import Benchmark, BenchItem, DataSource, ProtocolCard, ScoreReport
+from harness.benchmark import BenchItem, Benchmark, DataSource, LeaderboardColumn, ProtocolCard, ScoreReport
 from harness.errors import HarnessError
 from harness.judge.types import Judge
 from harness.plugins import hookimpl
@@ -59,6 +65,10 @@ REQUIRED_COLUMNS = ("index", "question", "A", "B", "answer", "category", "l2-cat
 # Columns of the prediction TSV (VLMEvalKit keeps the dataset's columns, drops ``image``).
 PREDICTION_COLUMNS = ("index", "question", "hint", *LETTERS, "answer", "category", "l2-category", "split")
 _IMAGE_REF_MAX = 64  # VLMEvalKit: an image field this short names the row holding the image
+OFFICIAL_JUDGE = "gpt-3.5-turbo-0125"  # VLMEvalKit run.py's extractor default as of Nov 2024 ("chatgpt-0125")
+# --judge-model substitutes the toolkits document for this extractor: gpt-4o-mini (VLMEvalKit's default
+# now) and gpt-4o-2024-11-20 (lmms-eval's mmbench tasks).
+JUDGE_SUBSTITUTES = ("gpt-3.5-turbo-0125", "gpt-4o-mini", "gpt-4o-2024-11-20")
 _EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "BMP": "bmp", "WEBP": "webp", "TIFF": "tif"}
 
 
@@ -128,9 +138,13 @@ class MMBenchBenchmark(Benchmark):
     predictions_filename = "predictions.tsv"  # the official prediction format's file type
     description = "MMBench dev EN: CircularEval accuracy, rule-based extraction with a judge fallback"
     needs_judge = True  # only as a fallback extractor; score() also runs without one
+    columns = (LeaderboardColumn("MMBench", "overall", False, 1, True, 50),)
+    judge_substitutes = JUDGE_SUBSTITUTES
 
-    def __init__(self, judge_model: str = "gpt-4-1106-preview", random_fallback_seed: int | None = None):
-        """``random_fallback_seed``: also compute the official random-letter handling (seeded)."""
+    def __init__(self, judge_model: str = PROTOCOL_JUDGE, random_fallback_seed: int = DEFAULT_RANDOM_SEED):
+        """``random_fallback_seed``: seed of the official random letter drawn after 3 unreadable answers."""
+        if not isinstance(random_fallback_seed, int) or isinstance(random_fallback_seed, bool):
+            raise HarnessError(f"mmbench option random_fallback_seed: an integer, got {random_fallback_seed!r}")
         self.judge_model = judge_model
         self.random_fallback_seed = random_fallback_seed
 
@@ -165,15 +179,15 @@ class MMBenchBenchmark(Benchmark):
             },
             reference_numbers={},
             deviations=[
-                "Judge (extractor) model defaults to gpt-4-1106-preview for consistency with the harness; "
-                "the official extractor was gpt-3.5-turbo-0613 (opencompass 2023), gpt-3.5-turbo-0125 "
-                "(VLMEvalKit default, 2024) and is gpt-4o-mini in VLMEvalKit now.",
-                f"A row the judge cannot resolve in {JUDGE_ATTEMPTS} attempts fails its group (hit 0) and is "
-                "counted under `failures`; the official code draws an unseeded random letter among the "
-                "options and Z. With random_fallback_seed set, that handling is reproduced with a seeded "
-                "RNG per (seed, run, index) and reported under `official` (off by default).",
-                "Without a judge, a group that needs one scores 0 and is counted (VLMEvalKit's "
-                "exact_matching policy gives the same 0).",
+                *judge_deviations(self.judge_model, self.name, OFFICIAL_JUDGE, JUDGE_SUBSTITUTES),
+                "the 2023 opencompass extractor used gpt-3.5-turbo-0613; VLMEvalKit's default is gpt-4o-mini now",
+                f"A row whose {JUDGE_ATTEMPTS} extractor answers are all unreadable gets the official random letter "
+                f"among the options and Z, drawn with a seeded RNG per (random_fallback_seed="
+                f"{self.random_fallback_seed}, run, index); VLMEvalKit draws it unseeded.",
+                "A group whose extractor call was never answered (after the client's retries, a refusal, or an "
+                "exhausted budget) is listed as missing and left out of its run, which makes the result "
+                "incomplete; VLMEvalKit would count the failure text as an unreadable answer.",
+                "Without a judge, a group that needs one scores 0 (VLMEvalKit's exact_matching policy).",
                 "Extraction rules are VLMEvalKit's 2024 can_infer; the 2025-08 (#1175) and 2026-06 (#1552) "
                 "changes are not applied. The Chinese judge prompt is not used (English dev set).",
                 "Accuracies are reported x100 (VLMEvalKit reports fractions); judge calls are batched "
@@ -350,34 +364,44 @@ class MMBenchBenchmark(Benchmark):
         groups = group_rows(rows, "mmbench items")
         results = run_circular(groups, judge, runs, self.random_fallback_seed)
 
-        per_run = [accuracy(groups, [g.hit for g in run]) for run in results]
+        per_run, excluded_runs = [], []
+        for run in results:
+            scored = [(rows_, g) for rows_, g in zip(groups, run) if not g.missing]
+            if scored:
+                per_run.append(accuracy([rows_ for rows_, _ in scored], [int(g.hit or 0) for _, g in scored]))
+            else:
+                per_run.append({})
+            parsed = [(rows_, g) for rows_, g in scored if not g.guessed]
+            excluded_runs.append(accuracy([rows_ for rows_, _ in parsed], [int(g.hit or 0) for _, g in parsed])
+                                 if parsed else {})
         metrics, std = mean_and_std(per_run)
-        official: dict[str, float] = {}
-        if self.random_fallback_seed is not None:
-            official, _ = mean_and_std([accuracy(groups, [g.official_hit or 0 for g in run]) for run in results])
+        excluded, _ = mean_and_std(excluded_runs)
 
+        missing = [missing_entry(str(g.g_index), r, g.missing_reason or "never answered")
+                   for r, run in enumerate(results) for g in run if g.missing]
         failures: dict[str, int] = {}
         for r, run in enumerate(results):
-            failures[f"run{r}"] = sum(g.failed for g in run)
+            failures[f"run{r}"] = sum(len(g.unparsed) + g.missing for g in run)
         failures["total"] = sum(failures[f"run{r}"] for r in range(len(results)))
         failures["no_judge"] = sum(g.status == "no_judge" for run in results for g in run)
-        failures["failed_calls"] = sum(g.failed_calls for run in results for g in run)
-        failures["unparsable_replies"] = sum(g.unparsable_replies for run in results for g in run)
 
         records = []
         for gi, group in enumerate(groups):
             main = group[0]
+            hits = [run[gi].hit for run in results]
+            decided = {h for h in hits if h is not None}
             records.append({
                 "id": str(main.index),
                 "category": main.category,
                 "l2-category": main.l2_category,
-                "hit": [run[gi].hit for run in results],
+                "hit": hits,
+                "correct": bool(decided.pop()) if len(decided) == 1 else None,  # None: runs disagree or none
                 "status": [run[gi].status for run in results],
-                "official_hit": [run[gi].official_hit for run in results],
                 "runs": [run[gi].rows for run in results],
             })
-        return ScoreReport(metrics=metrics, per_run=per_run, std=std, records=records,
-                           failures=failures, official=official)
+        return ScoreReport(metrics=metrics, per_run=per_run, std=std, records=records, failures=failures,
+                           unparsed=unparsed_counts(k for run in results for g in run for k in g.unparsed),
+                           missing=missing, excluded=excluded)
 
 
 @hookimpl

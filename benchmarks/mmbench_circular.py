@@ -1,8 +1,7 @@
 """MMBench CircularEval: grouping the rotated copies, the per-group decision, and the scores.
 
 Reproduces ``mcq_circular_eval`` / ``prefetch_circular_group`` / ``eval_circular_group`` of
-open-compass/VLMEvalKit ``vlmeval/dataset/utils/multiple_choice.py`` (2024 behaviour,
-../shared/spec/benchmarks.md §5):
+open-compass/VLMEvalKit ``vlmeval/dataset/utils/multiple_choice.py`` (2024 behaviour, snapshot f628ed15d66e):
 
 * a row with index ``k * 1_000_000 + i`` is the k-th rotated copy of main question ``i``;
 * every row of a group is first matched by the rules; any rule letter that differs from the
@@ -11,11 +10,13 @@ open-compass/VLMEvalKit ``vlmeval/dataset/utils/multiple_choice.py`` (2024 behav
 * otherwise the unmatched rows go to the judge one by one, in index order: up to 3 attempts
   each, the reply parsed by the same rules; the first wrong letter fails the group.
 
-Where the official code draws an unseeded random letter after 3 failed attempts, this module
-stops and counts the group as an extraction failure (hit 0, reported). With ``random_seed`` set
-it also computes the official handling (a seeded random letter among the options and "Z"), kept
-apart as ``official_hit``. Without a judge, a group that needs one is failed and counted, as
-VLMEvalKit's ``exact_matching`` policy scores it (hit 0).
+After 3 attempts whose answers the rules cannot read, the official code draws a random letter
+among the valid options and "Z" (unseeded in VLMEvalKit); here the draw is seeded per (seed, run,
+row index), so a rerun gives the same number, and the group's hit follows the drawn letter as
+there. A judge call that was never answered (it failed after the client's retries) is not an
+attempt: the group is left undecided in that run (status ``missing``) and is not scored; the
+answered attempts are cached, so a rerun continues where it stopped. Without a judge, a group that
+needs one is scored 0, as VLMEvalKit's ``exact_matching`` policy scores it.
 
 Judge calls are batched in waves across groups (and runs): each group is a generator that
 yields its next request, so the decisions and early exits are exactly the sequential ones.
@@ -30,14 +31,15 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks.mmbench_extract import API_FAILURE_MARKER, infer, judge_prompt
+from benchmarks.mmbench_extract import infer, judge_prompt
 from harness.errors import HarnessError
-from harness.judge.types import Judge, JudgeReply, JudgeRequest
+from harness.judge.types import Judge, JudgeModelNotFound, JudgeReply, JudgeRequest
 
 COPY_STRIDE = 1_000_000
 JUDGE_ATTEMPTS = 3  # VLMEvalKit: ``retry = 3`` in extract_answer_from_item
 JUDGE_TEMPERATURE = 0.0  # VLMEvalKit OpenAI wrapper default
-JUDGE_MAX_TOKENS = 2048  # VLMEvalKit OpenAI wrapper default
+JUDGE_MAX_TOKENS = 1024  # what VLMEvalKit's 2024 MCQ evaluation sends the extractor
+DEFAULT_RANDOM_SEED = 0  # seed of the official random-letter fallback (unseeded in VLMEvalKit)
 
 
 def main_index(index: int) -> int:
@@ -60,19 +62,29 @@ class Row:
 
 @dataclass
 class GroupResult:
-    """The outcome of one main question in one judge run."""
+    """The outcome of one main question in one judge run.
+
+    ``hit``: 1/0 as the official scorer decides it (a random letter after 3 unreadable answers
+    included); None when a judge call was never answered (status ``missing``): not scored.
+    ``status``: rule_hit | rule_miss | judge_hit | judge_miss | random_hit | random_miss |
+    no_judge | missing. ``unparsed``: the kind of each answered-but-unreadable extractor reply.
+    """
 
     g_index: int
-    hit: int  # 0/1; an extraction failure counts as 0
-    status: str  # rule_hit | rule_miss | judge_hit | judge_miss | extraction_failed | no_judge
-    official_hit: int | None = None  # with the official random-letter fallback (when enabled)
+    hit: int | None
+    status: str
     rows: list[dict[str, Any]] = field(default_factory=list)
-    failed_calls: int = 0
-    unparsable_replies: int = 0
+    unparsed: list[str] = field(default_factory=list)
+    missing_reason: str | None = None
 
     @property
-    def failed(self) -> bool:
-        return self.status in ("extraction_failed", "no_judge")
+    def missing(self) -> bool:
+        return self.status == "missing"
+
+    @property
+    def guessed(self) -> bool:
+        """Decided by the official random letter (left out of the ``excluded`` figure)."""
+        return self.status.startswith("random")
 
 
 def group_rows(rows: Sequence[Row], source: str = "predictions") -> list[list[Row]]:
@@ -94,9 +106,18 @@ def group_rows(rows: Sequence[Row], source: str = "predictions") -> list[list[Ro
     return out
 
 
+class _NeverAnswered(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def _extract_row(row: Row, run_index: int, record: dict[str, Any],
                  result: GroupResult) -> Generator[JudgeRequest, JudgeReply, str | None]:
-    """Ask the judge up to 3 times for one row; the extracted letter, or None if all failed."""
+    """Ask the judge up to 3 times for one row; the extracted letter, or None if no answer was readable.
+
+    Raises ``_NeverAnswered`` when a call failed (no answer came back).
+    """
     prompt = judge_prompt(row.question, row.choices, row.prediction)
     for attempt in range(JUDGE_ATTEMPTS):
         request = JudgeRequest.chat(
@@ -108,23 +129,18 @@ def _extract_row(row: Row, run_index: int, record: dict[str, Any],
                                  "model": reply.model}
         record["judge"].append(entry)
         if not reply.ok:
-            result.failed_calls += 1
-            entry["outcome"] = "failed_call"
-            continue
-        if API_FAILURE_MARKER in reply.text:
-            result.failed_calls += 1
-            entry["outcome"] = "api_failure_text"
-            continue
-        letter, rule = infer(reply.text, row.choices)
+            entry["outcome"] = "never_answered"
+            raise _NeverAnswered(f"judge_error: {reply.error or 'no text'}")
+        letter, rule = infer(reply.text, row.choices)  # the marker text reads as no letter, as there
         entry["outcome"] = rule
         if letter is not None:
             return letter
-        result.unparsable_replies += 1
+        result.unparsed.append(rule)
     return None
 
 
 def evaluate_group(rows: Sequence[Row], run_index: int, *, has_judge: bool,
-                   random_seed: int | None = None) -> Generator[JudgeRequest, JudgeReply, GroupResult]:
+                   random_seed: int = DEFAULT_RANDOM_SEED) -> Generator[JudgeRequest, JudgeReply, GroupResult]:
     """CircularEval of one main question: yields judge requests, returns the GroupResult."""
     result = GroupResult(g_index=rows[0].index, hit=0, status="")
     prefetched: list[str | None] = []
@@ -135,24 +151,25 @@ def evaluate_group(rows: Sequence[Row], run_index: int, *, has_judge: bool,
                             "source": "rule" if letter is not None else None, "judge": []})
         prefetched.append(letter)
         if letter is not None and letter != row.answer:
-            result.status, result.official_hit = "rule_miss", 0
+            result.status = "rule_miss"
             return result
     if all(letter is not None for letter in prefetched):
-        result.hit, result.status, result.official_hit = 1, "rule_hit", 1
+        result.hit, result.status = 1, "rule_hit"
         return result
     if not has_judge:
-        result.status, result.official_hit = "no_judge", 0
+        result.status = "no_judge"
         return result
 
     guessed = False
     for row, letter, record in zip(rows, prefetched, result.rows):
         if letter is not None:
             continue
-        letter = yield from _extract_row(row, run_index, record, result)
-        if letter is None:
-            if random_seed is None:
-                result.status = "extraction_failed"
-                return result
+        try:
+            letter = yield from _extract_row(row, run_index, record, result)
+        except _NeverAnswered as never:
+            result.hit, result.status, result.missing_reason = None, "missing", never.reason
+            return result
+        if letter is None:  # the official fallback: a random letter among the options and Z
             rng = random.Random(f"mmbench/{random_seed}/{run_index}/{row.index}")
             letter = rng.choice([*row.choices, "Z"])
             guessed = True
@@ -161,19 +178,14 @@ def evaluate_group(rows: Sequence[Row], run_index: int, *, has_judge: bool,
             record["source"] = "judge"
         record["extracted"] = letter
         if letter != row.answer:
-            result.status = "extraction_failed" if guessed else "judge_miss"
-            result.official_hit = 0
+            result.status = "random_miss" if guessed else "judge_miss"
             return result
-    result.official_hit = 1
-    if guessed:
-        result.status = "extraction_failed"
-    else:
-        result.hit, result.status = 1, "judge_hit"
+    result.hit, result.status = 1, "random_hit" if guessed else "judge_hit"
     return result
 
 
 def run_circular(groups: Sequence[Sequence[Row]], judge: Judge | None, runs: int,
-                 random_seed: int | None = None) -> list[list[GroupResult]]:
+                 random_seed: int = DEFAULT_RANDOM_SEED) -> list[list[GroupResult]]:
     """Evaluate every group in every judge run; results[run][group].
 
     Requests are sent in waves: each wave holds the next request of every group still waiting.
@@ -191,7 +203,10 @@ def run_circular(groups: Sequence[Sequence[Row]], judge: Judge | None, runs: int
                 results[run][gi] = stop.value
     while pending:
         assert judge is not None  # a generator only yields when a judge is available
-        replies = judge.judge([request for *_, request in pending])
+        try:
+            replies = judge.judge([request for *_, request in pending])
+        except JudgeModelNotFound as exc:
+            raise exc.for_benchmark("mmbench") from None
         if len(replies) != len(pending):
             raise HarnessError(
                 f"judge {getattr(judge, 'model', '?')}: {len(replies)} replies for {len(pending)} requests"
@@ -233,8 +248,11 @@ def accuracy(groups: Sequence[Sequence[Row]], hits: Sequence[int]) -> dict[str, 
 
 
 def mean_and_std(per_run: Sequence[Mapping[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
-    """Mean and population std of each metric over runs."""
-    keys = list(per_run[0])
-    mean = {k: statistics.fmean(run[k] for run in per_run) for k in keys}
-    std = {k: statistics.pstdev([run[k] for run in per_run]) for k in keys}
+    """Mean and population std of each metric over the runs that have it (a run whose groups of a
+    category were all missing has no number for it)."""
+    keys: list[str] = []
+    for run in per_run:
+        keys.extend(k for k in run if k not in keys)
+    mean = {k: statistics.fmean(run[k] for run in per_run if k in run) for k in keys}
+    std = {k: statistics.pstdev([run[k] for run in per_run if k in run]) for k in keys}
     return mean, std

@@ -1,8 +1,7 @@
 """MMBench answer extraction: VLMEvalKit's rules (2024 behaviour) and its judge prompt.
 
 The rules reproduce ``can_infer`` of open-compass/VLMEvalKit ``vlmeval/utils/matching_util.py``
-as it stood in 2024 (snapshot f628ed15d66e, the last before 2024-11-30), per
-../shared/spec/benchmarks.md §5:
+as it stood in 2024 (snapshot f628ed15d66e, the last before 2024-11-30):
 
 1. option match: a reply containing "Failed to obtain answer via API" gives no option; a reply
    containing one of the refusal phrases gives "Z"; otherwise the characters ``.()[],:;!*#{}``
@@ -26,7 +25,7 @@ from collections.abc import Mapping
 # vlmeval/dataset/utils/multiple_choice.py, function ``build_prompt`` (snapshot f628ed15d66e;
 # the same text in later snapshots). Three ``{}`` slots: question, option string, prediction.
 # 764 characters, SHA-256 133b2beaa0ce149aab95c6d01d4629f034e8861c723fc302ab3853a41e690c86
-# (the value ../shared/spec/benchmarks.md §5 gives; checked by tests/test_mmbench.py).
+# (checked by tests/test_mmbench.py).
 JUDGE_TEMPLATE = (
     "You are an AI assistant who will help me to match "
     "an answer with several options of a single-choice question. "

@@ -4,17 +4,17 @@ Reproduces llava-rlhf/LLaVA-RLHF ``Eval/eval_gpt_mmhal.py`` (≡ the HF dataset'
 and ``Eval/summarize_gpt_mmhal.py``, snapshot 830a083fd83e:
 
 - exactly 96 records; one user message ``template.format(", ".join(image_content), question,
-  gt_answer, model_answer)``, temperature 0.0;
+  gt_answer, model_answer)``, temperature 0.0 and no max_tokens (the parameter is not sent);
 - parser: the ratings s in 0..6 whose ``"rating: s"`` occurs in the lower-cased reply; exactly
-  one → s, zero or several → 0 in the official code;
+  one → s, zero or several → 0 (which also counts as a hallucination), as in the official code;
 - average score = Σ / 96; hallucination rate = #(score < 3) / 96; per question type the mean of
   the items at positions i with ``i % 8`` = type index.
 
-Runs: the judge is run ``runs`` times (SENA averages 3); each run's metrics are computed and the
-headline is their mean ± population std. Replies with zero or several ratings, and failed calls,
-are failed judgements: excluded from the headline means (denominators count judged items only)
-and counted per run; ``ScoreReport.official`` scores them 0 as the official script does (mean
-over runs, plus each run's printed 2-decimal numbers as ``<metric>@run<r>``).
+Runs: the judge is run ``runs`` times (SENA averages 3); each run's official numbers are computed
+and the headline is their mean ± population std. Replies with zero or several ratings are scored
+0 and counted in ``ScoreReport.unparsed``; a rating the judge never gave (the call failed after
+the client's retries) is in ``ScoreReport.missing`` and left out of its run (the denominators then
+count the answered items). ``ScoreReport.excluded`` holds the means over parsed ratings only.
 """
 
 from __future__ import annotations
@@ -26,19 +26,23 @@ from typing import Any
 
 from benchmarks import mmhal_prompts as prompts
 from benchmarks.judged_runs import (
+    PROTOCOL_JUDGE,
     ask,
     check_runs,
     failure_counts,
     first_existing,
+    judge_deviations,
     mean_and_std,
+    missing_entry,
     read_json_strict,
     reply_failure,
     require_fields,
     require_judge,
+    unparsed_counts,
     with_run_suffix,
 )
 from harness.atomic import write_json
-from harness.benchmark import BenchItem, Benchmark, DataSource, ProtocolCard, ScoreReport
+from harness.benchmark import BenchItem, Benchmark, DataSource, LeaderboardColumn, ProtocolCard, ScoreReport
 from harness.errors import HarnessError
 from harness.judge.types import Judge, JudgeRequest
 from harness.plugins import hookimpl
@@ -46,8 +50,11 @@ from harness.plugins import hookimpl
 DATA_URL = "https://huggingface.co/datasets/Shengcao1006/MMHal-Bench/resolve/main/test_data.zip"
 N_QUESTIONS = 96
 N_TYPES = 8
-# The official call passes no max_tokens; 4096 is gpt-4-1106-preview's output limit, i.e. no cap.
-DEFAULT_MAX_TOKENS = 4096
+OFFICIAL_JUDGE = "gpt-4-0314"  # eval_gpt_mmhal.py's --gpt-model default
+# --judge-model substitutes. MMHal-Bench documents none (its script takes any --gpt-model, and neither
+# VLMEvalKit nor lmms-eval implements it); these are the GPT-4 judges the other toolkits document for
+# their GPT-judged tasks: gpt-4-turbo (VLMEvalKit, = gpt-4-1106-preview) and gpt-4o-2024-11-20 (lmms-eval).
+JUDGE_SUBSTITUTES = ("gpt-4-turbo", "gpt-4o-2024-11-20")
 
 
 def find_ratings(reply: str) -> list[int]:
@@ -74,7 +81,11 @@ def type_names(items: Sequence[BenchItem]) -> list[str]:
 
 
 def run_metrics(scores: Sequence[int | None], names: Sequence[str]) -> dict[str, float]:
-    """One run's average score, hallucination rate and per-type averages over the rated items."""
+    """One run's average score, hallucination rate and per-type averages over the rated items.
+
+    ``scores[pos]`` is the rating of the item at position ``pos`` (its type is ``pos % 8``), None
+    for an item left out (never answered, or not parsed when computing the excluded figure).
+    """
     rated = [s for s in scores if s is not None]
     if not rated:
         return {}
@@ -94,9 +105,13 @@ class MMHal(Benchmark):
     predictions_filename = "predictions.json"  # the official prediction format's file type
     description = "MMHal-Bench: 96 questions, GPT-4 rating 0-6 and hallucination rate (share of ratings < 3)"
     needs_judge = True
+    columns = (LeaderboardColumn("MMHal Score", "average_score", False, 2, True, 30),
+               LeaderboardColumn("MMHal Rate", "hallucination_rate", True, 2, True, 30))
+    judge_substitutes = JUDGE_SUBSTITUTES
 
-    def __init__(self, *, judge_model: str = "gpt-4-1106-preview", judge_temperature: float = 0.0,
-                 judge_max_tokens: int = DEFAULT_MAX_TOKENS, judge_runs: int = 3) -> None:
+    def __init__(self, *, judge_model: str = PROTOCOL_JUDGE, judge_temperature: float = 0.0,
+                 judge_max_tokens: int | None = None, judge_runs: int = 3) -> None:
+        """``judge_max_tokens`` None: no max_tokens is sent, as the official call."""
         self.judge_model = judge_model
         self.judge_temperature = judge_temperature
         self.judge_max_tokens = judge_max_tokens
@@ -116,14 +131,11 @@ class MMHal(Benchmark):
             generation=self.generation_params(),
             reference_numbers={},
             deviations=[
-                "judge model defaults to gpt-4-1106-preview (SENA paper); the official script defaults "
-                "to gpt-4-0314",
-                "the official call sets no max_tokens; requests carry max_tokens=4096 "
-                "(gpt-4-1106-preview's output limit)",
-                "replies with zero or several 'rating: N' and failed calls are excluded from the "
-                "headline and counted; ScoreReport.official scores them 0 as the official script does",
+                *judge_deviations(self.judge_model, self.name, OFFICIAL_JUDGE, JUDGE_SUBSTITUTES),
                 "judge run k times (default 3); headline = mean over runs ± population std",
-                "a judge call that fails is reported, not retried forever as in the official script",
+                "a rating never given (the judge call failed after the client's retries, was refused, or the "
+                "budget ran out) is listed as missing and left out of its run, which makes the result "
+                "incomplete; the official script retries every 10 s until it gets an answer",
                 "hallucination_rate is a fraction (0-1) as the official script prints it",
                 "LLaVA-1.5-7B reference numbers from SENA Table 4 are not in the project spec; left empty",
             ],
@@ -213,42 +225,57 @@ class MMHal(Benchmark):
         check_runs(runs, self.name)
         if len(items) != N_QUESTIONS:
             raise HarnessError(f"{self.name}: {len(items)} items; the official scorer needs exactly {N_QUESTIONS}")
-        missing = [item.id for item in items if item.id not in predictions]
-        if missing:
-            raise HarnessError(f"{self.name}: no prediction for record {', '.join(missing)}")
+        absent = [item.id for item in items if item.id not in predictions]
+        if absent:
+            raise HarnessError(f"{self.name}: no prediction for record {', '.join(absent)}")
         contents = [self.judge_content(item, predictions[item.id]) for item in items]
         requests = [JudgeRequest.chat(f"{self.name}/{item.id}", None, content,
                                       temperature=self.judge_temperature, max_tokens=self.judge_max_tokens,
                                       run_index=r)
                     for r in range(runs) for item, content in zip(items, contents)]
-        replies = ask(judge, requests)
+        replies = ask(judge, requests, self.name)
 
         names = type_names(items)
         records = [{"id": item.id, "question_type": item.meta["question_type"], "type_index": pos % N_TYPES,
                     "prediction": predictions[item.id], "runs": []} for pos, item in enumerate(items)]
-        per_run, official_runs, failures = [], [], []
+        per_run, excluded_runs, failures = [], [], []
+        missing: list[dict[str, Any]] = []
+        unparsed: list[str] = []
         n = len(items)
         for r in range(runs):
-            scores: list[int | None] = []
+            official: list[int | None] = []  # the official rating (0 when unparseable); None: never answered
+            parsed: list[int | None] = []  # parsed ratings only
             for pos in range(n):
                 reply = replies[r * n + pos]
-                failure = reply_failure(reply)
-                rating = None
-                if failure is None:
-                    rating, failure = parse_rating(reply.text or "")
-                scores.append(rating)
-                records[pos]["runs"].append({"run": r, "rating": rating, "official_rating": rating or 0,
-                                             "failure": failure, "review": reply.text,
-                                             "judge_model": reply.model})
-            per_run.append(run_metrics(scores, names))
-            official_runs.append(run_metrics([0 if s is None else s for s in scores], names))
-            failures.append(sum(s is None for s in scores))
+                never = reply_failure(reply)
+                if never is not None:  # never answered: not scored, asked again on the next run
+                    missing.append(missing_entry(items[pos].id, r, never))
+                    official.append(None)
+                    parsed.append(None)
+                    records[pos]["runs"].append({"run": r, "rating": None, "official_rating": None,
+                                                 "failure": never, "review": None, "judge_model": reply.model})
+                    continue
+                rating, kind = parse_rating(reply.text or "")
+                if kind is not None:
+                    unparsed.append(kind)
+                official.append(0 if rating is None else rating)
+                parsed.append(rating)
+                records[pos]["runs"].append({"run": r, "rating": rating, "official_rating": official[-1],
+                                             "failure": kind, "review": reply.text, "judge_model": reply.model})
+            per_run.append(run_metrics(official, names))
+            excluded_runs.append(run_metrics(parsed, names))
+            failures.append(sum(s is None for s in parsed))
+        for record in records:  # the official rating per item, mean over the runs that answered
+            answered = [run["official_rating"] for run in record["runs"] if run["official_rating"] is not None]
+            record["score"] = sum(answered) / len(answered) if answered else None
 
         metrics, std = mean_and_std(per_run)
-        official, _ = mean_and_std(official_runs)
-        official.update(with_run_suffix([{k: round(v, 2) for k, v in run.items()} for run in official_runs]))
+        excluded, _ = mean_and_std(excluded_runs)
+        printed = dict(metrics)
+        printed.update(with_run_suffix([{k: round(v, 2) for k, v in run.items()} for run in per_run]))
         return ScoreReport(metrics=metrics, per_run=per_run, std=std, records=records,
-                           failures=failure_counts(failures), official=official)
+                           failures=failure_counts(failures), official=printed,
+                           unparsed=unparsed_counts(unparsed), missing=missing, excluded=excluded)
 
 
 @hookimpl

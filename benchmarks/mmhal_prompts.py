@@ -3,8 +3,8 @@
 Source: llava-rlhf/LLaVA-RLHF, file ``Eval/eval_gpt_mmhal.py`` (module-level ``template``),
 commit 830a083fd83e607da3c35f2e6aef833523c1e722 (the HF dataset Shengcao1006/MMHal-Bench ships
 the same program as ``eval_gpt4.py``). 6,631 characters; SHA-256
-2c73d8c50f1740d000fae62cfeed103c2f7a5bcfa904b27e6e09900e7ce600cc (the value
-../shared/spec/benchmarks.md §3 gives; checked by tests/test_mmhal.py).
+2c73d8c50f1740d000fae62cfeed103c2f7a5bcfa904b27e6e09900e7ce600cc (checked by
+tests/test_mmhal.py).
 
 The four ``{}`` slots are filled positionally with ``str.format``: image contents (labels joined
 with ", "), question, standard human-generated answer, LMM response.

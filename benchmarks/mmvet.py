@@ -12,11 +12,15 @@ same logic):
 - per run: capability score = 100 · Σ score / #samples with that capability, total = 100 ·
   Σ score / #samples; over runs: mean, and the population std of the run totals.
 
-Here a sample whose ladder ends without a parsed score, or whose call failed, is a failed
-judgement: excluded from the headline (the denominators count only judged samples) and counted
-per run. ``ScoreReport.official`` holds the official script's printed numbers (0.0 for those
-samples; numpy rounding to 1 decimal as there): every capability and ``total`` (mean over runs),
-``std`` and ``total@run<r>``.
+A sample whose ladder ends without a parsed score is scored 0.0, as the official script scores it,
+and counted in ``ScoreReport.unparsed``; the headline (``metrics``) is then the official number:
+per capability and ``total`` the mean over runs of each run's score. A sample whose judge call
+failed at any step of its ladder (after the client's retries) was never answered: it is in
+``ScoreReport.missing`` and left out of its run (the denominators count the answered samples);
+a rerun asks only for the missing calls (the answered attempts are cached). ``ScoreReport.official``
+holds the official script's printed numbers (numpy rounding to 1 decimal): every capability and
+``total`` (mean over runs), ``std`` and ``total@run<r>``; ``ScoreReport.excluded`` the means over
+parsed scores only.
 """
 
 from __future__ import annotations
@@ -32,17 +36,22 @@ import numpy as np
 
 from benchmarks import mmvet_prompts as prompts
 from benchmarks.judged_runs import (
+    PROTOCOL_JUDGE,
     ask,
     check_runs,
     failure_counts,
     first_existing,
+    judge_deviations,
     mean_and_std,
+    missing_entry,
     read_json_strict,
+    reply_failure,
     require_fields,
     require_judge,
+    unparsed_counts,
 )
 from harness.atomic import write_json
-from harness.benchmark import BenchItem, Benchmark, DataSource, ProtocolCard, ScoreReport
+from harness.benchmark import BenchItem, Benchmark, DataSource, LeaderboardColumn, ProtocolCard, ScoreReport
 from harness.errors import HarnessError
 from harness.judge.types import Judge, JudgeRequest
 from harness.plugins import hookimpl
@@ -50,6 +59,11 @@ from harness.plugins import hookimpl
 RELEASE_URL = "https://github.com/yuweihao/MM-Vet/releases/download/v1/mm-vet.zip"
 ID_PATTERN = re.compile(r"v1_\d+")
 MAX_RETRIES = 5  # attempts 1..5; the reply of attempt 5 is never parsed (official rule)
+UNPARSEABLE = f"unparseable_after_{MAX_RETRIES}_retries"
+OFFICIAL_JUDGE = "gpt-4-0613"  # mm-vet_evaluator.py's --gpt_model default
+# --judge-model substitutes documented by the toolkits that re-implement MM-Vet: VLMEvalKit's MMVet
+# (gpt-4-turbo = gpt-4-1106-preview) and lmms-eval's mmvet task (gpt-4o-2024-11-20).
+JUDGE_SUBSTITUTES = ("gpt-4-turbo", "gpt-4o-2024-11-20")
 
 
 def parse_correctness(content: str | None) -> float | None:
@@ -122,10 +136,13 @@ class MMVet(Benchmark):
 
     name = "mmvet"
     predictions_filename = "predictions.json"  # the official prediction format's file type
-    description = "MM-Vet: 218 open questions, GPT-4-graded correctness per capability (rec, ocr, know, gen, spat, math)"
+    description = ("MM-Vet: 218 open questions, GPT-4-graded correctness per capability "
+                   "(rec, ocr, know, gen, spat, math)")
     needs_judge = True
+    columns = (LeaderboardColumn("MM-Vet", "total", False, 1, True, 20),)
+    judge_substitutes = JUDGE_SUBSTITUTES
 
-    def __init__(self, *, judge_model: str = "gpt-4-1106-preview", judge_temperature: float = 0.0,
+    def __init__(self, *, judge_model: str = PROTOCOL_JUDGE, judge_temperature: float = 0.0,
                  judge_max_tokens: int = 3, judge_runs: int = 3) -> None:
         self.judge_model = judge_model
         self.judge_temperature = judge_temperature
@@ -145,13 +162,12 @@ class MMVet(Benchmark):
             generation=self.generation_params(),
             reference_numbers={},
             deviations=[
-                "judge model defaults to gpt-4-1106-preview (SENA paper); the official evaluator "
-                "defaults to gpt-4-0613 (the HF-space grader differs again)",
-                "samples left without a parsed score after the 5th retry, or whose judge call failed, are "
-                "excluded from the headline and counted; ScoreReport.official scores them 0.0 as the "
-                "official script does",
+                *judge_deviations(self.judge_model, self.name, OFFICIAL_JUDGE, JUDGE_SUBSTITUTES),
+                "the HF-space grader of MM-Vet uses yet another judge",
+                "a sample whose judge call failed at any step of its retry ladder (after the client's retries, "
+                "a refusal, or an exhausted budget) is listed as missing and left out of its run, which makes "
+                "the result incomplete; the official script sleeps and restarts the sample until it is answered",
                 "a 'nan' reply is treated as unparseable (the official range check lets it through)",
-                "a judge call that fails is reported, not retried until it succeeds as in the official script",
                 "capability-combination names are sorted ('combo/ocr_math'); the official names follow "
                 "Python set order",
                 "LLaVA-1.5-7B reference numbers from SENA Table 4 are not in the project spec; left empty",
@@ -233,61 +249,78 @@ class MMVet(Benchmark):
         check_runs(runs, self.name)
         if not items:
             raise HarnessError(f"{self.name}: nothing to score (no items)")
-        missing = [item.id for item in items if item.id not in predictions]
-        if missing:
-            raise HarnessError(f"{self.name}: no prediction for id {', '.join(missing)}")
+        absent = [item.id for item in items if item.id not in predictions]
+        if absent:
+            raise HarnessError(f"{self.name}: no prediction for id {', '.join(absent)}")
 
-        # outcome[r][i] = (score or None, failure or None, attempts)
         attempts: list[list[list[dict[str, Any]]]] = [[[] for _ in items] for _ in range(runs)]
-        scores: list[list[float | None]] = [[None] * len(items) for _ in range(runs)]
+        parsed: list[list[float | None]] = [[None] * len(items) for _ in range(runs)]
         reasons: list[list[str | None]] = [[None] * len(items) for _ in range(runs)]
+        never: list[list[bool]] = [[False] * len(items) for _ in range(runs)]
         models: list[list[str | None]] = [[None] * len(items) for _ in range(runs)]
+        missing: list[dict[str, Any]] = []
+        unparsed: list[str] = []
         pending = [(r, i) for r in range(runs) for i in range(len(items))]
         for attempt in range(MAX_RETRIES + 1):
             if not pending:
                 break
             replies = ask(judge, [self.request(items[i], predictions[items[i].id], r, attempt)
-                                  for r, i in pending])
+                                  for r, i in pending], self.name)
             still = []
             for (r, i), reply in zip(pending, replies):
                 attempts[r][i].append({"attempt": attempt, "temperature": reply.request.temperature,
                                        "content": reply.text, "error": reply.error})
                 models[r][i] = reply.model
-                if reply.error is not None:
-                    reasons[r][i] = f"judge_error: {reply.error}"
+                failure = reply_failure(reply)
+                if failure is not None:  # never answered: the sample is not scored in this run
+                    reasons[r][i], never[r][i] = failure, True
+                    missing.append(missing_entry(items[i].id, r, failure))
                     continue
-                if attempt == MAX_RETRIES:  # the official script never parses this reply
-                    reasons[r][i] = f"unparseable after {MAX_RETRIES} retries"
+                if attempt == MAX_RETRIES:  # the official script never parses this reply: 0.0
+                    reasons[r][i] = UNPARSEABLE
+                    unparsed.append(UNPARSEABLE)
                     continue
-                parsed = parse_correctness(reply.text)
-                if parsed is None:
+                score = parse_correctness(reply.text)
+                if score is None:
                     still.append((r, i))
                 else:
-                    scores[r][i] = parsed
+                    parsed[r][i] = score
             pending = still
 
-        per_run, official_runs, failures, records = [], [], [], []
+        # The official score of each sample: the parsed one, 0.0 after the ladder; None: never answered.
+        official_scores = [[None if never[r][i] else (parsed[r][i] if parsed[r][i] is not None else 0.0)
+                            for i in range(len(items))] for r in range(runs)]
+        per_run, excluded_runs, failures, records = [], [], [], []
         for r in range(runs):
-            per_run.append(run_metrics(items, scores[r]))
-            official_runs.append(run_metrics(items, [0.0 if s is None else s for s in scores[r]]))
-            failures.append(sum(s is None for s in scores[r]))
+            per_run.append(run_metrics(items, official_scores[r]))
+            excluded_runs.append(run_metrics(items, parsed[r]))
+            failures.append(sum(s is None for s in parsed[r]))
         for i, item in enumerate(items):
+            answered = [official_scores[r][i] for r in range(runs) if official_scores[r][i] is not None]
             records.append({
                 "id": item.id, "capability": item.meta["capability"], "prediction": predictions[item.id],
-                "runs": [{"run": r, "score": scores[r][i], "official_score": scores[r][i] or 0.0,
+                "score": sum(answered) / len(answered) if answered else None,
+                "runs": [{"run": r, "score": official_scores[r][i], "parsed_score": parsed[r][i],
                           "failure": reasons[r][i], "judge_model": models[r][i], "attempts": attempts[r][i]}
                          for r in range(runs)],
             })
 
         metrics, std = mean_and_std(per_run)
-        official = {key: _np_round(np.mean([run[key] for run in official_runs]))
-                    for key in official_runs[0]}
-        totals = np.array([run["total"] for run in official_runs])
-        official["std"] = _np_round(totals.std())
-        for r, total in enumerate(np.round(totals, 1).tolist()):
-            official[f"total@run{r}"] = float(total)
+        excluded, _ = mean_and_std(excluded_runs)
+        answered_runs = [run for run in per_run if "total" in run]
+        official: dict[str, float] = {}
+        if answered_runs:
+            keys = [key for key in answered_runs[0]]
+            keys += [key for run in answered_runs for key in run if key not in keys]
+            official = {key: _np_round(np.mean([run[key] for run in answered_runs if key in run])) for key in keys}
+            totals = np.array([run["total"] for run in answered_runs])
+            official["std"] = _np_round(totals.std())
+            for r, run in enumerate(per_run):
+                if "total" in run:
+                    official[f"total@run{r}"] = float(np.round(run["total"], 1))
         return ScoreReport(metrics=metrics, per_run=per_run, std=std, records=records,
-                           failures=failure_counts(failures), official=official)
+                           failures=failure_counts(failures), official=official,
+                           unparsed=unparsed_counts(unparsed), missing=missing, excluded=excluded)
 
 
 @hookimpl

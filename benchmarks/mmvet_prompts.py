@@ -3,7 +3,7 @@
 Source: yuweihao/MM-Vet, file ``mm-vet_evaluator.py`` (module-level ``prompt``), commit
 c7ff270d86fb79c42346214366f4192c0e08b042 (identical text in ``mm-vet_evaluator.ipynb``).
 2,290 characters; SHA-256 d1b3e0a5b4e72c888b77164489d705bba4dd149934fff564dfba6443d81afe3f
-(the value ../shared/spec/benchmarks.md §2 gives; checked by tests/test_mmvet.py).
+(checked by tests/test_mmvet.py).
 """
 
 from __future__ import annotations

@@ -11,7 +11,15 @@ the plan is deterministic whatever the arrival order of concurrent requests.
 
 Fault names: ``"429"`` (rate limit with ``Retry-After``), ``"500"``, ``"slow"`` (sleeps
 ``slow_s`` before answering, past the client's timeout), ``"malformed"`` (HTTP 200 with a body
-that is not JSON), ``"nochoices"`` (HTTP 200, JSON without ``choices``), ``"401"``.
+that is not JSON), ``"nochoices"`` (HTTP 200, JSON without ``choices``), ``"401"``, ``"drop"``
+(the connection is closed without an answer), ``"refusal"`` (HTTP 200, ``content`` null and a
+``refusal``), and three odd answers that are still answers: ``"empty"`` (content ""), ``"huge"``
+(1 MB of text after the normal answer) and ``"badutf8"`` (the content holds bytes that are not UTF-8).
+
+Benchmark tests choose per request: ``ServerState.body_fault(body, nth)`` returns a fault name,
+``ServerState.reply_text(body)`` returns the answer text (None: the default ``answer_for``), and
+``ServerState.known_models`` makes any other model a 404 ``model_not_found`` (as api.openai.com
+answers for a retired model). Every request body received is kept in ``ServerState.bodies``.
 
 Run standalone (prints the port on stdout, serves until killed)::
 
@@ -32,6 +40,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 FaultPlan = Callable[[str, int], "str | None"]
+HUGE_BYTES = 1_000_000
+BAD_UTF8 = b"\xff\xfe\xc3("  # not UTF-8
 
 
 def answer_for(body: dict) -> str:
@@ -88,9 +98,14 @@ class ServerState:
     in_flight: int = 0
     max_in_flight: int = 0
     auth_headers: set = field(default_factory=set)
+    body_fault: Callable[[dict, int], str | None] | None = None  # (request body, nth arrival) -> fault
+    reply_text: Callable[[dict], str | None] | None = None  # request body -> answer text (None: default)
+    known_models: set | None = None  # None: every model exists
+    bodies: list = field(default_factory=list)  # every request body received, in arrival order
 
     def reset_counts(self) -> None:
         with self.lock:
+            self.bodies.clear()
             self.requests = 0
             self.faults.clear()
             self.arrivals.clear()
@@ -101,7 +116,7 @@ class ServerState:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as a real server
     disable_nagle_algorithm = True  # headers and body go out in separate writes
-    server: "ChatServer"
+    server: ChatServer
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         pass
@@ -135,8 +150,13 @@ class _Handler(BaseHTTPRequestHandler):
             state.in_flight += 1
             state.max_in_flight = max(state.max_in_flight, state.in_flight)
             state.auth_headers.add(self.headers.get("Authorization", ""))
+            state.bodies.append(body)
         try:
             fault = state.fault_plan(digest, nth) if state.fault_plan else None
+            if fault is None and state.body_fault is not None:
+                fault = state.body_fault(body, nth)
+            if fault is None and state.known_models is not None and body.get("model") not in state.known_models:
+                fault = "model_not_found"
             if fault:
                 with state.lock:
                     state.faults[fault] += 1
@@ -160,6 +180,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(401, b'{"error": {"message": "Incorrect API key provided", '
                             b'"type": "invalid_request_error", "code": "invalid_api_key"}}')
             return
+        if fault == "model_not_found":
+            message = f"The model `{body.get('model')}` does not exist or you do not have access to it."
+            self._send(404, json.dumps({"error": {"message": message, "type": "invalid_request_error",
+                                                  "param": None, "code": "model_not_found"}}).encode())
+            return
+        if fault == "drop":
+            self.close_connection = True
+            try:
+                self.connection.shutdown(2)
+            except OSError:
+                pass
+            return
         if fault == "malformed":
             self._send(200, b'{"id": "chatcmpl-broken", "choices": [{"mess')
             return
@@ -168,7 +200,15 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault == "slow":
             time.sleep(state.slow_s)
-        text = answer_for(body)
+        custom = state.reply_text(body) if state.reply_text is not None else None
+        text = answer_for(body) if custom is None else custom
+        content: str | None = text
+        if fault == "empty":
+            content = ""
+        elif fault == "huge":
+            content = text + "\n" + "x" * HUGE_BYTES
+        elif fault == "refusal":
+            content = None
         prompt_chars = sum(len(m.get("content") or "") for m in body.get("messages", []))
         prompt_tokens = max(1, prompt_chars // 4)
         completion_tokens = max(1, len(text) // 4)
@@ -179,11 +219,16 @@ class _Handler(BaseHTTPRequestHandler):
             "model": state.model_reply or body.get("model"),
             "system_fingerprint": state.fingerprint,
             "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": text}}],
+                         "message": {"role": "assistant", "content": content,
+                                     **({"refusal": "I can't help with that."} if fault == "refusal" else {})}}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens},
         }
-        self._send(200, json.dumps(reply).encode())
+        payload = json.dumps(reply, ensure_ascii=False).encode()
+        if fault == "badutf8":  # splice raw non-UTF-8 bytes into the content string
+            marker = json.dumps(text, ensure_ascii=False)[1:-1].encode()
+            payload = payload.replace(marker, marker + BAD_UTF8, 1)
+        self._send(200, payload)
 
 
 class ChatServer(ThreadingHTTPServer):
@@ -201,7 +246,7 @@ class ChatServer(ThreadingHTTPServer):
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/v1"
 
-    def __enter__(self) -> "ChatServer":
+    def __enter__(self) -> ChatServer:
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
         self._thread.start()

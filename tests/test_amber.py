@@ -391,5 +391,11 @@ def test_registered_plugin_protocol_and_sources():
     assert sources["images.zip"].manual and "images/AMBER_1004.jpg" in sources["images.zip"].note
     assert "nltk_data/corpora/wordnet.zip" in sources and sources["nltk_data/corpora/wordnet.zip"].unpack
     assert any(p.startswith("spacy/en_core_web_lg-") for p in sources)
-    with pytest.raises(HarnessError, match="evaluation type 'x'"):
+    with pytest.raises(HarnessError, match=r"evaluation_type \(--set evaluation_type=\.\.\.\): 'x' unknown; "
+                                           r"choose one of a, g, d, de, da, dr"):
         AmberBenchmark("x")
+    assert [(c.label, c.metric, c.lower_is_better, c.decimals, c.headline, c.order) for c in bench.columns] == [
+        ("AMBER CHAIR", "CHAIR", True, 1, True, 40), ("Cover", "Cover", False, 1, False, 40),
+        ("Hal", "Hal", True, 1, False, 40), ("Cog", "Cog", True, 1, False, 40),
+        ("AMBER Accuracy", "Accuracy", False, 1, False, 40), ("F1", "F1", False, 1, True, 40)]
+    assert bench.card().columns[0]["label"] == "AMBER CHAIR"

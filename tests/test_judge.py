@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.judge.client import OpenAIJudge, check_credentials, public_endpoint
 from harness.judge.cache import CACHE_FILENAME, JudgeCache, default_cache_dir
+from harness.judge.client import OpenAIJudge, check_credentials, public_endpoint
 from harness.judge.pricing import estimate_cost, estimate_prompt_tokens
 from harness.judge.retry import parse_retry_after
-from harness.judge.types import Judge, JudgeRequest
+from harness.judge.types import Judge, JudgeModelNotFound, JudgeRequest
 from tests.chat_server import ChatServer, ServerState, always, answer_for, fault_fraction_plan
 
 SECRET = "sk-test-DO-NOT-WRITE-0123456789abcdef"
@@ -303,3 +303,60 @@ def test_cache_survives_concurrent_writers_and_a_killed_writer(tmp_path):
         assert len(got) == 450 and got["b7"]["text"].startswith("text b7x")
         assert len(cache) > 450  # the killed writer's committed answers are there, intact
     assert sqlite3.connect(tmp_path / CACHE_FILENAME).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+# --------------------------------------------------------------------------- odd answers, probe, unknown model
+
+
+def test_a_request_without_max_tokens_sends_none(tmp_path):
+    request = JudgeRequest.chat("mmhal/0", None, "Rate this.", temperature=0.0, max_tokens=None)
+    with ChatServer() as server:
+        replies = fast_judge(server, tmp_path).judge([request])
+        (body,) = server.state.bodies
+    assert replies[0].ok and "max_tokens" not in body and body["temperature"] == 0.0
+    est = estimate_cost([request], "gpt-4-1106-preview")
+    assert est.completion_tokens_max == 4096  # the assumed bound of an uncapped request
+
+
+@pytest.mark.parametrize("kind", ["empty", "huge", "badutf8"])
+def test_empty_huge_and_non_utf8_answers_are_answers_and_cached(tmp_path, kind):
+    requests = make_requests(3, runs=1)
+    with ChatServer(ServerState(fault_plan=always(kind))) as server:
+        replies = fast_judge(server, tmp_path).judge(requests)
+        assert server.state.requests == 3  # answered at the first attempt, nothing retried
+        again = fast_judge(server, tmp_path).judge(requests)
+        assert server.state.requests == 3 and all(r.cached for r in again)
+    assert all(r.ok for r in replies) and [r.text for r in again] == [r.text for r in replies]
+    text = replies[0].text
+    if kind == "empty":
+        assert text == ""
+    elif kind == "huge":
+        assert len(text) > 1_000_000 and text.startswith(expected_text(requests[0]))
+    else:
+        assert text.startswith(expected_text(requests[0])) and "\ufffd" in text
+
+
+def test_the_first_request_goes_alone_as_a_probe(tmp_path):
+    requests = make_requests(8, runs=1)
+    with ChatServer(ServerState(latency_s=0.15)) as server:
+        judge = fast_judge(server, tmp_path, concurrency=8)
+        judge.judge(requests)
+        times = sorted(t for ts in server.state.arrival_times.values() for t in ts)
+        assert times[1] - times[0] >= 0.14  # the rest waited for the probe's answer
+        assert server.state.max_in_flight >= 2  # then went concurrently
+        server.state.reset_counts()
+        judge.judge(make_requests(8, runs=2)[8:])  # the server has answered: no probe any more
+        times = sorted(t for ts in server.state.arrival_times.values() for t in ts)
+        assert times[-1] - times[0] < 0.14
+
+
+def test_unknown_judge_model_is_one_error_after_one_request(tmp_path):
+    with ChatServer(ServerState(known_models={"gpt-4o"})) as server:
+        judge = fast_judge(server, tmp_path, model="gpt-4-0314", concurrency=8)
+        with pytest.raises(JudgeModelNotFound, match=r"judge model 'gpt-4-0314' is not available at http://127"):
+            judge.judge(make_requests(20, runs=1))
+        assert server.state.requests == 1
+        replies = fast_judge(server, tmp_path, model="gpt-4o").judge(make_requests(2, runs=1))
+    assert all(r.ok for r in replies)
+    err = JudgeModelNotFound("m", "e", "d").for_benchmark("mmvet")
+    assert isinstance(err, HarnessError) and str(err).startswith("benchmark 'mmvet': judge model 'm'")

@@ -73,7 +73,8 @@ def test_judge_request_is_the_official_review(bench, items):
     bench.score(items, preds, judge, runs=1)
     req = judge.requests[0]
     assert req.temperature == 0.2 and req.max_tokens == 1024 and req.run_index == 0
-    assert req.messages[0] == ("system", "You are a helpful and precise assistant for checking the quality of the answer.")
+    assert req.messages[0] == ("system",
+                               "You are a helpful and precise assistant for checking the quality of the answer.")
     expected = ("[Context]\nA stone bridge over a river at dusk.\nLamps are lit along the railing.\n\n"
                 "[Question]\nWhat is the name of this famous sight in the photo?\n\n"
                 "[Assistant 1]\nIt is the Charles Bridge in Prague.\n\n[End of Assistant 1]\n\n"
@@ -86,44 +87,80 @@ def test_golden_two_runs(bench, items):
     preds = bench.read_predictions(FIX / "answers_model.jsonl", items)
     rep = bench.score(items, preds, RecordedJudge(RECORDED), runs=2)
 
-    # Run 0, judged items q0,q1,q3,q4: reference 8,7,9,10 → 8.5; model 9,6,7,8.5 → 7.625.
-    run0 = 7.625 / 8.5 * 100
-    # Run 1, judged q0,q2,q3: reference 8,6,8 → 7.333(3) → 7.333; model 8,5,7.5 → 6.833(3) → 6.833.
-    run1 = 6.833 / 7.333 * 100  # the 3-decimal rounding is part of the official formula
+    # The headline is the official summary's number: unparseable reviews stay in the means as [-1, -1].
+    # Run 0, all five answered: reference (8+7-1+9+10)/5 = 6.6, model (9+6-1+7+8.5)/5 = 5.9.
+    run0 = 5.9 / 6.6 * 100
+    # Run 1: q1's call failed (never answered: left out); q4 unparseable → [-1, -1]:
+    # reference (8+6+8-1)/4 = 5.25, model (8+5+7.5-1)/4 = 4.875.
+    run1 = 4.875 / 5.25 * 100
     assert rep.per_run[0]["relative_score"] == pytest.approx(run0, abs=1e-12)
     assert rep.per_run[1]["relative_score"] == pytest.approx(run1, abs=1e-12)
-    assert rep.per_run[1]["relative_score"] != pytest.approx((20.5 / 3) / (22 / 3) * 100, abs=1e-4)
     assert rep.metrics["relative_score"] == pytest.approx((run0 + run1) / 2, abs=1e-12)
     assert rep.std["relative_score"] == pytest.approx(abs(run0 - run1) / 2, abs=1e-12)
-    assert rep.per_run[0]["reference_score"] == pytest.approx(85.0)
-    assert rep.per_run[0]["model_score"] == pytest.approx(76.25)
-    # categories, run 0: conv q0,q3 → 8.5/8.0; detail q1 → 7/6; complex q4 only → 10/8.5
+    assert rep.per_run[0]["reference_score"] == pytest.approx(66.0)
+    assert rep.per_run[0]["model_score"] == pytest.approx(59.0)
+    # the official printout, 1 decimal per run: 89.4 (run 0), and 92.9 for the 4 answered reviews of run 1
+    assert rep.official["relative_score@run0"] == 89.4 == round(rep.per_run[0]["relative_score"], 1)
+    assert rep.official["relative_score@run1"] == 92.9
+    assert rep.official["relative_score/complex@run0"] == 83.3  # q2 [-1,-1], q4 [10, 8.5] → (4.5, 3.75)
+    # categories, run 0: conv q0,q3 → 8.5/8.0; detail q1 → 7/6
     assert rep.per_run[0]["relative_score/conv"] == pytest.approx(8.0 / 8.5 * 100)
     assert rep.per_run[0]["relative_score/detail"] == pytest.approx(6 / 7 * 100)
-    assert rep.per_run[0]["relative_score/complex"] == pytest.approx(85.0)
-    # run 1 has no judged detail item: the category is averaged over run 0 only
+    # run 1 has no answered detail item: the category is averaged over run 0 only
     assert "relative_score/detail" not in rep.per_run[1]
     assert rep.metrics["relative_score/detail"] == pytest.approx(6 / 7 * 100)
 
+    # Never answered: listed, not scored. Answered but unparseable: counted by kind.
+    assert rep.missing == [{"item": "1", "run": 1, "reason": "judge_error: RateLimitError: quota"}]
+    assert not rep.complete
+    assert rep.unparsed == {"first_line_not_two_scores": 2, "total": 2}
     assert rep.failures == {"run0": 1, "run1": 2, "total": 3}
-    # Official handling keeps [-1, -1]: run 0 → (33/5=6.6, 29.5/5=5.9) → 89.4; run 1 → (20/5=4.0, 18.5/5=3.7) → 92.5
-    assert rep.official["relative_score@run0"] == 89.4
-    assert rep.official["relative_score@run1"] == 92.5
-    assert rep.official["relative_score/complex@run0"] == 83.3  # (4.5, 3.75)
-    assert rep.official["relative_score"] == pytest.approx((5.9 / 6.6 * 100 + 92.5) / 2)
+    # The secondary figure leaves the [-1, -1] reviews out: run 0 q0,q1,q3,q4 → 7.625 / 8.5;
+    # run 1 q0,q2,q3 → 6.833 / 7.333 (means rounded to 3 decimals, as the official formula).
+    assert rep.excluded["relative_score"] == pytest.approx((7.625 / 8.5 + 6.833 / 7.333) * 50, abs=1e-12)
 
     rec = rep.records[2]
-    assert rec["runs"][0]["failure"] == "unparseable" and rec["runs"][0]["tuple"] is None
-    assert rec["runs"][1]["tuple"] == [6.0, 5.0]
-    assert rep.records[1]["runs"][1]["failure"].startswith("judge_error")
+    assert rec["runs"][0]["failure"] == "first_line_not_two_scores" and rec["runs"][0]["tuple"] == [-1.0, -1.0]
+    assert rec["runs"][1]["tuple"] == [6.0, 5.0] and rec["score"] == pytest.approx((-1 + 5) / 2)
+    assert rep.records[1]["runs"][1]["failure"].startswith("judge_error") and rep.records[1]["runs"][1]["tuple"] is None
+    assert rep.records[1]["score"] == 6.0  # run 0 only
     assert rep.records[0]["runs"][0]["review"].startswith("8 9")
 
 
-def test_caption_join_is_the_official_one(bench, items):
-    # A string caption is joined character by character, exactly as "\n".join(caption) does.
-    item = items[3]
-    item.meta["caption"] = "abc"
-    assert bench.judge_content(item, "Red.").startswith("[Context]\na\nb\nc\n\n[Question]")
+def _official_prompt(context: str, question: str, reference: str, answer: str) -> str:
+    """The review prompt as the spec lays it out for eval_gpt_review_bench.py (role "Assistant")."""
+    return (f"[Context]\n{context}\n\n[Question]\n{question}\n\n"
+            f"[Assistant 1]\n{reference}\n\n[End of Assistant 1]\n\n"
+            f"[Assistant 2]\n{answer}\n\n[End of Assistant 2]\n\n"
+            f"[System]\n{prompts.RULE_PROMPT}\n\n")
+
+
+def test_string_caption_is_used_as_is(bench, items):
+    # image 002's caption is a string in the fixture, as in the released context.jsonl
+    item = items[2]
+    assert item.meta["caption"] == "A bowl of ramen with an egg and scallions."
+    assert bench.judge_content(item, "To eat.") == _official_prompt(
+        "A bowl of ramen with an egg and scallions.", "What might be the purpose of this dish?",
+        "It is a comforting meal, likely lunch or dinner.", "To eat.")
+
+
+def test_list_caption_is_joined_with_newlines(bench, items):
+    item = items[1]  # image 001: a list of two captions
+    assert bench.judge_content(item, "A bridge.") == _official_prompt(
+        "A stone bridge over a river at dusk.\nLamps are lit along the railing.", "Describe this photo in detail.",
+        item.meta["reference"], "A bridge.")
+
+
+def test_a_context_file_mixing_string_and_list_captions_scores(bench, items):
+    # the fixture mixes both forms; every request carries the official context for its form
+    preds = bench.read_predictions(FIX / "answers_model.jsonl", items)
+    judge = RecordedJudge({}, default="7 7")
+    rep = bench.score(items, preds, judge, runs=1)
+    contexts = [r.messages[1][1].split("\n\n[Question]")[0] for r in judge.requests]
+    bridge = "[Context]\nA stone bridge over a river at dusk.\nLamps are lit along the railing."
+    car = "[Context]\nA red car on a wet street.\nIt has just rained."
+    assert contexts == [bridge, bridge, "[Context]\nA bowl of ramen with an egg and scallions.", car, car]
+    assert rep.metrics["relative_score"] == 100.0 and rep.complete
 
 
 def test_predictions_round_trip(bench, items, tmp_path):
@@ -169,6 +206,11 @@ def test_bad_data_files(bench, tmp_path):
 def test_protocol_and_plugin(bench):
     card = bench.protocol()
     assert card.judge_model == "gpt-4-1106-preview"
+    assert not any(d.startswith("judge substituted") for d in card.deviations)
+    assert LlavaWild(judge_model="gpt-4o-2024-11-20").protocol().deviations[0].startswith(
+        "judge substituted: gpt-4o-2024-11-20 instead of the protocol's gpt-4-1106-preview")
+    assert [(c.label, c.metric, c.lower_is_better, c.decimals, c.headline, c.order) for c in bench.columns] == [
+        ("LLaVA^W", "relative_score", False, 1, True, 10)]
     assert (card.judge_temperature, card.judge_max_tokens) == (0.2, 1024)
     assert card.prompt_version == prompts.RULE_SHA256
     assert card.generation["max_new_tokens"] == 1024 and card.generation["do_sample"] is False

@@ -88,39 +88,50 @@ def test_golden_two_runs_with_retries(bench, items):
     # a failed call ends the sample's ladder
     assert [r.attempt for r in judge.requests if r.key == K + "v1_1" and r.run_index == 1] == [0]
 
-    # Run 0: judged v1_0=1.0, v1_1=0.5, v1_2=0.8 (v1_3 failed)
+    # The headline is the official number. Run 0: v1_0=1.0, v1_1=0.5, v1_2=0.8, and v1_3 scores 0.0 after
+    # its 5 retries (counted as unparsed) → total 2.3/4.
     r0 = rep.per_run[0]
-    assert r0["total"] == pytest.approx(2.3 / 3 * 100)
-    assert r0["rec"] == pytest.approx(90.0) and r0["ocr"] == pytest.approx(50.0)
+    assert r0["total"] == pytest.approx(2.3 / 4 * 100)
+    assert r0["rec"] == pytest.approx(90.0) and r0["ocr"] == pytest.approx(25.0)
     assert r0["math"] == pytest.approx(50.0) and r0["know"] == pytest.approx(80.0)
-    assert r0["combo/math_ocr"] == pytest.approx(50.0) and "combo/ocr" not in r0
-    # Run 1: judged v1_0=0.0, v1_2=0.6, v1_3=1.0 after a "nan" (v1_1 call failed)
+    assert r0["combo/math_ocr"] == pytest.approx(50.0) and r0["combo/ocr"] == 0.0
+    # Run 1: v1_1's call failed (never answered: left out): v1_0=0.0, v1_2=0.6, v1_3=1.0 after a "nan".
     r1 = rep.per_run[1]
     assert r1["total"] == pytest.approx(1.6 / 3 * 100)
     assert r1["rec"] == pytest.approx(30.0) and r1["ocr"] == pytest.approx(100.0)
     assert "math" not in r1
-    assert rep.metrics["total"] == pytest.approx(65.0)
-    assert rep.std["total"] == pytest.approx(35 / 3)
+    assert rep.metrics["total"] == pytest.approx((57.5 + 160 / 3) / 2)
+    assert rep.std["total"] == pytest.approx((57.5 - 160 / 3) / 2)
     assert rep.metrics["math"] == pytest.approx(50.0) and rep.std["math"] == 0.0
     assert rep.failures == {"run0": 1, "run1": 1, "total": 2}
+    assert rep.unparsed == {"unparseable_after_5_retries": 1, "total": 1}
+    assert rep.missing == [{"item": "v1_1", "run": 1, "reason": "judge_error: APIConnectionError"}]
+    # the secondary figure leaves v1_3 of run 0 out: 2.3/3 and 1.6/3
+    assert rep.excluded["total"] == pytest.approx(65.0)
 
-    # Official: failures score 0.0 and denominators are all samples.
-    # totals 2.3/4 → 57.5 and 1.6/4 → 40.0; mean 48.75 → 48.8. The std is 8.75 on paper, but in
-    # binary floats 1.0+0.5+0.8 → 2.3 gives 57.49999999999999, so np.std = 8.749999999999996 and the
-    # official script prints 8.7: the same arithmetic, reproduced.
-    assert rep.official["total"] == 48.8
-    assert rep.official["std"] == 8.7
-    assert rep.official["total@run0"] == 57.5 and rep.official["total@run1"] == 40.0
-    assert rep.official["ocr"] == 37.5      # (0.5+0)/2 and (0+1)/2 → 25, 50
-    assert rep.official["math"] == 25.0     # 50, 0
+    # The official printout (numpy rounding to 1 decimal): totals 57.49999999999999 and 53.33 → 55.4.
+    assert rep.official["total"] == 55.4 == round(rep.metrics["total"], 1)
+    assert rep.official["std"] == 2.1
+    assert rep.official["total@run0"] == 57.5 and rep.official["total@run1"] == 53.3
+    assert rep.official["ocr"] == 62.5      # 25 and 100
+    assert rep.official["math"] == 50.0     # run 0 only
     assert rep.official["rec"] == 60.0      # 90, 30
-    assert rep.official["combo/ocr"] == 50.0  # 0, 100
 
     rec = rep.records[3]["runs"][0]
-    assert rec["score"] is None and rec["official_score"] == 0.0
-    assert rec["failure"] == "unparseable after 5 retries"
+    assert rec["score"] == 0.0 and rec["parsed_score"] is None
+    assert rec["failure"] == "unparseable_after_5_retries"
     assert [a["content"] for a in rec["attempts"]] == ["1.5", "x", "y", "z", "w", "1.0"]
-    assert rep.records[3]["runs"][1]["score"] == 1.0
+    assert rep.records[3]["runs"][1]["score"] == 1.0 and rep.records[3]["score"] == 0.5
+    assert rep.records[1]["runs"][1]["score"] is None and rep.records[1]["score"] == 0.5
+
+
+def test_complete_run_equals_the_official_script(bench, items):
+    # every sample answered: total = 100 · Σ / n with the exhausted ladder's 0.0, as the official script
+    preds = bench.read_predictions(FIX / "llava_fixture.json", items)
+    answers = {k: v for k, v in RECORDED.items() if k[1] == 0}
+    rep = bench.score(items, preds, RecordedJudge(answers), runs=1)
+    assert rep.complete and rep.metrics["total"] == pytest.approx(57.5)
+    assert rep.official["total"] == 57.5 and rep.official["std"] == 0.0
 
 
 def test_predictions_round_trip(bench, items, tmp_path):
@@ -162,6 +173,8 @@ def test_protocol_and_plugin(bench):
     card = bench.protocol()
     assert card.judge_model == "gpt-4-1106-preview"
     assert (card.judge_temperature, card.judge_max_tokens) == (0.0, 3)
+    assert [(c.label, c.metric, c.lower_is_better, c.decimals, c.headline, c.order) for c in bench.columns] == [
+        ("MM-Vet", "total", False, 1, True, 20)]
     assert card.prompt_version == prompts.FEW_SHOT_PROMPT_SHA256
     assert any("gpt-4-0613" in d for d in card.deviations)
     assert bench.data_sources()[0].url == "https://github.com/yuweihao/MM-Vet/releases/download/v1/mm-vet.zip"

@@ -11,7 +11,15 @@ protocol of harness/judge/types.py). Inside, it
 - stops before ``max_cost_usd`` would be passed: each call reserves its worst-case cost
   (estimated prompt + ``max_tokens`` completion) before it is sent;
 - returns a failed reply (``error`` set, ``text`` None) for every request it could not answer,
-  with the reason; it never raises for a server's failure and never invents an answer.
+  with the reason; it never invents an answer, and raises for a server's failure only in the
+  unknown-model case below;
+- until the server has answered once, sends the first request alone (a probe): a judge model the
+  server does not know (HTTP 404 ``model_not_found``, e.g. a retired gpt-4-0314) raises one
+  ``JudgeModelNotFound`` naming the model before any other call is spent;
+- sends ``max_tokens`` only when the request has one (None: omitted, as some official scripts do);
+- reads the answer body leniently: bytes that are not UTF-8 become U+FFFD (as the ``requests``
+  library under the official openai<1 scripts decodes them), so an odd answer is still an answer
+  for the benchmark's parser to accept or reject, never a crash.
 
 The API key is read from ``OPENAI_API_KEY`` when a judgement starts, handed to the client, and
 never stored, logged or written (error texts are scrubbed of it).
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import random
 import re
@@ -35,17 +44,25 @@ import openai
 
 from harness.errors import HarnessError
 from harness.judge.cache import CACHE_FILENAME, JudgeCache, default_cache_dir
-from harness.judge.pricing import (CostEstimate, Price, cost_usd, estimate_cost, estimate_prompt_tokens,
-                                   price_for)
+from harness.judge.pricing import (
+    CostEstimate,
+    Price,
+    completion_bound,
+    cost_usd,
+    estimate_cost,
+    estimate_prompt_tokens,
+    price_for,
+)
 from harness.judge.retry import Failure, MalformedReply, RetryPolicy, classify
-from harness.judge.types import JudgeReply, JudgeRequest
+from harness.judge.types import JudgeModelNotFound, JudgeReply, JudgeRequest
 from harness.judge.usage import JudgeUsage
 
-DEFAULT_JUDGE_MODEL = "gpt-4-1106-preview"  # the SENA paper's judge
+DEFAULT_JUDGE_MODEL = "gpt-4-1106-preview"  # the judge of the protocol the built-in benchmarks follow
 PLACEHOLDER_KEY = "EMPTY"  # sent to a keyless local server (vLLM's documented convention)
 BUDGET_EXHAUSTED = "budget exhausted"
 
-__all__ = ["DEFAULT_JUDGE_MODEL", "OpenAIJudge", "check_credentials", "estimate_cost", "resolve_base_url"]
+__all__ = ["DEFAULT_JUDGE_MODEL", "JudgeModelNotFound", "OpenAIJudge", "check_credentials", "estimate_cost",
+           "resolve_base_url"]
 
 
 def resolve_base_url(base_url: str | None = None) -> str | None:
@@ -81,6 +98,7 @@ class _Outcome:
     reply: JudgeReply
     cost: float | None
     attempts: int
+    model_not_found: str | None = None  # the server's reason, when it does not know the model
 
 
 class OpenAIJudge:
@@ -131,6 +149,7 @@ class OpenAIJudge:
         self._reserved_usd = 0.0  # worst-case cost of calls in flight
         self._budget_exhausted = False
         self._fatal: str | None = None
+        self._answered_once = False  # a probe is sent alone until the server has answered once
 
     # ----------------------------------------------------------------- public API
     def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeReply]:
@@ -204,13 +223,14 @@ class OpenAIJudge:
                                             timeout=self.timeout_s)
                 semaphore = asyncio.Semaphore(self.concurrency)
                 rng = random.Random()
+                not_found: str | None = None
                 try:
                     async def answer(key: str) -> tuple[str, _Outcome]:
                         request = requests[pending[key][0]]
                         return key, await self._answer(client, semaphore, rng, request, key, cache, api_key)
 
-                    for next_done in asyncio.as_completed([answer(key) for key in pending]):
-                        key, outcome = await next_done
+                    def settle(key: str, outcome: _Outcome) -> None:
+                        nonlocal done
                         first, *dups = pending[key]
                         replies[first] = outcome.reply
                         self._account(outcome.reply, outcome.cost, outcome.attempts)
@@ -220,8 +240,22 @@ class OpenAIJudge:
                             self._account(replies[j], outcome.cost, 0)
                         done += 1 + len(dups)
                         self._report(done, len(requests))
+
+                    keys_left = list(pending)
+                    if not self._answered_once:  # probe: one request alone before spending on the rest
+                        probe_key = keys_left.pop(0)
+                        _, outcome = await answer(probe_key)
+                        settle(probe_key, outcome)
+                        not_found = outcome.model_not_found
+                    if not_found is None:
+                        for next_done in asyncio.as_completed([answer(key) for key in keys_left]):
+                            key, outcome = await next_done
+                            settle(key, outcome)
+                            not_found = not_found or outcome.model_not_found
                 finally:
                     await client.close()
+                if not_found is not None:
+                    raise JudgeModelNotFound(self.model, public_endpoint(base_url), not_found)
         finally:
             if cache is not None:
                 cache.close()
@@ -230,7 +264,7 @@ class OpenAIJudge:
     async def _answer(self, client: openai.AsyncOpenAI, semaphore: asyncio.Semaphore, rng: random.Random,
                       request: JudgeRequest, key: str, cache: JudgeCache | None, api_key: str) -> _Outcome:
         """One request through its retries; never raises for a server's failure."""
-        worst = cost_usd(self.price, estimate_prompt_tokens(request), request.max_tokens) or 0.0
+        worst = cost_usd(self.price, estimate_prompt_tokens(request), completion_bound(request)) or 0.0
         failure: Failure | None = None
         attempts = 0
         for attempt in range(self.retry.max_attempts):
@@ -244,11 +278,13 @@ class OpenAIJudge:
                     self._reserved_usd += worst
                 attempts += 1
                 started = time.monotonic()
+                params: dict = {"model": self.model, "messages": request.openai_messages(),
+                                 "temperature": request.temperature}
+                if request.max_tokens is not None:  # None: the official call sends no max_tokens
+                    params["max_tokens"] = request.max_tokens
                 try:
-                    response = await client.chat.completions.create(
-                        model=self.model, messages=request.openai_messages(),
-                        temperature=request.temperature, max_tokens=request.max_tokens)
-                    text, usage = _read_completion(response)
+                    raw = await client.chat.completions.with_raw_response.create(**params)
+                    text, usage, response = _read_completion(raw.http_response.content)
                 except Exception as exc:  # classified below; unknown exceptions re-raise
                     failure = classify(exc)
                 else:
@@ -260,8 +296,9 @@ class OpenAIJudge:
                 prompt_tokens, completion_tokens = usage
                 cost = cost_usd(self.price, prompt_tokens, completion_tokens)
                 self._spent_usd += cost or 0.0
-                reply = JudgeReply(request, text, model=getattr(response, "model", None),
-                                   system_fingerprint=getattr(response, "system_fingerprint", None),
+                self._answered_once = True
+                reply = JudgeReply(request, text, model=_str_or_none(response.get("model")),
+                                   system_fingerprint=_str_or_none(response.get("system_fingerprint")),
                                    prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
                                    extra={"attempts": attempts, "latency_s": round(time.monotonic() - started, 3),
                                           "cost_usd": cost})
@@ -272,7 +309,10 @@ class OpenAIJudge:
             if failure.fatal:
                 self._fatal = _scrub(failure.reason, api_key)
             if not failure.retryable:
-                return self._failed(request, _scrub(failure.reason, api_key), attempts)
+                outcome = self._failed(request, _scrub(failure.reason, api_key), attempts)
+                if failure.model_not_found:
+                    outcome.model_not_found = _scrub(failure.reason, api_key)
+                return outcome
             if attempt + 1 < self.retry.max_attempts:
                 await asyncio.sleep(self.retry.delay(attempt, failure.retry_after, rng))
         assert failure is not None
@@ -291,20 +331,38 @@ class OpenAIJudge:
             self.progress(done, total)
 
 
-def _read_completion(response: object) -> tuple[str, tuple[int, int]]:
-    """The text and (prompt, completion) tokens of a chat completion; MalformedReply otherwise."""
-    choices = getattr(response, "choices", None)
-    if not choices:
+def _read_completion(body: bytes) -> tuple[str, tuple[int, int], dict]:
+    """The text, (prompt, completion) tokens and JSON of a chat completion body; MalformedReply otherwise.
+
+    Bytes that are not UTF-8 are replaced by U+FFFD and lone surrogates (a ``\\ud800`` escape) likewise,
+    so that any text the server sent reaches the benchmark's parser and the cache.
+    """
+    try:
+        data = json.loads(body.decode("utf-8", errors="replace"))
+    except json.JSONDecodeError as exc:
+        raise MalformedReply(f"the answer is not JSON ({exc.msg})") from None
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise MalformedReply("the answer has no choices")
-    message = getattr(choices[0], "message", None)
-    text = getattr(message, "content", None)
+    message = choices[0].get("message")
+    text = message.get("content") if isinstance(message, dict) else None
     if not isinstance(text, str):
-        refusal = getattr(message, "refusal", None)
+        refusal = message.get("refusal") if isinstance(message, dict) else None
         raise MalformedReply(f"refusal: {refusal}" if refusal else "the answer has no message content")
-    usage = getattr(response, "usage", None)
-    prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-    completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-    return text, (prompt_tokens, completion_tokens)
+    text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    return text, (_int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))), data
+
+
+def _int(value: object) -> int:
+    try:
+        return max(0, int(value or 0))  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return 0
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _request_record(request: JudgeRequest) -> dict:

@@ -8,7 +8,8 @@ enforced for it unless a price is given.
 
 Estimate used by ``--dry-run`` and by the budget guard (documented in docs/judge.md):
 prompt tokens = ceil(characters / 4) + 4 per message + 3; completion tokens = the request's
-``max_tokens`` (an upper bound, so the estimated cost is an upper bound for the completion part).
+``max_tokens`` (an upper bound, so the estimated cost is an upper bound for the completion part),
+or ``UNCAPPED_COMPLETION_TOKENS`` for a request that sends no ``max_tokens``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ PRICES: Mapping[str, Price] = {
 CHARS_PER_TOKEN = 4
 TOKENS_PER_MESSAGE = 4
 TOKENS_PER_REQUEST = 3
+# Assumed worst case of a request without max_tokens: 4096, the output limit of gpt-4-1106-preview
+# and gpt-4-turbo (the server's own cap applies; this only sizes estimates and budget reservations).
+UNCAPPED_COMPLETION_TOKENS = 4096
 
 
 def price_for(model: str, prices: Mapping[str, Price] | None = None) -> Price | None:
@@ -63,6 +67,11 @@ def estimate_prompt_tokens(request: JudgeRequest) -> int:
     """Estimated prompt tokens of one request: ceil(chars/4) + 4 per message + 3."""
     chars = sum(len(content) for _, content in request.messages)
     return math.ceil(chars / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * len(request.messages) + TOKENS_PER_REQUEST
+
+
+def completion_bound(request: JudgeRequest) -> int:
+    """Most completion tokens ``request`` can cost: its max_tokens, else UNCAPPED_COMPLETION_TOKENS."""
+    return request.max_tokens if request.max_tokens is not None else UNCAPPED_COMPLETION_TOKENS
 
 
 @dataclass(frozen=True)
@@ -116,7 +125,7 @@ def estimate_cost(requests: Sequence[JudgeRequest], model: str, *,
             continue
         seen.add(key)
         prompt += estimate_prompt_tokens(request)
-        completion += request.max_tokens
+        completion += completion_bound(request)
     return CostEstimate(model=model, requests=len(requests), cached=n_cached, calls=len(seen),
                         prompt_tokens=prompt, completion_tokens_max=completion,
                         cost_usd_max=cost_usd(price_for(model, prices), prompt, completion))

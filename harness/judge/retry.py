@@ -4,6 +4,9 @@ Retried: HTTP 408, 409, 429 and 5xx, timeouts, connection errors, and answers th
 read (a body that is not JSON, or a completion without ``choices``/message content).
 Not retried: other 4xx (bad request, bad key, unknown model); 401/403/404 are *fatal*: the same
 error would hit every request, so the client stops sending and reports it once per request.
+A 404 that says the model does not exist (OpenAI's ``model_not_found`` code, or vLLM's "The model
+`x` does not exist.") is marked ``model_not_found``: the client turns it into one error naming the
+model (``JudgeModelNotFound``) instead of a failed judgement per request.
 
 Waits are exponential with jitter (``base * 2**attempt``, scaled by a random factor in
 [0.5, 1], capped at ``max_delay_s``); a server's ``Retry-After`` / ``retry-after-ms`` header
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,6 +53,7 @@ class Failure:
     retryable: bool
     fatal: bool = False
     retry_after: float | None = None
+    model_not_found: bool = False
 
 
 class MalformedReply(Exception):
@@ -92,7 +97,8 @@ def classify(exc: BaseException) -> Failure:
         retry_after = parse_retry_after(headers)
         if status in RETRYABLE_STATUS or status >= 500:
             return Failure(reason, retryable=True, retry_after=retry_after)
-        return Failure(reason, retryable=False, fatal=status in FATAL_STATUS)
+        return Failure(reason, retryable=False, fatal=status in FATAL_STATUS,
+                       model_not_found=status == 404 and _says_model_not_found(exc))
     if isinstance(exc, openai.APIResponseValidationError):
         return Failure(f"malformed response: {_short(str(exc))}", retryable=True)
     if isinstance(exc, (MalformedReply, ValueError)):  # JSONDecodeError is a ValueError
@@ -100,6 +106,21 @@ def classify(exc: BaseException) -> Failure:
     if isinstance(exc, openai.APIError):
         return Failure(f"API error: {_short(str(exc))}", retryable=True)
     raise exc
+
+
+_MODEL_MISSING = re.compile(r"model\b.*\b(does not exist|not found|not exist)", re.IGNORECASE | re.DOTALL)
+
+
+def _says_model_not_found(exc: openai.APIStatusError) -> bool:
+    """True when a 404 names a missing model (code ``model_not_found``, or such a message)."""
+    if getattr(exc, "code", None) == "model_not_found":
+        return True
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        if inner.get("code") == "model_not_found":
+            return True
+    return bool(_MODEL_MISSING.search(getattr(exc, "message", "") or str(exc)))
 
 
 def _short(text: str, limit: int = 200) -> str:

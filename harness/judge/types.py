@@ -1,9 +1,16 @@
 """The judge contract shared by the judge client (harness/judge/client.py) and the benchmarks.
 
 A benchmark builds ``JudgeRequest`` objects, hands them to any object with the ``Judge``
-protocol, and parses the ``JudgeReply`` texts itself. A reply whose call failed carries
-``error`` and no text; a reply whose text the benchmark's parser rejects is marked failed by the
-benchmark. Neither ever becomes a score.
+protocol, and parses the ``JudgeReply`` texts itself. Two kinds of failure are kept apart:
+
+- a reply whose call failed (network error, refusal, budget exhausted, after the retries) carries
+  ``error`` and no text: the judgement was *never answered*; it is never turned into a score,
+  never cached, and asked again on the next run;
+- a reply with text that the benchmark's official parser rejects was *answered*: it is scored
+  exactly as the official script scores it, and counted.
+
+``JudgeRequest.max_tokens`` None means the official script sends no ``max_tokens``: the client then
+omits the parameter from the request.
 """
 
 from __future__ import annotations
@@ -14,26 +21,48 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from harness.errors import HarnessError
+
+
+class JudgeModelNotFound(HarnessError):
+    """The server does not know the judge model (HTTP 404 model_not_found): one error, no scores.
+
+    Raised by the judge client after its probe request; a benchmark re-raises it with its name
+    (``for_benchmark``) so the message names both the model and the benchmark.
+    """
+
+    def __init__(self, model: str, endpoint: str, detail: str, benchmark: str | None = None) -> None:
+        self.model, self.endpoint, self.detail, self.benchmark = model, endpoint, detail, benchmark
+        where = f"benchmark {benchmark!r}: " if benchmark else ""
+        super().__init__(
+            f"{where}judge model {model!r} is not available at {endpoint} ({detail}); no further judge "
+            f"calls were made. Pass --judge-model with a model the server has (docs/judge.md lists each "
+            f"protocol's documented substitutes; the substitution is recorded with the results)")
+
+    def for_benchmark(self, benchmark: str) -> JudgeModelNotFound:
+        """The same error, naming the benchmark that asked."""
+        return JudgeModelNotFound(self.model, self.endpoint, self.detail, benchmark)
+
 
 @dataclass(frozen=True)
 class JudgeRequest:
     """One chat-completions call.
 
     ``key`` identifies the item and purpose inside a benchmark (e.g. ``"v1_12"`` or
-    ``"mmbench/417/extract"``); ``run_index`` is the judge run (0..k-1) and is part of the
+    ``"bench/417/extract"``); ``run_index`` is the judge run (0..k-1) and is part of the
     request's identity, so three runs are three distinct cached calls.
     """
 
     key: str
     messages: tuple[tuple[str, str], ...]  # ((role, content), ...)
     temperature: float
-    max_tokens: int
+    max_tokens: int | None  # None: the parameter is not sent (the official script sends none)
     run_index: int = 0
-    attempt: int = 0  # benchmark-level retry (e.g. MM-Vet's rising-temperature rule)
+    attempt: int = 0  # benchmark-level retry (e.g. a rising-temperature retry rule)
 
     @staticmethod
-    def chat(key: str, system: str | None, user: str, *, temperature: float, max_tokens: int,
-             run_index: int = 0, attempt: int = 0) -> "JudgeRequest":
+    def chat(key: str, system: str | None, user: str, *, temperature: float, max_tokens: int | None,
+             run_index: int = 0, attempt: int = 0) -> JudgeRequest:
         msgs = ((("system", system),) if system is not None else ()) + (("user", user),)
         return JudgeRequest(key, msgs, temperature, max_tokens, run_index, attempt)
 
@@ -54,7 +83,8 @@ class JudgeRequest:
             sort_keys=True,
             ensure_ascii=False,
         )
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+        # surrogatepass: a prediction read from JSON may hold a lone surrogate (a \ud800 escape).
+        return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass
