@@ -1,9 +1,11 @@
 """CLIP scoring of answers against images (the judge-free method's verifier).
 
 ``ClipScorer.load(spec)`` takes a local CLIP checkpoint folder (a transformers ``CLIPModel`` with
-its tokenizer and image processor, e.g. a saved ``openai/clip-vit-large-patch14``) or ``"tiny"``,
-the built-in offline model (harness/policy/tiny_clip.py). Images go through the checkpoint's own
-image processor (PIL backend, no torchvision).
+its tokenizer and image processor), a Hugging Face hub id (``DEFAULT_CLIP``,
+openai/clip-vit-large-patch14-336, the CLIP of LLaVA-1.5's vision tower: read from the local hub
+cache first, downloaded only when the hub is reachable and ``HF_HUB_OFFLINE`` is not set), or
+``"tiny"``, the built-in offline model (harness/policy/tiny_clip.py). Images go through the
+checkpoint's own image processor (PIL backend, no torchvision).
 
 Score: CLIPScore (Hessel et al. 2021) = 2.5 · max(cos(image, text), 0), from the projected
 embeddings (``get_*_features(...).pooler_output`` in transformers 5.x).
@@ -26,8 +28,47 @@ from typing import Any
 from harness.errors import HarnessError
 
 AGGREGATES = ("mean", "min")
+DEFAULT_CLIP = "openai/clip-vit-large-patch14-336"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 CLIPSCORE_W = 2.5
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def _hub_offline() -> bool:
+    """Whether the Hugging Face hub must not be contacted (``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE``, read now)."""
+    import os
+
+    return any(os.environ.get(k, "").strip().lower() in ("1", "true", "yes", "on")
+               for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _load_parts(path: str | Path, option: str):
+    """(model, tokenizer, image processor) from a folder, or from a hub id: the local cache first, then the hub."""
+    from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
+
+    def load(local_only: bool):
+        kw = {"local_files_only": local_only}
+        return (AutoModel.from_pretrained(path, **kw), AutoTokenizer.from_pretrained(path, **kw),
+                AutoImageProcessor.from_pretrained(path, **kw))
+
+    try:
+        return load(True)
+    except (OSError, ValueError, KeyError) as exc:
+        if isinstance(path, Path):
+            raise HarnessError(f"{option}={path}: failed to load the CLIP checkpoint ({exc})") from None
+        first = exc
+    if _hub_offline():
+        raise HarnessError(
+            f"{option}={path}: not in the local Hugging Face cache and the hub is offline (HF_HUB_OFFLINE); "
+            f"download it where the hub is reachable (huggingface-cli download {path} --local-dir "
+            f"ckpt/{path.split('/')[-1]}) and pass --set {option}=ckpt/{path.split('/')[-1]} ({first})") from None
+    try:
+        return load(False)
+    except Exception as exc:  # network, authentication or format errors from the hub client
+        raise HarnessError(
+            f"{option}={path}: cannot be loaded from the Hugging Face hub ({type(exc).__name__}: {exc}); "
+            f"download it (huggingface-cli download {path} --local-dir ckpt/{path.split('/')[-1]}) and pass "
+            f"--set {option}=ckpt/{path.split('/')[-1]}") from None
 
 
 def split_sentences(text: str) -> list[str]:
@@ -56,26 +97,26 @@ class ClipScorer:
     batch_size: int = 64
 
     @classmethod
-    def load(cls, spec: str | Path = "tiny", *, cache_root: Path | None = None, device: str | None = None) -> "ClipScorer":
-        """A scorer from a CLIP checkpoint folder, or ``"tiny"`` (built offline on first use)."""
+    def load(cls, spec: str | Path = "tiny", *, cache_root: Path | None = None, device: str | None = None,
+             option: str = "clip_model") -> "ClipScorer":
+        """A scorer from a CLIP checkpoint folder, a hub id, or ``"tiny"`` (built offline on first use).
+
+        ``option``: the user-facing option that named ``spec``, quoted in errors.
+        """
         import torch
-        from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 
         if str(spec) == "tiny":
             from harness.policy.tiny_clip import ensure_tiny_clip
 
-            path = ensure_tiny_clip(cache_root)
-        else:
+            path: str | Path = ensure_tiny_clip(cache_root)
+        elif Path(spec).exists() or not _HUB_ID.match(str(spec)):
             path = Path(spec)
             if not (path / "config.json").is_file():
-                raise HarnessError(f"{path}: not a CLIP checkpoint folder (no config.json); "
-                                   f"use a local transformers CLIP folder or 'tiny'")
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            image_processor = AutoImageProcessor.from_pretrained(path, local_files_only=True)
-            model = AutoModel.from_pretrained(path, local_files_only=True)
-        except (OSError, ValueError, KeyError) as exc:
-            raise HarnessError(f"{path}: failed to load the CLIP checkpoint ({exc})") from None
+                raise HarnessError(f"{option}={spec}: not a CLIP checkpoint folder (no config.json); use a local "
+                                   f"transformers CLIP folder, a hub id such as {DEFAULT_CLIP}, or 'tiny'")
+        else:
+            path = str(spec)
+        model, tokenizer, image_processor = _load_parts(path, option)
         if not (hasattr(model, "get_text_features") and hasattr(model, "get_image_features")):
             raise HarnessError(f"{path}: {type(model).__name__} is not a CLIP-style dual encoder")
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")

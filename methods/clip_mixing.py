@@ -8,8 +8,10 @@ each with its own KV cache. The next token is the argmax of the mixture
 
 where ``h`` (the hallucination ratio) is per sample. ``h = 0`` is plain greedy decoding with the
 image; ``h = 1`` is greedy decoding without it. The paper does not say whether it mixes
-probabilities, mixes logits or switches tokens (spec/methods.md §5); mixing the two next-token
-distributions is our choice, documented in methods/clip_filter.py.
+probabilities, mixes logits or switches tokens; mixing the two next-token distributions
+(``rule="probability"``) is the project's reading, documented in methods/clip_filter.py;
+``rule="logit"`` is the other reading, an interpolation of the two log-distributions,
+``log p ∝ (1 - h) · log p_image + h · log p_no_image`` (the same argmax as interpolating the logits).
 
 Implementation: ``model.generate`` drives the image-conditioned pass (its cache, EOS handling and
 left-padding positions); a ``LogitsProcessor`` runs the image-free pass alongside it, feeding it
@@ -28,6 +30,8 @@ from dataclasses import dataclass
 
 from harness.errors import HarnessError
 from harness.policy.padding import expand_to_square
+
+MIXING_RULES = ("probability", "logit")
 
 
 def policy_of(backend) -> object:
@@ -54,8 +58,9 @@ def _mixer_class():
     class ImageFreeMixer(LogitsProcessor):
         """Runs the image-free sequence beside ``generate`` and mixes the two distributions."""
 
-        def __init__(self, model, input_ids, attention_mask, ratios):
+        def __init__(self, model, input_ids, attention_mask, ratios, rule="probability"):
             self.model = model
+            self.rule = rule
             self.ids = input_ids
             self.mask = attention_mask
             self.h = ratios.float()[:, None]
@@ -81,6 +86,8 @@ def _mixer_class():
             lp_img = torch.log_softmax(scores.float(), dim=-1)
             lp_no = torch.log_softmax(no_img[:, :scores.shape[-1]], dim=-1)
             h = self.h.to(scores.device)
+            if self.rule == "logit":
+                return torch.log_softmax((1.0 - h) * lp_img + h * lp_no, dim=-1)
             mixed = torch.stack([torch.log1p(-h) + lp_img, torch.log(h) + lp_no])  # log(0) = -inf: exact ends
             return torch.logsumexp(mixed, dim=0)
 
@@ -88,9 +95,12 @@ def _mixer_class():
 
 
 def mixed_generate(policy, images: Sequence, prompts: Sequence[str], ratios: Sequence[float], *,
-                   max_new_tokens: int = 512, batch_size: int = 16) -> list[MixedOutput]:
-    """Greedy answers under the mixture, one per (image, prompt, h), in input order."""
+                   max_new_tokens: int = 512, batch_size: int = 16, rule: str = "probability") -> list[MixedOutput]:
+    """Greedy answers under the mixture (``rule``: see the module doc), one per (image, prompt, h), in order."""
     import torch
+
+    if rule not in MIXING_RULES:
+        raise HarnessError(f"mixing rule {rule!r} unknown; accepted: {', '.join(MIXING_RULES)}")
 
     if not len(images) == len(prompts) == len(ratios):
         raise HarnessError(f"mixed decoding: {len(images)} images, {len(prompts)} prompts, {len(ratios)} ratios")
@@ -115,7 +125,7 @@ def mixed_generate(policy, images: Sequence, prompts: Sequence[str], ratios: Seq
         enc = {key: v.to(device) for key, v in enc.items()}
         free = tok([without[i] for i in idx], padding=True, padding_side="left", return_tensors="pt").to(device)
         mixer = mixer_cls(model, free["input_ids"], free["attention_mask"],
-                          torch.tensor([float(ratios[i]) for i in idx], device=device))
+                          torch.tensor([float(ratios[i]) for i in idx], device=device), rule)
         with torch.inference_mode():
             gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, logits_processor=[mixer],
                                  pad_token_id=tok.pad_token_id)

@@ -21,24 +21,37 @@ step runs for *all* images of the iteration as one batched backend call:
    (enhanced) clean answer, rejected = the noised answer, prompt = the question with its suffix;
    pairs are tagged ``des``/``gen`` so the trainer applies the alignment term to ``des`` pairs.
 
-Ablation switches (paper, Table 1), one step each:
+Ablation switches (paper, Tables 1-3), one step each:
 
 - ``sq=false`` (no self-questioning): the p_sq call is skipped and its output is replaced by the raw
   p_base output; the same question extraction follows. Everything else is unchanged.
 - ``se=false`` (no answer self-enhancement): the p_se call is skipped; chosen = the clean answer.
+  ``se_des`` / ``se_gen`` (Table 2): with ``se=true``, which answers are enhanced (both by default);
+  the other keeps its clean answer and no p_se call is made for it.
 - ``ca=false`` (no image-content alignment): synthesis is unchanged (``des`` pairs are still made and
-  tagged); ``objective()`` sets the alignment weight to 0, i.e. plain DPO.
+  tagged); ``objective()`` sets the alignment weight to 0, i.e. plain DPO. ``ca_des`` / ``ca_gen``
+  (Table 3): with ``ca=true``, which pairs' chosen answers get the alignment term (``des`` only by
+  default, as the official code and the paper's method).
 
-Named variants (``--variant``), read as the cumulative rows of the ablation table (our reading of
-Table 1: each row adds one component to the previous one):
+Named variants (``--variant``) are the rows of the paper's tables. Table 1 adds each component
+*alone* to the baseline ("We then add methods SQ, SE, and CA individually to the baseline"):
 
-- ``base`` (θ^Base): sq=false, se=false, ca=false: p_base questions, clean vs noised answers, DPO.
-- ``sq`` (θ^SQ): sq=true, se=false, ca=false.
-- ``se`` (θ^SE): sq=true, se=true, ca=false.
-- ``ca`` (θ^CA, = full SENA, the defaults): sq=true, se=true, ca=true.
+- ``base`` (θ1^Base): sq, se, ca off: p_base questions, clean vs noised answers, plain DPO.
+- ``sq`` (θ1^SQ = Base+SQ), ``se`` (θ1^SE = Base+SE), ``ca`` (θ1^CA = Base+CA).
+- ``full``: all three on (the defaults; θ1-θ3 of Table 1).
+- Table 2 (Base+SE on one side): ``se_des`` (SE on y_des only), ``se_gen`` (on y_gen only); both =
+  ``se``.
+- Table 3 (Base+CA on other answers): ``ca_gen`` (alignment on y_gen only), ``ca_both`` (y_des and
+  y_gen); y_des only = ``ca``.
 - ``release``: the defaults with ``sq_with_image=false``: the released code's text-only p_sq.
 
 Single switches compose with ``--set`` (e.g. ``--method sena --set se=false``).
+``harness reproduce sena-table1|sena-table2|sena-table3`` runs these grids (methods/sena_tables.py).
+
+Images (``image_sampling``): ``per_source`` (default) draws equal numbers from each of LLaVA-665k's
+five sources per iteration (COCO, GQA, OCR-VQA, TextVQA, VG: 1,200 each of the paper's 6k, as the
+official ``data/step1/split_llava6k.py``), disjoint across iterations; ``uniform`` draws from the whole
+pool. A pool without sources (a folder, synthetic scenes) is always drawn uniformly.
 
 Named options for quirks of the official code (default = the paper):
 
@@ -67,12 +80,21 @@ from typing import Any
 
 from harness.backends.base import Backend, GenerationRequest
 from harness.errors import HarnessError
+from harness.images.sampling import LLAVA_665K_SOURCES, ImagePlan
 from harness.method import Method, PreferencePair, PreferenceSet, SynthesisContext, TrainingObjective
 from harness.plugins import hookimpl
 from methods import sena_prompts as P
 from methods.sena_filters import SPLITTERS, Candidate, extract_questions, filter_pairs, make_splitter
+from methods.sena_tables import REPORTED, REPRODUCTIONS
 
 NUM_NOISE_STEPS = 1000
+IMAGE_SAMPLING = ("per_source", "uniform")
+# run/run.sh + seva/scripts/zero3_offload.json of the release, as TrainConfig overrides (see train_recipe)
+TRAIN_RECIPE = {
+    "lora": False, "learning_rate": 2e-6, "global_batch_size": 128, "per_device_batch_size": 2, "epochs": 1.0,
+    "lr_scheduler": "constant_with_warmup", "warmup_ratio": 0.03, "weight_decay": 0.0, "max_grad_norm": 1.0,
+    "bf16": True, "gradient_checkpointing": True, "max_length": 2048, "seed": 42,
+}
 
 
 @dataclass
@@ -81,18 +103,32 @@ class SenaConfig:
 
     sq: bool = True  # image-driven self-questioning (p_sq check)
     se: bool = True  # answer self-enhancement (p_se)
-    ca: bool = True  # image-content alignment loss on description pairs
+    se_des: bool = True  # with se: enhance the description answers y_des (Table 2)
+    se_gen: bool = True  # with se: enhance the answers to generated questions y_gen (Table 2)
+    ca: bool = True  # image-content alignment loss
+    ca_des: bool = True  # with ca: the alignment term on the chosen y_des (Table 3; the paper's method)
+    ca_gen: bool = False  # with ca: the alignment term on the chosen y_gen (Table 3)
     sq_with_image: bool = True  # paper: p_sq sees the image; false = the released code's text-only check
     noise_step: int = 600  # diffusion step t of the rejected answers' image (0-999)
     max_new_tokens: int = 512  # every generation except p_sq
     sq_max_new_tokens: int = 1024  # p_sq (official)
     splitter: str = "auto"  # repeated-text filter tokenisation: auto, nltk, fallback
+    image_sampling: str = "per_source"  # per_source: equal counts from LLaVA-665k's five sources; uniform
 
     def validate(self) -> None:
         """Raise HarnessError naming the option and what it accepts."""
-        for name in ("sq", "se", "ca", "sq_with_image"):
+        for name in ("sq", "se", "se_des", "se_gen", "ca", "ca_des", "ca_gen", "sq_with_image"):
             if not isinstance(getattr(self, name), bool):
                 raise HarnessError(f"sena option {name}={getattr(self, name)!r}: expected true or false")
+        if self.se and not (self.se_des or self.se_gen):
+            raise HarnessError("sena options se=true with se_des=false and se_gen=false: enhance at least one "
+                               "answer, or set se=false")
+        if self.ca and not (self.ca_des or self.ca_gen):
+            raise HarnessError("sena options ca=true with ca_des=false and ca_gen=false: align at least one "
+                               "answer, or set ca=false")
+        if self.image_sampling not in IMAGE_SAMPLING:
+            raise HarnessError(f"sena option image_sampling={self.image_sampling!r}: accepted: "
+                               f"{', '.join(IMAGE_SAMPLING)}")
         t = self.noise_step
         if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < NUM_NOISE_STEPS:
             raise HarnessError(f"sena option noise_step={t!r}: expected an integer in 0-{NUM_NOISE_STEPS - 1}")
@@ -189,18 +225,60 @@ class SenaMethod(Method):
     description = "SENA (AAAI 2025): self-questioning + self-enhanced answers vs t=600 noised answers; DPO + CA loss"
     Config = SenaConfig
     variants = {
+        # Table 1: each component alone on top of the baseline; full = all three (the defaults)
         "base": {"sq": False, "se": False, "ca": False},
         "sq": {"sq": True, "se": False, "ca": False},
-        "se": {"sq": True, "se": True, "ca": False},
-        "ca": {"sq": True, "se": True, "ca": True},
+        "se": {"sq": False, "se": True, "ca": False},
+        "ca": {"sq": False, "se": False, "ca": True},
+        "full": {"sq": True, "se": True, "ca": True},
+        # Table 2: Base + SE on one kind of answer
+        "se_des": {"sq": False, "se": True, "se_des": True, "se_gen": False, "ca": False},
+        "se_gen": {"sq": False, "se": True, "se_des": False, "se_gen": True, "ca": False},
+        # Table 3: Base + the alignment loss on other answers
+        "ca_gen": {"sq": False, "se": False, "ca": True, "ca_des": False, "ca_gen": True},
+        "ca_both": {"sq": False, "se": False, "ca": True, "ca_des": True, "ca_gen": True},
         "release": {"sq_with_image": False},
     }
+    reported = REPORTED
+    reproductions = REPRODUCTIONS
 
     config: SenaConfig
 
     def objective(self) -> TrainingObjective:
-        """Sigmoid DPO, β = 0.1, plus the alignment NLL of chosen descriptions (weight 1, batch mean)."""
-        return TrainingObjective(beta=0.1, align_weight=1.0 if self.config.ca else 0.0, align_norm="batch")
+        """Sigmoid DPO, β = 0.1, plus the alignment NLL of the chosen answers of the aligned kinds (weight
+        1, batch mean; ``des`` only by default)."""
+        cfg = self.config
+        kinds = tuple(k for k, on in (("des", cfg.ca_des), ("gen", cfg.ca_gen)) if on)
+        return TrainingObjective(beta=0.1, align_weight=1.0 if cfg.ca else 0.0, align_norm="batch",
+                                 align_kinds=kinds)
+
+    def train_recipe(self) -> dict:
+        """run/run.sh (WentaoTan/SENA @ 9642a7f): full fine-tuning (LLM + projector, CLIP frozen), lr 2e-6,
+        2 per device × 8 accumulation × 8 GPUs = 128, 1 epoch, bf16, gradient checkpointing, max length 2048.
+        The schedule is the effective one: DeepSpeed's WarmupLR in zero3_offload.json overrides the script's
+        cosine, i.e. a warm-up over 3 % of the steps, then constant (HF's warm-up is linear, DeepSpeed's
+        logarithmic). The built-in tiny model keeps its tiny-scale values."""
+        return dict(TRAIN_RECIPE)
+
+    def synthesis_config(self) -> dict:
+        """The options the pairs depend on: all but the alignment-loss switches, which only shape training
+        (``harness reproduce`` shares θ1's pairs between rows that differ only there)."""
+        return {k: v for k, v in self.config_dict().items() if k not in ("ca", "ca_des", "ca_gen")}
+
+    def image_plan(self, per_iter: int) -> ImagePlan | None:
+        """Equal counts from LLaVA-665k's five sources (the official split), unless ``image_sampling=uniform``."""
+        if self.config.image_sampling == "uniform":
+            return None
+        return ImagePlan.equal(LLAVA_665K_SOURCES, per_iter, purpose=(
+            "sena draws equal numbers of images from LLaVA-665k's five sources per iteration "
+            "(--set image_sampling=uniform draws from the whole pool)"))
+
+    def estimate_generations(self, images: int) -> int:
+        """p_base (+ p_sq) per image, then per question 2 clean + 2 noised answers (+ 1 p_se per enhanced
+        answer); assumes one question per image, the official code's typical yield."""
+        cfg = self.config
+        per_question = 4 + ((cfg.se_des + cfg.se_gen) if cfg.se else 0)
+        return images * (1 + int(cfg.sq) + per_question)
 
     def synthesize(self, backend: Backend, images: Sequence, ctx: SynthesisContext) -> PreferenceSet:
         """Preference pairs for ``images`` (ImageRefs), one batched backend call per step."""
@@ -273,19 +351,25 @@ class SenaMethod(Method):
             r.noise_seeds = (noised_reqs[2 * k].seed, noised_reqs[2 * k + 1].seed)
             r.chosen = r.clean
 
-        # 5. self-enhancement of both answers, with the clean description
+        # 5. self-enhancement of the enabled answers (both by default), with the clean description
         if cfg.se:
-            se_reqs = []
-            for r in records:
+            slots = [j for j, on in enumerate((cfg.se_des, cfg.se_gen)) if on]
+            se_reqs, where = [], []
+            for k, r in enumerate(records):
                 des = embeddable(r.clean[0])
                 for j, (prompt, answer) in enumerate(((r.des_prompt, des), (r.gen_prompt, embeddable(r.clean[1])))):
+                    if j not in slots:
+                        continue
+                    where.append((k, j))
                     se_reqs.append(GenerationRequest(
                         image=r.image, prompt=P.fill_se(des, prompt, answer), max_new_tokens=cfg.max_new_tokens,
                         seed=derive_seed(ctx.seed, r.ref.id, "self_enhancement", 2 * r.question_index + j)))
             enhanced = steps.run("self_enhancement", "self-enhancement (p_se)", se_reqs)
-            for k, r in enumerate(records):
-                (c0, e0), (c1, e1) = (parse_enhanced(enhanced[2 * k + j], r.clean[j]) for j in (0, 1))
-                r.chosen, r.enhanced = (c0, c1), (e0, e1)
+            for (k, j), output in zip(where, enhanced):
+                r = records[k]
+                answer, used = parse_enhanced(output, r.clean[j])
+                r.chosen = (answer, r.chosen[1]) if j == 0 else (r.chosen[0], answer)
+                r.enhanced = (used, r.enhanced[1]) if j == 0 else (r.enhanced[0], used)
 
         # 6. the release's pair filters
         candidates = []

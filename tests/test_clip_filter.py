@@ -43,9 +43,13 @@ def scripted_run(monkeypatch, positives, negatives, table, **overrides):
     backend.policy = object()
     seen = {}
 
-    def fake_mixed(policy, images, prompts, ratios, *, max_new_tokens, batch_size):
-        seen.update(prompts=list(prompts), ratios=list(ratios), max_new_tokens=max_new_tokens)
-        return [mixing.MixedOutput(t, 3) for t in negatives]
+    def fake_mixed(policy, images, prompts, ratios, *, max_new_tokens, batch_size, rule="probability"):
+        calls = seen.setdefault("calls", [])
+        pos_mixed = bool(overrides.get("pos_h_mean") or overrides.get("pos_h_std"))
+        texts = positives if pos_mixed and not calls else negatives  # both sides mixed: positives first
+        calls.append({"ratios": list(ratios), "rule": rule})
+        seen.update(prompts=list(prompts), ratios=list(ratios), max_new_tokens=max_new_tokens, rule=rule)
+        return [mixing.MixedOutput(t, 3) for t in texts]
 
     monkeypatch.setattr(cf, "policy_of", lambda b: b.policy)
     monkeypatch.setattr(cf, "mixed_generate", fake_mixed)
@@ -109,10 +113,58 @@ def test_ratios_are_gaussian_clipped_and_seeded():
 @pytest.mark.parametrize("override, needle", [
     ("h_mean=1.5", "numbers in 0-1"), ("h_std=-0.1", "numbers in 0-1"), ("reverse_or_drop=flip", "reverse, drop"),
     ("aggregate=median", "mean, min"), ("max_new_tokens=0", "≥ 1"), ("beta=0.2", "accepted: "),
+    ("mixing=switch", "probability, logit"), ("pos_h_mean=2", "numbers in 0-1"),
 ])
 def test_bad_options_list_what_is_accepted(override, needle):
     with pytest.raises(HarnessError, match=needle):
         build_config(cf.ClipFilter, [override])
+
+
+def test_open_choices_are_options_with_a_variant_for_the_other_reading(monkeypatch):
+    pos = ["There is a red circle.", "There is a blue square."]
+    neg = ["There is a green circle.", "There is a yellow square."]
+    table = {pos[0]: 0.9, pos[1]: 0.8, neg[0]: 0.5, neg[1]: 0.4}
+    # the project's reading: only the negative is mixed (probability mixture); the positive is plain greedy
+    out, backend, seen, _ = scripted_run(monkeypatch, pos, neg, table)
+    assert len(backend.calls) == 1 and len(seen["calls"]) == 1 and seen["rule"] == "probability"
+    assert all(p.provenance["h_ratio_positive"] == 0.0 for p in out.pairs)
+    # the other readings: both answers mixed at different levels; logit interpolation
+    both = build_config(cf.ClipFilter, variant="both_mixed")
+    assert (both.pos_h_mean, both.pos_h_std, both.h_mean) == (0.1, 0.05, 0.6)
+    out, backend, seen, _ = scripted_run(monkeypatch, pos, neg, table, **{
+        k: getattr(both, k) for k in ("pos_h_mean", "pos_h_std", "h_mean", "h_std")})
+    assert backend.calls == [] and len(seen["calls"]) == 2  # positives and negatives both through the mixer
+    pos_h, neg_h = seen["calls"][0]["ratios"], seen["calls"][1]["ratios"]
+    assert all(0.0 <= h <= 1.0 for h in pos_h + neg_h) and sum(pos_h) < sum(neg_h)
+    assert [p.provenance["h_ratio_positive"] for p in out.pairs] == [round(h, 6) for h in pos_h]
+    assert build_config(cf.ClipFilter, variant="logit_mix").mixing == "logit"
+    _, _, seen, _ = scripted_run(monkeypatch, pos, neg, table, mixing="logit")
+    assert seen["rule"] == "logit"
+
+
+def test_verifier_is_the_real_clip_at_real_scale_and_tiny_only_for_the_tiny_model():
+    method = cf.ClipFilter()
+    assert method.config.clip_model == "auto"
+    assert method.clip_spec(synthetic_context()) == "tiny"  # θ0 = the built-in tiny model
+    real = dataclasses.replace(synthetic_context(), checkpoint="runs/x/iter1/checkpoint",
+                               base_model="ckpt/llava-1.5-7b-hf")
+    assert method.clip_spec(real) == cf.DEFAULT_CLIP == "openai/clip-vit-large-patch14-336"
+    chosen = cf.ClipFilter(build_config(cf.ClipFilter, ["clip_model=ckpt/my-clip"]))
+    assert chosen.clip_spec(real) == "ckpt/my-clip"
+
+
+def test_an_unloadable_verifier_names_the_option(monkeypatch, tmp_path):
+    from harness.clip_score import ClipScorer
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
+    with pytest.raises(HarnessError) as err:
+        ClipScorer.load("openai/clip-vit-large-patch14-336")
+    message = str(err.value)
+    assert message.startswith("clip_model=openai/clip-vit-large-patch14-336: ")
+    assert "offline" in message and "--set clip_model=" in message
+    with pytest.raises(HarnessError, match="clip_model=.*no config.json"):
+        ClipScorer.load(tmp_path)
 
 
 def test_backend_without_a_policy_is_refused():
@@ -132,6 +184,9 @@ def test_mixing_ends_equal_plain_decoding_and_batching_is_invariant(tiny_policy)
     h1 = mixing.mixed_generate(tiny_policy, images, prompts, [1.0] * 5, max_new_tokens=16, batch_size=4)
     assert [o.text for o in h0] == with_image
     assert [o.text for o in h1] == without
+    for h, expected in ((0.0, with_image), (1.0, without)):  # the logit rule has the same two ends
+        ends = mixing.mixed_generate(tiny_policy, images[:2], prompts[:2], [h] * 2, max_new_tokens=16, rule="logit")
+        assert [o.text for o in ends] == expected[:2]
     ratios = [0.3, 0.5, 0.7, 0.45, 0.6]
     batched = mixing.mixed_generate(tiny_policy, images, prompts, ratios, max_new_tokens=16, batch_size=4)
     single = mixing.mixed_generate(tiny_policy, images, prompts, ratios, max_new_tokens=16, batch_size=1)

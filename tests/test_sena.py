@@ -278,33 +278,113 @@ def test_sq_with_image_changes_only_the_check():
     assert a["sena: self-questioning (p_sq)"] != b["sena: self-questioning (p_sq)"]
 
 
-def test_named_variants_select_the_ablation_rows():
-    def cfg(v):
+def test_named_variants_are_the_papers_rows():
+    """Table 1 adds each component alone to the baseline; Tables 2 and 3 vary which answers get SE / CA."""
+    def switches(v):
         c = build_config(SenaMethod, variant=v)
-        return (c.sq, c.se, c.ca)
+        obj = SenaMethod(c).objective()
+        return (c.sq, c.se and c.se_des, c.se and c.se_gen, obj.align_weight > 0 and "des" in obj.align_kinds,
+                obj.align_weight > 0 and "gen" in obj.align_kinds)
 
-    assert cfg("base") == (False, False, False)
-    assert cfg("sq") == (True, False, False)
-    assert cfg("se") == (True, True, False)
-    assert cfg("ca") == (True, True, True) == (SenaConfig().sq, SenaConfig().se, SenaConfig().ca)
+    # (SQ, SE on y_des, SE on y_gen, CA on y_des, CA on y_gen), as printed in the paper's tables
+    rows = {
+        "base": (False, False, False, False, False),  # θ1^Base
+        "sq": (True, False, False, False, False),  # θ1^SQ = Base + SQ
+        "se": (False, True, True, False, False),  # θ1^SE = Base + SE (Table 2: SE on both)
+        "ca": (False, False, False, True, False),  # θ1^CA = Base + CA (Table 3: AL on y_des)
+        "full": (True, True, True, True, False),  # θ1-θ3
+        "se_des": (False, True, False, False, False),  # Table 2
+        "se_gen": (False, False, True, False, False),
+        "ca_gen": (False, False, False, False, True),  # Table 3
+        "ca_both": (False, False, False, True, True),
+    }
+    for variant, expected in rows.items():
+        assert switches(variant) == expected, variant
+    defaults = SenaMethod(SenaConfig())
+    assert switches("full") == (True, True, True, True, False) == (
+        defaults.config.sq, defaults.config.se_des, defaults.config.se_gen, True, False)
     assert build_config(SenaMethod, variant="release").sq_with_image is False
-    assert build_config(SenaMethod, ["se=false"], variant="ca").se is False
+    assert build_config(SenaMethod, ["se=false"], variant="full").se is False
     backend, _ = run(build_config(SenaMethod, variant="base"))
     assert [d for d, _ in backend.calls] == ["sena: questions (p_base)", "sena: answers (clean image)",
                                              "sena: answers (noised, t=600)"]
+    backend, _ = run(build_config(SenaMethod, variant="ca"))  # CA alone: the baseline's synthesis
+    assert [d for d, _ in backend.calls] == ["sena: questions (p_base)", "sena: answers (clean image)",
+                                             "sena: answers (noised, t=600)"]
+    backend, _ = run(build_config(SenaMethod, variant="se"))  # SE alone: no p_sq, p_se on both answers
+    assert [d for d, _ in backend.calls] == ["sena: questions (p_base)", "sena: answers (clean image)",
+                                             "sena: answers (noised, t=600)", "sena: self-enhancement (p_se)"]
+
+
+def test_table2_switches_choose_which_answers_are_enhanced():
+    _, both = run(build_config(SenaMethod, variant="se"), n=2)
+    for variant, enhanced_kind in (("se_des", "des"), ("se_gen", "gen")):
+        backend, result = run(build_config(SenaMethod, variant=variant), n=2)
+        se_reqs = dict(backend.calls)["sena: self-enhancement (p_se)"]
+        suffix = P.SUFFIX_DES if enhanced_kind == "des" else P.SUFFIX_GEN
+        assert len(se_reqs) == 2 and all(suffix + "\nCurrent Answer:" in r.prompt for r in se_reqs)
+        for pair, ref in zip(result.pairs, both.pairs):
+            assert pair.provenance["self_enhanced"] is (pair.kind == enhanced_kind)
+            if pair.kind == enhanced_kind:
+                assert pair.chosen == ref.chosen  # enhanced as with SE on both
+            else:
+                assert pair.chosen == {"des": "There is a red circle.", "gen": "Red"}[pair.kind]  # the clean answer
+    with pytest.raises(HarnessError, match="se_des=false and se_gen=false"):
+        build_config(SenaMethod, ["se_des=false", "se_gen=false"])
+
+
+def test_table3_switches_choose_which_pairs_get_the_alignment_term(tiny_policy):
+    """The objective's aligned kinds reach the training batch: the collator's per-pair alignment flags."""
+    from harness.images.synthetic import make_scene
+    from harness.train.collator import LlavaPairCollator
+
+    examples = [{"image_ref": f"synthetic/t/{i}", "prompt": p, "chosen": c, "rejected": r, "kind": k}
+                for i, (p, c, r, k) in enumerate([("Describe the image.", "A red circle.", "A blue square.", "des"),
+                                                  ("What color is it?", "Red", "Blue", "gen"),
+                                                  ("Describe the image.", "A circle.", "A square.", "des")])]
+    flags = {}
+    for variant in ("ca", "ca_gen", "ca_both", "base"):
+        obj = SenaMethod(build_config(SenaMethod, variant=variant)).objective()
+        collator = LlavaPairCollator(tiny_policy.processor, get_template("vicuna_v1"),
+                                     lambda e: make_scene("t", int(e["image_ref"][-1])).render(),
+                                     align_kinds=obj.align_kinds)
+        flags[variant] = (obj.align_weight, collator(examples)["is_des"].tolist())
+    assert flags["ca"] == (1.0, [1.0, 0.0, 1.0])  # y_des only: the paper's method
+    assert flags["ca_gen"] == (1.0, [0.0, 1.0, 0.0])
+    assert flags["ca_both"] == (1.0, [1.0, 1.0, 1.0])
+    assert flags["base"][0] == 0.0  # plain DPO
+    # the synthesis is the baseline's in every Table 3 row: only the objective changes
+    base, r_base = run(build_config(SenaMethod, variant="base"))
+    for variant in ("ca", "ca_gen", "ca_both"):
+        other, r_other = run(build_config(SenaMethod, variant=variant))
+        assert step_requests(other) == step_requests(base)
+        assert [(p.kind, p.chosen, p.rejected) for p in r_other.pairs] == [
+            (p.kind, p.chosen, p.rejected) for p in r_base.pairs]
+    with pytest.raises(HarnessError, match="ca_des=false and ca_gen=false"):
+        build_config(SenaMethod, ["ca_des=false"])
+
+
+def test_sena_declares_its_image_plan_and_generation_estimate():
+    plan = SenaMethod(SenaConfig()).image_plan(6000)
+    assert dict(plan.quotas) == {"coco": 1200, "gqa": 1200, "ocr_vqa": 1200, "textvqa": 1200, "vg": 1200}
+    assert SenaMethod(build_config(SenaMethod, ["image_sampling=uniform"])).image_plan(6000) is None
+    assert SenaMethod(SenaConfig()).estimate_generations(10) == 10 * (1 + 1 + 4 + 2)
+    assert SenaMethod(build_config(SenaMethod, variant="base")).estimate_generations(10) == 10 * 5
 
 
 # ------------------------------------------------------------------ bad input
 
 @pytest.mark.parametrize("overrides,variant,message", [
-    (["bogus=1"], None, "accepted: ca, max_new_tokens, noise_step, se, splitter, sq, sq_max_new_tokens, sq_with_image"),
+    (["bogus=1"], None, "accepted: ca, ca_des, ca_gen, image_sampling, max_new_tokens, noise_step, se, se_des, se_gen, "
+                        "splitter, sq, sq_max_new_tokens, sq_with_image"),
+    (["image_sampling=random"], None, "per_source, uniform"),
     (["noise_step=1000"], None, "0-999"),
     (["noise_step=-1"], None, "0-999"),
     (["noise_step=abc"], None, "expected an integer"),
     (["sq=maybe"], None, "expected true or false"),
     (["max_new_tokens=0"], None, "≥ 1"),
     (["splitter=spacy"], None, "auto, nltk, fallback"),
-    ([], "nope", "variants: base, ca, release, se, sq"),
+    ([], "nope", "variants: base, ca, ca_both, ca_gen, full, release, se, se_des, se_gen, sq"),
 ])
 def test_bad_options_raise_a_clear_error(overrides, variant, message):
     with pytest.raises(HarnessError, match=re.escape(message)):

@@ -1,6 +1,6 @@
 """Unlabeled image sources (folder, LLaVA-665k JSON, COCO, synthetic) and seeded disjoint sampling."""
 
-from harness.images.sampling import ImageSplit, sample_iterations
+from harness.images.sampling import LLAVA_665K_SOURCES, ImagePlan, ImageSplit, check_plan, sample_iterations
 from harness.images.sources import (
     CocoSource,
     FolderSource,
@@ -20,5 +20,8 @@ __all__ = [
     "SyntheticSource",
     "open_source",
     "ImageSplit",
+    "ImagePlan",
+    "LLAVA_665K_SOURCES",
+    "check_plan",
     "sample_iterations",
 ]

@@ -2,7 +2,9 @@
 
 - ``FolderSource``: every image file under a folder, recursively (sorted, ids = relative paths).
 - ``LlavaJsonSource``: a LLaVA-665k style JSON list (``image`` + ``conversations``) and an image root;
-  the human questions are kept (SeVa uses them).
+  the human questions are kept (a method may ask them), and each image's source dataset is the first folder
+  of its path (``coco``, ``gqa``, ``ocr_vqa``, ``textvqa``, ``vg`` in LLaVA-665k), which the
+  per-source sampler reads (``group_of``).
 - ``CocoSource``: a COCO annotation file read with pycocotools, and its image folder.
 - ``SyntheticSource``: shape scenes drawn with PIL from a seed (the built-in default).
 
@@ -50,6 +52,11 @@ class ImageSource(ABC):
     @abstractmethod
     def describe(self) -> dict[str, Any]:
         """What to record in a run manifest to find this source again."""
+
+    def group_of(self, ref: ImageRef) -> str | None:
+        """The source dataset ``ref`` comes from (LLaVA-665k: ``coco``, ``gqa``…); None: the pool has no such
+        structure."""
+        return None
 
     def open(self, ref: ImageRef) -> Image.Image:
         """Open an image as RGB. Raises OSError (or a PIL error) on a bad file."""
@@ -114,6 +121,12 @@ class LlavaJsonSource(ImageSource):
     def refs(self) -> Sequence[ImageRef]:
         return self._refs
 
+    def group_of(self, ref: ImageRef) -> str | None:
+        """The first folder of the image's path: LLaVA-665k's source dataset (``ocr_vqa/images/x.jpg`` →
+        ``ocr_vqa``)."""
+        head, sep, _ = ref.id.replace("\\", "/").partition("/")
+        return head if sep else ""
+
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "json": str(self.json_path.resolve()), "image_root": str(self.image_root.resolve()),
                 "count": len(self._refs)}
@@ -139,6 +152,9 @@ class CocoSource(ImageSource):
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints timing lines
                 coco = COCO(str(self.annotation_file))
+        except UnicodeDecodeError as exc:
+            raise HarnessError(f"{self.annotation_file}: not UTF-8 text (byte {exc.start}: {exc.reason}); "
+                               "save the file as UTF-8") from None
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise HarnessError(f"{self.annotation_file}: not a COCO annotation file ({exc!r})") from None
         imgs = coco.loadImgs(sorted(coco.getImgIds()))
@@ -216,11 +232,14 @@ def open_source(spec: str | None, *, image_root: str | None = None) -> ImageSour
         raise HarnessError(f"{path}: not a folder or a .json annotation file")
     if image_root is None:
         raise HarnessError(f"{path}: a JSON image source needs --image-root (the folder its image paths are relative to)")
-    with path.open(encoding="utf-8") as fh:
-        head = fh.read(4096)
-    if head.lstrip().startswith("{"):
-        return CocoSource(path, image_root)
-    return LlavaJsonSource(path, image_root)
+    with path.open("rb") as fh:  # the whole file's encoding is checked by the reader (errors name the line)
+        head = fh.read(4096).decode("utf-8", errors="replace")
+    try:
+        if head.lstrip("\ufeff \t\r\n").startswith("{"):
+            return CocoSource(path, image_root)
+        return LlavaJsonSource(path, image_root)
+    except HarnessError as exc:
+        raise HarnessError(f"--images {exc}") from None
 
 
 def source_from_description(desc: dict[str, Any]) -> ImageSource:
