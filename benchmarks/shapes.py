@@ -1,8 +1,11 @@
 """The ``shapes`` benchmark: the built-in, judge-free, offline benchmark over synthetic shape scenes.
 
-Nothing is downloaded: scene ``i`` is ``make_scene("shapes-bench", i)`` (harness/images/synthetic.py),
+Nothing is downloaded: scene ``i`` is ``make_scene("shapes-bench", i, BROKEN)`` (harness/images/synthetic.py),
 a namespace disjoint from the scenes the self-evolution loop trains on (``"train"``) and the ones the
-built-in tiny model is warmed up on (``"tiny-warmup"``), so a score is never on training images.
+built-in tiny model is warmed up on (``"tiny-warmup"``), so a score is never on training images. The
+warm-up scenes pair a circle with a square (``SKEWED``); these scenes mostly break that pair
+(``BROKEN``), so a model that describes its prior instead of the image hallucinates the partner, as
+LVLMs hallucinate COCO's co-occurring objects (docs/proving-ground.md).
 
 Per scene, four items:
 
@@ -17,7 +20,12 @@ Per scene, four items:
 - one description, ``Describe the image.``, scored CHAIR-style over the shapes vocabulary
   (see ``describe_mentions``): CHAIR = share of object mentions that are not in the scene, Cover = share
   of the scene's objects that are mentioned, Hal = share of descriptions with at least one
-  hallucinated mention; same 0.001 denominators and 1-decimal rounding as AMBER.
+  hallucinated mention; same 0.001 denominators and 1-decimal rounding as AMBER. Also ``CHAIRobj``
+  (mentions of an absent kind only), ``Prior`` (share of those that the warm-up prior predicts) and
+  ``Yes`` (share of existence questions answered exactly "Yes"); see ``metrics_from_counters``.
+
+``ScoreReport.intervals``: 95 % bootstrap intervals of every metric over scenes (harness/report/bootstrap.py);
+the per-item records hold what a bootstrap or a paired test needs (``record_counters``, ``scene_units``).
 
 Both prompts are the ones the tiny model is warmed up on (harness/policy/warmup_tasks.py).
 Predictions are JSONL, one ``{"id": ..., "text": ...}`` per item.
@@ -35,13 +43,20 @@ from typing import Any
 
 from benchmarks.amber_discriminative import count_answer, normalize_yes_no
 from harness.atomic import write_bytes, write_jsonl
-from harness.benchmark import BenchItem, Benchmark, ProtocolCard, ScoreReport
+from harness.benchmark import BenchItem, Benchmark, LeaderboardColumn, ProtocolCard, ScoreReport
 from harness.errors import HarnessError
-from harness.images.synthetic import COLORS, SHAPES, Scene, make_scene
+from harness.images.synthetic import BROKEN, COLORS, SHAPES, Scene, make_scene
 from harness.judge.types import Judge
 from harness.plugins import hookimpl
 
 NAMESPACE = "shapes-bench"
+PRIOR = BROKEN  # the warm-up scenes' skewed pair (a circle with a square) mostly broken apart
+
+
+def bench_scene(index: int) -> Scene:
+    """Scene ``index`` of the benchmark."""
+    return make_scene(NAMESPACE, index, PRIOR)
+
 DEFAULT_SCENES = 100
 EXISTENCE_PROMPT = "Is there a {kind} in this image?"
 DESCRIBE_PROMPT = "Describe the image."
@@ -121,6 +136,13 @@ class ShapesBenchmark(Benchmark):
     """Existence yes/no (AMBER-style Acc/P/R/F1) and descriptions (CHAIR/Cover) on shape scenes."""
 
     name = "shapes"
+    default_eval = True  # offline, judge-free, seconds on CPU: the built-in default's yardstick
+    columns = (
+        LeaderboardColumn("Shapes Accuracy", "Accuracy", headline=True, order=90),
+        LeaderboardColumn("Shapes F1", "F1", order=90),
+        LeaderboardColumn("Shapes CHAIR", "CHAIR", lower_is_better=True, headline=True, order=90),
+        LeaderboardColumn("Shapes Cover", "Cover", headline=True, order=90),
+    )
     description = ("Synthetic shape scenes (offline, judge-free): existence yes/no Acc/P/R/F1 (AMBER-style) "
                    "and description CHAIR/Cover")
     needs_judge = False
@@ -154,7 +176,7 @@ class ShapesBenchmark(Benchmark):
                               "'Yes'/'No' before scoring; `official` keeps the exact-match numbers.")
         return ProtocolCard(
             benchmark=self.name,
-            data_version=f"harness.images.synthetic make_scene({NAMESPACE!r}, 0..{self.scenes - 1})",
+            data_version=f"harness.images.synthetic make_scene({NAMESPACE!r}, 0..{self.scenes - 1}, {PRIOR})",
             scorer_source="benchmarks/shapes.py (AMBER-style yes/no counters, CHAIR/Cover over shapes)",
             prompt_version=f"{EXISTENCE_PROMPT!r} / {DESCRIBE_PROMPT!r}",
             generation=self.generation_params(),
@@ -179,7 +201,7 @@ class ShapesBenchmark(Benchmark):
         root = self._image_root(data_dir)
         items: list[BenchItem] = []
         for index in range(self.scenes):
-            scene = make_scene(NAMESPACE, index)
+            scene = bench_scene(index)
             image = root / f"{index}.png"
             buf = io.BytesIO()
             scene.render().save(buf, format="PNG")
@@ -241,53 +263,120 @@ class ShapesBenchmark(Benchmark):
         write_jsonl(path, rows)
 
     # ----------------------------------------------------------------- scoring
+    def bootstrap_units(self, records: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
+        """Resampling units of stored records for ``harness.report.bootstrap`` (one per scene)."""
+        return scene_units(records)
+
+    def metrics_from_counters(self, totals: Any) -> dict[str, float]:
+        """The metrics from summed unit counters (``bootstrap_units``)."""
+        return metrics_from_counters(totals)
+
     def score(self, items: Sequence[BenchItem], predictions: dict[str, str], judge: Judge | None = None,
               *, runs: int = 1) -> ScoreReport:
-        """Rule-based and deterministic (``judge``/``runs`` unused); every item needs a prediction."""
+        """Rule-based and deterministic (``judge``/``runs`` unused); every item needs a prediction.
+
+        ``ScoreReport.intervals`` holds 95 % bootstrap intervals of every metric, resampling scenes (a
+        scene's four items share an image) and recomputing the metrics from the resampled counters
+        (``scene_units``, ``metrics_from_counters``; harness/report/bootstrap.py)."""
+        from harness.report.bootstrap import intervals
+
         if not items:
             raise HarnessError("shapes: nothing to score (no items)")
         missing = [item.id for item in items if item.id not in predictions]
         if missing:
             raise HarnessError(f"shapes: no prediction for id {', '.join(missing[:5])}")
-        qa, qa_raw = Counter(), Counter()
-        chair = Counter()
         records: list[dict[str, Any]] = []
+        raw_units: list[dict[str, float]] = []
         for item in items:
             response = predictions[item.id]
-            record: dict[str, Any] = {"id": item.id, "task": item.meta["task"], "response": response}
+            record: dict[str, Any] = {"id": item.id, "scene": item.meta["scene"], "task": item.meta["task"],
+                                      "response": response}
             if item.meta["task"] == "existence":
                 answer = normalize_yes_no(response) if self.normalize_answers else response
-                correct = count_answer(qa, EXISTENCE_TYPE, item.meta["truth"], answer)
-                count_answer(qa_raw, EXISTENCE_TYPE, item.meta["truth"], response)
-                record.update(kind=item.meta["kind"], truth=item.meta["truth"], answer=answer, correct=correct)
+                record.update(kind=item.meta["kind"], truth=item.meta["truth"], answer=answer,
+                              correct=count_answer(Counter(), EXISTENCE_TYPE, item.meta["truth"], answer))
+                raw = Counter()
+                count_answer(raw, EXISTENCE_TYPE, item.meta["truth"], response)
+                raw["answered_yes"] = int(response == "Yes")
+                raw_units.append(dict(raw))
             else:
-                scene = make_scene(NAMESPACE, item.meta["scene"])
+                scene = bench_scene(item.meta["scene"])
                 result = describe_mentions(response, scene)
-                n_wrong = sum(result.hallucinated)
-                chair["mentions"] += len(result.mentions)
-                chair["hallucinated"] += n_wrong
-                chair["objects"] += len(scene.objects)
-                chair["covered"] += len(result.covered)
-                chair["descriptions"] += 1
-                chair["hallucination_free"] += n_wrong == 0
-                record.update(objects=scene.objects, mentions=result.mentions,
-                              hallucinated=[m for m, h in zip(result.mentions, result.hallucinated) if h],
-                              covered=result.covered, score=result.score)
+                wrong = [m for m, h in zip(result.mentions, result.hallucinated) if h]
+                record.update(objects=scene.objects, mentions=result.mentions, hallucinated=wrong,
+                              prior_predicted=prior_predicted(wrong, scene), covered=result.covered,
+                              score=result.score)
             records.append(record)
-        metrics: dict[str, float] = {}
-        official: dict[str, float] = {}
-        if chair["descriptions"]:
-            generative = {
-                "CHAIR": _percent(chair["hallucinated"], NUM_START + chair["mentions"]),
-                "Cover": _percent(chair["covered"], NUM_START + chair["objects"]),
-                "Hal": round(100 - chair["hallucination_free"] / (NUM_START + chair["descriptions"]) * 100, 1),
-            }
-            metrics.update(generative)
-            official.update(generative)
-        if qa["qa_correct_num"]:
-            metrics.update(qa_metrics(qa))
-            official.update(qa_metrics(qa_raw))
-        return ScoreReport(metrics=metrics, per_run=[dict(metrics)], records=records, official=official)
+        totals = sum_counters(record_counters(r) for r in records)
+        metrics = metrics_from_counters(totals)
+        official = metrics_from_counters(sum_counters([totals_without_qa(totals)] + raw_units))
+        return ScoreReport(metrics=metrics, per_run=[dict(metrics)], records=records, official=official,
+                           intervals=intervals(scene_units(records), metrics_from_counters))
+
+
+def prior_predicted(hallucinated: Sequence[str], scene: Scene) -> list[str]:
+    """The hallucinated mentions whose kind is absent and is what the warm-up prior expects beside a
+    kind that is present (a square beside a circle, a circle beside a square)."""
+    present = set(scene.objects)
+    expected = {PRIOR.partner(k) for k in present} - {None} - present
+    return [m for m in hallucinated if m.split()[-1] in expected]
+
+
+def record_counters(record: dict[str, Any]) -> dict[str, float]:
+    """The additive counters one scored record contributes (``score``'s records, as stored in results)."""
+    if record["task"] == "existence":
+        counters = Counter()
+        count_answer(counters, EXISTENCE_TYPE, record["truth"], record["answer"])
+        counters["answered_yes"] = int(record["answer"] == "Yes")
+        return dict(counters)
+    wrong = record["hallucinated"]
+    return {"mentions": len(record["mentions"]), "hallucinated": len(wrong),
+            "absent_kind": sum(m.split()[-1] not in record["objects"] for m in wrong),
+            "prior_predicted": len(record.get("prior_predicted", [])), "objects": len(record["objects"]),
+            "covered": len(record["covered"]), "descriptions": 1, "hallucination_free": int(not wrong)}
+
+
+def sum_counters(parts) -> Counter:
+    total: Counter = Counter()
+    for part in parts:
+        total.update(part)
+    return total
+
+
+def totals_without_qa(totals: Counter) -> dict[str, float]:
+    return {k: v for k, v in totals.items() if not k.startswith(("qa_", "ha_")) and k != "answered_yes"}
+
+
+def scene_units(records: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
+    """Summed counters per scene, in scene order: the bootstrap's resampling units."""
+    by_scene: dict[int, Counter] = {}
+    for record in records:
+        by_scene.setdefault(int(record["scene"]), Counter()).update(record_counters(record))
+    return [dict(by_scene[k]) for k in sorted(by_scene)]
+
+
+def metrics_from_counters(totals) -> dict[str, float]:
+    """The benchmark's metrics from summed counters (``record_counters``).
+
+    CHAIR, Cover and Hal as in the module docstring; ``CHAIRobj`` counts only mentions of a kind that
+    is absent (colour mistakes on a present kind left out: CHAIR's object-level definition); ``Prior``
+    is the share (%) of those absent-kind mentions that the warm-up prior predicts (``prior_predicted``).
+    Accuracy/Precision/Recall/F1 from the yes/no counters; ``Yes`` is the share (%) of existence
+    questions answered exactly "Yes"."""
+    totals = Counter(totals)
+    metrics: dict[str, float] = {}
+    if totals["descriptions"]:
+        metrics.update({
+            "CHAIR": _percent(totals["hallucinated"], NUM_START + totals["mentions"]),
+            "Cover": _percent(totals["covered"], NUM_START + totals["objects"]),
+            "Hal": round(100 - totals["hallucination_free"] / (NUM_START + totals["descriptions"]) * 100, 1),
+            "CHAIRobj": _percent(totals["absent_kind"], NUM_START + totals["mentions"]),
+            "Prior": _percent(totals["prior_predicted"], NUM_START + totals["absent_kind"]),
+        })
+    if totals["qa_correct_num"]:
+        metrics.update(qa_metrics(totals))
+        metrics["Yes"] = _percent(totals["answered_yes"], NUM_START + totals["qa_correct_num"])
+    return metrics
 
 
 @hookimpl

@@ -41,7 +41,8 @@ def test_vllm_request_building_without_vllm(tiny_policy):
     inputs = build_inputs(tiny_policy, reqs)
     assert inputs[0]["prompt"].endswith("USER: <image>\nDescribe the image. ASSISTANT:")
     noisy, clean = inputs[0]["multi_modal_data"]["image"], inputs[1]["multi_modal_data"]["image"]
-    assert noisy.size == (32, 32)  # resized to the tower's input before noising
+    side = tiny_policy.model.config.vision_config.image_size
+    assert noisy.size == (side, side)  # resized to the tower's input before noising
     assert clean.size == (96, 96)  # clean images go as they are; vLLM preprocesses them
     assert build_inputs(tiny_policy, reqs)[0]["multi_modal_data"]["image"].tobytes() == noisy.tobytes()
     assert sampling_kwargs(reqs[0]) == {"temperature": 0.0, "max_tokens": 12}

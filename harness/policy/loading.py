@@ -1,7 +1,9 @@
 """Loading a policy: a llava-hf format checkpoint folder, or the built-in ``tiny`` model.
 
-Device and dtype: CUDA with bfloat16 when a GPU is present, CPU with float32 otherwise (both
-overridable). The conversation template defaults to ``llava_v1``, the one SeVa/SENA generate with.
+Device and dtype: CUDA with float16 when a GPU is present (the official self-evolution generation
+scripts load LLaVA-1.5 in fp16, as LLaVA's own inference does), CPU with float32 otherwise; both overridable
+(``dtype="bfloat16"``; ``harness evolve --gen-dtype``). The conversation template defaults to
+``llava_v1``, the one LLaVA-1.5's self-evolution code generates with.
 """
 
 from __future__ import annotations
@@ -53,8 +55,8 @@ def pick_device_dtype(device: str | None = None, dtype: str | None = None) -> tu
 
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    if dtype is None:
-        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    if dtype is None or dtype == "auto":
+        dtype = "float16" if device.startswith("cuda") else "float32"
     if dtype not in DTYPES:
         raise HarnessError(f"unknown dtype {dtype!r}; use one of {', '.join(sorted(DTYPES))}")
     return device, DTYPES[dtype]

@@ -1,5 +1,5 @@
 """LLaVA-1.5's ``image_aspect_ratio=pad``: pad to a square with the CLIP mean colour before the
-processor resizes and centre-crops (spec/methods.md §1). llava-hf's processor alone would crop."""
+processor resizes and centre-crops (haotian-liu/LLaVA ``llava/mm_utils.py``, ``expand2square``). llava-hf's processor alone would crop."""
 
 from __future__ import annotations
 

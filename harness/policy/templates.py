@@ -1,9 +1,10 @@
 """Conversation templates of LLaVA-1.5 as the official code renders them.
 
-Sources (protocol, reproduced verbatim): haotian-liu/LLaVA ``llava/conversation.py`` as vendored
-in Kevinz-code/SeVa ``seva/llava/conversation.py`` (commit d9284ff), see spec/methods.md §1.
+Source (protocol, reproduced verbatim): haotian-liu/LLaVA ``llava/conversation.py`` (the
+``conv_llava_v1`` and ``conv_vicuna_v1`` templates of LLaVA-1.5).
 
-- ``llava_v1``: the template SeVa and SENA use to *generate* data (system prompt says "human").
+- ``llava_v1``: the template the self-evolution papers' code *generates* data with (system prompt
+  says "human").
 - ``vicuna_v1``: the template they *train* with (``--version v1``; system prompt says "user").
 - ``llava_hf``: the chat template shipped with ``llava-hf/llava-1.5-7b-hf`` (no system prompt).
 

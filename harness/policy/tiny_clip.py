@@ -1,6 +1,6 @@
 """The built-in ``tiny`` CLIP: a contrastive image-text scorer built fully offline, deterministically.
 
-No real CLIP weights can be obtained offline (spec/offline.md §2), so the judge-free method's
+No real CLIP weights can be obtained offline (no model hub is reached), so the judge-free method's
 default verifier is a small ``CLIPModel`` trained here from a seed:
 
 1. Tokenizer: a lower-casing byte-level BPE trained with ``tokenizers`` on captions of synthetic
@@ -166,14 +166,14 @@ def _build(out_dir: Path, recipe: TinyClipRecipe, *, progress: bool) -> None:
 
 def _warm_up(model, tokenizer, pixels, variants: list[list[str]], recipe: TinyClipRecipe, *, progress: bool) -> None:
     import torch
-    from rich.progress import Progress
+
+    from harness.progress import progress as progress_line
 
     rng = random.Random(recipe.seed + 1)
     optim = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(optim, lambda s: min(1.0, (s + 1) / 25) * max(0.05, 1 - s / recipe.steps))
     model.train()
-    with Progress(transient=True, disable=not progress) as bar:
-        task = bar.add_task("warming up the tiny CLIP", total=recipe.steps)
+    with progress_line("warming up the tiny CLIP (once)", recipe.steps, disable=not progress) as bar:
         for _ in range(recipe.steps):
             idx = rng.sample(range(len(variants)), recipe.batch_size)
             texts = [rng.choice(variants[i]) for i in idx]
@@ -185,7 +185,7 @@ def _warm_up(model, tokenizer, pixels, variants: list[list[str]], recipe: TinyCl
             optim.step()
             sched.step()
             optim.zero_grad(set_to_none=True)
-            bar.advance(task)
+            bar.advance()
     model.eval()
 
 
