@@ -2,7 +2,9 @@
 
 Requests are grouped by (with image, max new tokens) and sorted by prompt length, so each batch is
 left-padded as little as possible; noisy images get their seeded diffusion noise on the
-CLIP-normalised pixel tensor, exactly where SeVa/SENA add it. Results come back in request order.
+CLIP-normalised pixel tensor, exactly where the official self-evolution code adds it. Results come back in
+request order. ``data_parallel_size`` > 1 runs one worker process per GPU (each with its own copy of the
+policy) over contiguous shards of the requests (``harness.backends.shards``).
 """
 
 from __future__ import annotations
@@ -10,26 +12,60 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-from harness.backends.base import Backend, GenerationRequest
+from harness.backends.base import Backend, BackendOption, GenerationRequest
 from harness.noise import add_noise
 from harness.policy.padding import expand_to_square
+from harness.progress import progress
 
 
-def progress_bar(disable: bool = False) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), transient=True, disable=disable)
+class _HFShard:
+    """One data-parallel worker: its own copy of the policy on the GPU(s) it sees (or the CPU)."""
+
+    def __init__(self, path: str, dtype: str, batch_size: int):
+        from harness.policy.loading import load_policy
+
+        self.backend = HFBackend(load_policy(path, dtype=dtype), batch_size=batch_size, progress=False)
+
+    def generate(self, requests: list[GenerationRequest]) -> list[str]:
+        return self.backend.generate(requests)
+
+
+class _HFShardFactory:
+    def __init__(self, path: str, dtype: str, batch_size: int):
+        self.args = (path, dtype, batch_size)
+
+    def __call__(self, rank: int) -> _HFShard:
+        return _HFShard(*self.args)
 
 
 class HFBackend(Backend):
     name = "hf"
     description = "transformers generate(): batched, left-padded, greedy (CPU or GPU)"
+    options = {"data_parallel_size": BackendOption(int, low=1, help="worker processes, one per GPU, each with its "
+                                                                    "own copy of the policy and a contiguous shard")}
 
-    def __init__(self, policy, *, batch_size: int = 16, progress: bool = True):
+    def __init__(self, policy, *, batch_size: int = 16, progress: bool = True, data_parallel_size: int = 1):
         self.policy = policy
         self.batch_size = max(1, int(batch_size))
         self.progress = progress
+        self.pool = None
+        if data_parallel_size > 1:
+            import os
+
+            import torch
+
+            from harness.backends.shards import ShardPool, gpu_groups
+
+            dtype = str(policy.dtype).replace("torch.", "")
+            envs = [{"CUDA_VISIBLE_DEVICES": g} for g in gpu_groups(
+                data_parallel_size, 1, os.environ.get("CUDA_VISIBLE_DEVICES"))] if torch.cuda.is_available() \
+                else [{} for _ in range(data_parallel_size)]
+            self.pool = ShardPool(_HFShardFactory(str(policy.path), dtype, self.batch_size), data_parallel_size, envs)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
 
     def _prompt(self, req: GenerationRequest) -> str:
         return self.policy.template.render(req.prompt, with_image=req.with_image)
@@ -39,6 +75,8 @@ class HFBackend(Backend):
         return expand_to_square(img, self.policy.image_mean) if self.policy.pad_to_square else img
 
     def generate(self, requests: Sequence[GenerationRequest], *, desc: str = "generating") -> list[str]:
+        if self.pool is not None:  # contiguous shards, one per worker, results back in request order
+            return self.pool.map("generate", list(requests))
         tok = self.policy.processor.tokenizer
         lengths = [len(tok(self._prompt(r))["input_ids"]) for r in requests]
         groups: dict[tuple[bool, int], list[int]] = defaultdict(list)
@@ -49,13 +87,12 @@ class HFBackend(Backend):
             idx = sorted(groups[key], key=lambda i: (-lengths[i], i))
             batches += [idx[k:k + self.batch_size] for k in range(0, len(idx), self.batch_size)]
         out: list[str | None] = [None] * len(requests)
-        with progress_bar(disable=not self.progress or len(requests) < 2) as bar:
-            task = bar.add_task(desc, total=len(requests))
+        with progress(desc, len(requests), disable=not self.progress or len(requests) < 2) as bar:
             for batch in batches:
                 texts = self._generate_batch([requests[i] for i in batch])
                 for i, t in zip(batch, texts):
                     out[i] = t
-                bar.advance(task, len(batch))
+                bar.advance(len(batch))
         return out  # type: ignore[return-value]
 
     def _generate_batch(self, reqs: list[GenerationRequest]) -> list[str]:

@@ -1,6 +1,7 @@
 """Image embeddings of diffusion-noised images, for engines that take precomputed embeddings (vLLM).
 
-The official code noises the CLIP-normalised pixel tensor and never clips it (spec/methods.md §4). An
+The official code noises the CLIP-normalised pixel tensor and never clips it (``add_diffusion_noise``;
+docs/noise.md). An
 engine that preprocesses PIL images itself cannot receive that tensor, but vLLM accepts the image
 embeddings instead (``LLM(enable_mm_embeds=True)``; a ``(1, image tokens, LM hidden)`` tensor per
 prompt). ``noised_image_embeds`` computes them with the policy's own vision tower and projector on the
@@ -41,12 +42,14 @@ def noised_image_embeds(policy, requests: Sequence[GenerationRequest], *, batch_
 
     model = policy.model
     config = model.config
+    # the vision tower's device: with a vLLM engine only the tower and projector are on the GPU
+    device = next(model.model.vision_tower.parameters()).device
     out = []
     for start in range(0, len(requests), batch_size):
         pix = noised_pixel_values(policy, requests[start:start + batch_size])
         with torch.inference_mode():
             feats = model.model.get_image_features(
-                pixel_values=pix.to(policy.device, policy.dtype),
+                pixel_values=pix.to(device, policy.dtype),
                 vision_feature_layer=config.vision_feature_layer,
                 vision_feature_select_strategy=config.vision_feature_select_strategy,
             ).pooler_output

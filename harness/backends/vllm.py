@@ -6,7 +6,7 @@ vLLM preprocesses PIL images itself, so a noised request needs one of two paths:
   (``harness.noise.noisy_pil_image``): padded to a square and resized to the vision tower's input
   size, then noised with the same schedule and seed, clipped to [0, 1] and quantised to uint8.
   Clipping and quantisation are the only differences from the tensor path of the ``hf`` backend
-  (and of SeVa/SENA); docs/noise.md gives the measured gap.
+  (and of the official self-evolution code); docs/noise.md gives the measured gap.
 - ``noise_input="embeds"`` (backend ``vllm_embeds``): the exact tensor path. The policy's vision
   tower and projector embed the unclipped noised tensor (``harness.backends.image_embeds``) and vLLM
   receives the embeddings (``enable_mm_embeds=True``). Clean images still go as PIL images.
@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from harness.backends.base import Backend, GenerationRequest
+from harness.backends.base import Backend, BackendOption, GenerationRequest
 from harness.errors import HarnessError
 from harness.noise import noisy_pil_image
 from harness.policy.padding import expand_to_square
@@ -76,35 +76,154 @@ def sampling_kwargs(request: GenerationRequest) -> dict[str, Any]:
     return {"temperature": 0.0, "max_tokens": request.max_new_tokens}
 
 
+def host_policy(path, dtype: str, *, vision_device: str | None = None):
+    """The policy for an engine that loads its own weights: processor, template and config in host memory,
+    the model's parameters on PyTorch's ``meta`` device (no memory at all), except the vision tower and
+    projector when ``vision_device`` is given (``vllm_embeds`` embeds noised images with them)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    from harness.policy.loading import Policy, pick_device_dtype, resolve_model_path
+    from harness.policy.templates import get_template
+
+    path = resolve_model_path(path)
+    _, dtype = pick_device_dtype("cuda", dtype)
+    from transformers import AutoProcessor
+
+    try:
+        processor = AutoProcessor.from_pretrained(path, local_files_only=True)
+        if vision_device is None:
+            config = AutoConfig.from_pretrained(path, local_files_only=True)
+            with torch.device("meta"):
+                model = AutoModelForImageTextToText.from_config(config, dtype=getattr(torch, dtype))
+        else:
+            model = AutoModelForImageTextToText.from_pretrained(path, dtype=getattr(torch, dtype),
+                                                                local_files_only=True)
+            model.model.vision_tower.to(vision_device)
+            model.model.multi_modal_projector.to(vision_device)
+    except (OSError, ValueError, KeyError) as exc:
+        raise HarnessError(f"{path}: failed to load checkpoint ({exc})") from None
+    model.eval()
+    return Policy(model=model, processor=processor, template=get_template("llava_v1"), path=path, name=str(path))
+
+
+class _Engine:
+    """One vLLM engine (in this process, or in a data-parallel worker): prompt dicts in, texts out."""
+
+    def __init__(self, model: str, engine_kwargs: dict[str, Any], progress: bool):
+        import vllm
+
+        self._vllm = vllm
+        self.progress = progress
+        self.llm = vllm.LLM(model=model, **engine_kwargs)
+
+    def generate(self, inputs: list[dict[str, Any]], params: list[dict[str, Any]]) -> list[str]:
+        if not inputs:
+            return []
+        sp = [self._vllm.SamplingParams(**p) for p in params]
+        outputs = self.llm.generate(inputs, sp, use_tqdm=self.progress)
+        return [o.outputs[0].text.strip() for o in outputs]
+
+    def close(self) -> None:
+        del self.llm
+
+
+class _EngineFactory:
+    """Picklable: builds worker k's engine (data parallel)."""
+
+    def __init__(self, model: str, engine_kwargs: dict[str, Any], progress: bool):
+        self.model, self.engine_kwargs, self.progress = model, engine_kwargs, progress
+
+    def __call__(self, rank: int) -> _Engine:
+        return _Engine(self.model, self.engine_kwargs, self.progress and rank == 0)
+
+
+VLLM_OPTIONS = {
+    "gpu_memory_utilization": BackendOption(float, above=0.0, high=1.0,
+                                            help="fraction of each GPU's memory vLLM may take (weights + KV cache)"),
+    "tensor_parallel_size": BackendOption(int, low=1, help="GPUs one engine spans"),
+    "data_parallel_size": BackendOption(int, low=1, help="engines, one per group of tensor_parallel_size GPUs, "
+                                                        "each over a contiguous shard of the requests"),
+    "max_model_len": BackendOption(int, low=1, help="context length the engine reserves KV cache for"),
+    "request_chunk": BackendOption(int, low=1, help="requests per engine call (bounds the host memory of "
+                                                   "the images and noised embeddings of one call)"),
+    "enforce_eager": BackendOption(bool, help="no CUDA graphs (less memory, slower)"),
+}
+
+
 class VLLMBackend(Backend):
     name = "vllm"
     description = "vLLM offline engine: continuous batching on GPU (pip install 'self-evolution-harness[vllm]')"
+    options = VLLM_OPTIONS
 
     noise_input = "pixels"
 
+    @classmethod
+    def load_policy(cls, path, dtype: str):
+        """Nothing of the policy on the GPU: the engine loads the checkpoint itself."""
+        return host_policy(path, dtype)
+
     def __init__(self, policy, *, gpu_memory_utilization: float = 0.85, max_model_len: int = 4096,
-                 tensor_parallel_size: int = 1, progress: bool = True, **engine_kwargs):
+                 tensor_parallel_size: int = 1, data_parallel_size: int = 1, request_chunk: int = 1024,
+                 enforce_eager: bool = False, progress: bool = True, **engine_kwargs):
         try:
-            import vllm
+            import vllm  # noqa: F401
         except ImportError:
             raise HarnessError("the vllm backend needs vLLM: pip install 'self-evolution-harness[vllm]' "
                                "(GPU only; vLLM 0.33 pins torch 2.14 and transformers<5.21)") from None
         self.policy = policy
         self.progress = progress
-        self._vllm = vllm
-        self.llm = vllm.LLM(model=str(policy.path), dtype="bfloat16", gpu_memory_utilization=gpu_memory_utilization,
-                            max_model_len=max_model_len, tensor_parallel_size=tensor_parallel_size,
-                            limit_mm_per_prompt={"image": 1}, seed=0,
-                            **({"enable_mm_embeds": True} if self.noise_input == "embeds" else {}), **engine_kwargs)
+        self.request_chunk = int(request_chunk)
+        # the policy's precision (fp16 by default on GPU, as the official generation scripts)
+        dtype = str(policy.dtype).replace("torch.", "")
+        kwargs = dict(dtype=dtype, gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
+                      tensor_parallel_size=tensor_parallel_size, limit_mm_per_prompt={"image": 1}, seed=0,
+                      enforce_eager=enforce_eager, **engine_kwargs)
+        if self.noise_input == "embeds":
+            kwargs["enable_mm_embeds"] = True
+        self.pool = self.engine = None
+        if data_parallel_size > 1:
+            import os
+
+            from harness.backends.shards import ShardPool, gpu_groups
+
+            groups = gpu_groups(data_parallel_size, tensor_parallel_size, os.environ.get("CUDA_VISIBLE_DEVICES"))
+            self.pool = ShardPool(_EngineFactory(str(policy.path), kwargs, progress), data_parallel_size,
+                                  [{"CUDA_VISIBLE_DEVICES": g} for g in groups])
+        else:
+            self.engine = _Engine(str(policy.path), kwargs, progress)
 
     def generate(self, requests: Sequence[GenerationRequest], *, desc: str = "generating") -> list[str]:
-        params = [self._vllm.SamplingParams(**sampling_kwargs(r)) for r in requests]
-        inputs = build_inputs(self.policy, requests, noise_input=self.noise_input)
-        outputs = self.llm.generate(inputs, params, use_tqdm=self.progress)
-        return [o.outputs[0].text.strip() for o in outputs]
+        out: list[str] = []
+        for start in range(0, len(requests), self.request_chunk):  # inputs (and embeddings) of one call only
+            part = requests[start:start + self.request_chunk]
+            inputs = build_inputs(self.policy, part, noise_input=self.noise_input)
+            params = [sampling_kwargs(r) for r in part]
+            if self.pool is not None:
+                out += _map_pairs(self.pool, inputs, params)
+            else:
+                out += self.engine.generate(inputs, params)
+            del inputs
+        return out
 
     def close(self) -> None:
-        del self.llm
+        if self.pool is not None:
+            self.pool.close()
+        if self.engine is not None:
+            self.engine.close()
+        self.pool = self.engine = None
+
+
+def _map_pairs(pool, inputs: list[dict[str, Any]], params: list[dict[str, Any]]) -> list[str]:
+    """Shard (input, params) together: every worker gets the same contiguous range of both."""
+    return pool.map("generate_pairs", list(zip(inputs, params)))
+
+
+def _generate_pairs(self: _Engine, pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[str]:
+    return self.generate([p[0] for p in pairs], [p[1] for p in pairs])
+
+
+_Engine.generate_pairs = _generate_pairs
 
 
 class VLLMEmbedsBackend(VLLMBackend):
@@ -112,3 +231,11 @@ class VLLMEmbedsBackend(VLLMBackend):
     description = ("vLLM, noised images fed as image embeddings of the exact unclipped noised tensor "
                    "(the official noise path; needs the policy's vision tower on the GPU too)")
     noise_input = "embeds"
+
+    @classmethod
+    def load_policy(cls, path, dtype: str):
+        """Only the vision tower and projector on the GPU (they embed the noised images); the LM stays in
+        host memory, and vLLM loads its own copy."""
+        import torch
+
+        return host_policy(path, dtype, vision_device="cuda" if torch.cuda.is_available() else "cpu")

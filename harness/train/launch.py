@@ -44,15 +44,32 @@ def run_job(job_path: Path) -> dict[str, Any]:
     return info
 
 
-def launch(job_path: Path, accelerate_config: str) -> None:
-    """Run the job under ``accelerate launch``; raise HarnessError if the workers fail."""
+def launch(job_path: Path, accelerate_config: str, *, num_processes: int | None = None) -> None:
+    """Run the job under ``accelerate launch``; raise HarnessError if the workers fail.
+
+    ``num_processes``: one worker per local GPU (overrides the config's count; evolve passes the number of
+    GPUs it sees, so a shipped 8-GPU config also runs on a 4-GPU node). Multi-node runs use an accelerate
+    config with ``num_machines``/``machine_rank``/``main_process_ip`` on every node (docs/training.md)."""
     config = resolve_accelerate_config(accelerate_config)
     # accelerate's launcher as a module of this interpreter: no reliance on `accelerate` being on PATH
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
+           *(["--num_processes", str(num_processes)] if num_processes and _single_machine(config) else []),
            "-m", "harness.train.launch", str(job_path)]
     proc = subprocess.run(cmd)
     if proc.returncode != 0:
         raise HarnessError(f"training workers failed (exit {proc.returncode}): {' '.join(cmd)}")
+
+
+def _single_machine(config: Path) -> bool:
+    """True unless the accelerate config spans several machines (then its own process count stands)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(config.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return True
+    return int(data.get("num_machines", 1) or 1) == 1 and not data.get("use_cpu", False) and \
+        data.get("distributed_type") != "MULTI_CPU"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,320 @@
+"""`harness plan` (and `harness evolve --dry-run`): what a run will do and need, before it runs.
+
+For an evolve command: per iteration, the synthesis stage's generations with their prompt and decoded
+tokens, the reference pass's tokens, the training steps, the training memory per GPU under each
+ZeRO stage (the formula written out below), and the judge calls and cost of the evaluations; wall
+times where a throughput for this model and device is recorded in perf/README.md, marked as
+estimates. Nothing is loaded but the model's config (its parameters are counted on PyTorch's meta
+device), nothing is written, nothing is called.
+
+Training memory per GPU, model states only (DeepSpeed's accounting for mixed-precision Adam; ZeRO
+paper, Rajbhandari et al. 2020, §3): Ψ parameters of which Ψt train, N GPUs,
+  weights 2Ψ (bf16) + gradients 2Ψt (bf16) + optimizer 12Ψt (fp32 master copy, Adam m and v)
+  ZeRO-0 (plain data parallel): 2Ψ + 2Ψt + 12Ψt
+  ZeRO-1 (optimizer sharded):   2Ψ + 2Ψt + 12Ψt/N
+  ZeRO-2 (+ gradients sharded): 2Ψ + (2Ψt + 12Ψt)/N
+  ZeRO-3 (+ weights sharded):   (2Ψ + 2Ψt + 12Ψt)/N
+  ZeRO-3 + offload: optimizer and weights in host memory, (2Ψ + 2Ψt + 12Ψt)/N of it per GPU's process;
+    the GPU holds one gathered layer at a time.
+  The single-process fp32 path (inline launcher): 4Ψ + 4Ψt + 8Ψt (fp32 weights, gradients, Adam m, v).
+Activations come on top (gradient checkpointing keeps them to about one layer's per sample).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.errors import HarnessError
+
+GIB = 1024 ** 3
+TEMPLATE_TOKENS = 40  # the conversation template and a short user prompt, besides the image tokens
+PERF_README = Path(__file__).resolve().parents[1] / "perf" / "README.md"
+
+
+@dataclass
+class ModelShape:
+    path: str
+    params: int
+    vision: int
+    projector: int
+    language: int
+    image_tokens: int
+    hidden: int
+    layers: int
+    lora_params: int = 0
+
+    @property
+    def billions(self) -> float:
+        return self.params / 1e9
+
+
+@dataclass
+class Plan:
+    command: str
+    model: ModelShape
+    iterations: int
+    images_per_iter: int
+    generations: int | None
+    prompt_tokens: int | None
+    decoded_tokens_max: int | None
+    pairs_assumed: int
+    reference_tokens: int
+    train_steps: int
+    trainable: int
+    gpus: int
+    gpu_memory_gib: float
+    memory: dict[str, float]  # stage label → GiB per GPU
+    launcher: str
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
+    estimates: dict[str, str] = field(default_factory=dict)  # stage → wall-time estimate text
+    notes: list[str] = field(default_factory=list)
+
+
+def model_shape(path: Path, *, lora_r: int | None = None) -> ModelShape:
+    """Parameter counts of a checkpoint folder from its config alone (meta device: no memory)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    try:
+        config = AutoConfig.from_pretrained(path, local_files_only=True)
+        with torch.device("meta"):
+            model = AutoModelForImageTextToText.from_config(config)
+    except (OSError, ValueError, KeyError) as exc:
+        raise HarnessError(f"{path}: cannot read the model's config ({exc})") from None
+    parts = {"vision": 0, "projector": 0, "language": 0}
+    lora = 0
+    pattern = re.compile(r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)$")
+    for name, p in model.named_parameters():
+        key = "vision" if "vision_tower" in name else "projector" if "multi_modal_projector" in name else "language"
+        parts[key] += p.numel()
+    if lora_r:
+        for name, mod in model.named_modules():
+            if pattern.match(name) and hasattr(mod, "in_features"):
+                lora += lora_r * (mod.in_features + mod.out_features)
+    text = config.get_text_config()
+    image_tokens = int(getattr(config, "image_seq_length", 0) or 0)
+    if not image_tokens:
+        v = config.vision_config
+        image_tokens = (v.image_size // v.patch_size) ** 2
+    return ModelShape(path=str(path), params=sum(parts.values()), vision=parts["vision"],
+                      projector=parts["projector"], language=parts["language"], image_tokens=image_tokens,
+                      hidden=int(text.hidden_size), layers=int(text.num_hidden_layers), lora_params=lora)
+
+
+def zero_memory(params: int, trainable: int, gpus: int) -> dict[str, float]:
+    """Model-state GiB per GPU under each ZeRO stage (module docstring)."""
+    w, g, o = 2 * params, 2 * trainable, 12 * trainable
+    n = max(1, gpus)
+    return {
+        "inline fp32 (1 process)": (4 * params + 12 * trainable) / GIB,
+        "ZeRO-0 (DDP)": (w + g + o) / GIB,
+        "ZeRO-1": (w + g + o / n) / GIB,
+        "ZeRO-2": (w + (g + o) / n) / GIB,
+        "ZeRO-3": (w + g + o) / n / GIB,
+        "ZeRO-3 + offload (host, per process)": (w + g + o) / n / GIB,
+    }
+
+
+def recorded_throughputs(readme: Path = PERF_README) -> dict[tuple[str, str], float]:
+    """(model, quantity) → value from the table under ``## Throughputs for harness plan`` in perf/README.md.
+
+    Rows: ``| model | quantity | value | ... |`` with quantity one of ``generation tokens/s``,
+    ``reference tokens/s``, ``training s/step``."""
+    if not readme.is_file():
+        return {}
+    text = readme.read_text(encoding="utf-8")
+    start = text.find("## Throughputs for harness plan")
+    if start < 0:
+        return {}
+    out = {}
+    for line in text[start:].splitlines()[1:]:
+        if line.startswith("## "):
+            break
+        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 3:
+            try:
+                out[(cells[0], cells[1])] = float(cells[2])
+            except ValueError:
+                continue
+    return out
+
+
+def _model_key(model: str, shape: ModelShape, device: str) -> str:
+    if model == "tiny":
+        return "tiny/cpu"
+    return f"{shape.billions:.0f}B/{device}"
+
+
+def _fmt_seconds(s: float) -> str:
+    if s < 120:
+        return f"~{s:.0f} s"
+    if s < 7200:
+        return f"~{s / 60:.0f} min"
+    return f"~{s / 3600:.1f} h"
+
+
+def plan_evolve(opts, *, gpus: int | None = None, gpu_memory_gib: float | None = None) -> Plan:
+    """The plan of ``harness evolve`` with ``opts`` (an EvolveOptions); raises HarnessError on bad options."""
+    from harness.evolve import PAPER_IMAGES_PER_ITER, TINY_IMAGES_PER_ITER, _check_options
+    from harness.method import build_config
+    from harness.options import check_method_sets
+    from harness.plugins import registry
+    from harness.policy.loading import resolve_model_path
+    from harness.train.config import resolve_train_config
+
+    _check_options(opts)
+    reg = registry()
+    if opts.evals is None:
+        import dataclasses
+
+        from harness.evolve import default_evals
+
+        opts = dataclasses.replace(opts, evals=default_evals(reg))
+    cls = reg.method(opts.method)
+    check_method_sets(cls.Config, opts.overrides)
+    method = cls(build_config(cls, opts.overrides, opts.variant))
+    reg.backend(opts.backend)
+    path = resolve_model_path(opts.model)  # a clear error for a path that does not exist
+    cfg, _ = resolve_train_config(opts.model, method.train_recipe(), opts.train_overrides)
+    shape = model_shape(path, lora_r=cfg.lora_r if cfg.lora else None)
+    if gpus is None or gpu_memory_gib is None:
+        try:
+            import torch
+
+            found = torch.cuda.device_count()
+            mem = torch.cuda.get_device_properties(0).total_memory / GIB if found else 0.0
+        except Exception:  # noqa: BLE001 - no CUDA runtime: plan for the CPU
+            found, mem = 0, 0.0
+        gpus = found if gpus is None else gpus
+        gpu_memory_gib = mem if gpu_memory_gib is None else gpu_memory_gib
+    per_iter = opts.images_per_iter or (TINY_IMAGES_PER_ITER if opts.model == "tiny"
+                                        else getattr(cls, "images_per_iter", None) or PAPER_IMAGES_PER_ITER)
+    gens = method.estimate_generations(per_iter)
+    max_new = getattr(method.config, "max_new_tokens", None)
+    prompt_tokens = None if gens is None else gens * (shape.image_tokens + TEMPLATE_TOKENS)
+    decoded = None if gens is None or max_new is None else gens * int(max_new)
+    objective = method.objective()
+    pairs = per_iter  # about one pair per image (the methods' typical yield after their filters)
+    answer = int(max_new) if max_new else 128
+    ref_tokens = 0 if cfg.live_reference else 2 * pairs * (shape.image_tokens + TEMPLATE_TOKENS + answer)
+    rows = pairs * max(1, objective.duplicate)
+    steps = math.ceil(rows * cfg.epochs / cfg.global_batch_size)
+    vision_trainable = 0 if cfg.freeze_vision_tower else shape.vision
+    if cfg.lora:
+        trainable = shape.lora_params + (shape.projector if cfg.lora_train_projector else 0)
+    else:
+        trainable = shape.language + shape.projector + vision_trainable
+    memory = zero_memory(shape.params, trainable, gpus or 1)
+    launcher = training_launcher(opts.model, cfg, gpus, gpu_memory_gib, shape.params, trainable)
+    plan = Plan(command="evolve", model=shape, iterations=opts.iters, images_per_iter=per_iter, generations=gens,
+                prompt_tokens=prompt_tokens, decoded_tokens_max=decoded, pairs_assumed=pairs,
+                reference_tokens=ref_tokens, train_steps=steps, trainable=trainable, gpus=gpus or 0,
+                gpu_memory_gib=gpu_memory_gib, memory=memory, launcher=launcher)
+    device = "h200" if gpus else "cpu"
+    rates = recorded_throughputs()
+    key = _model_key(str(opts.model), shape, device)
+    scale = max(1, gpus or 1)
+    if decoded is not None and (key, "generation tokens/s") in rates:
+        plan.estimates["synthesis"] = "≤ " + _fmt_seconds(decoded / (rates[(key, "generation tokens/s")] * scale))
+    if ref_tokens and (key, "reference tokens/s") in rates:
+        plan.estimates["reference"] = _fmt_seconds(ref_tokens / (rates[(key, "reference tokens/s")] * scale))
+    if (key, "training s/step") in rates:
+        plan.estimates["training"] = _fmt_seconds(steps * rates[(key, "training s/step")])
+    if not plan.estimates:
+        plan.notes.append(f"no throughput recorded for {key} in perf/README.md: no wall-time estimate")
+    plan.notes.append(f"pairs assumed: {pairs} per iteration (about one per image); decoded tokens are an upper "
+                      f"bound ({max_new} new tokens per generation)" if max_new else
+                      f"pairs assumed: {pairs} per iteration (about one per image)")
+    plan.evaluations = _evaluations(opts, reg)
+    return plan
+
+
+def training_launcher(model: str, cfg, gpus: int, gpu_memory_gib: float, params: int, trainable: int) -> str:
+    """How evolve trains: ``inline`` (one process; CPU and the tiny model), or accelerate on every local GPU
+    with ZeRO-3, offloaded when the ZeRO-3 model states would take more than 60 % of a GPU."""
+    if cfg.launcher == "accelerate":
+        return f"accelerate ({cfg.accelerate_config}, as set)"
+    if model == "tiny" or not gpus:
+        return "inline"
+    per_gpu = zero_memory(params, trainable, gpus)["ZeRO-3"]
+    return "accelerate (zero3_offload)" if per_gpu > 0.6 * gpu_memory_gib else "accelerate (zero3)"
+
+
+def _evaluations(opts, reg) -> list[dict[str, Any]]:
+    from harness.evaluate import evaluate
+
+    quiet = Console(quiet=True)
+    models = opts.iters + (1 if opts.eval_theta0 else 0)
+    out = []
+    for bench in opts.evals:
+        entry: dict[str, Any] = {"benchmark": bench, "models": models}
+        try:
+            report = evaluate(bench, model=opts.model, dry_run=True, console=quiet, **opts.eval_options)
+        except HarnessError as exc:
+            entry["error"] = f"cannot count ({exc})"
+            out.append(entry)
+            continue
+        est = report.estimate
+        entry.update(items=report.items, generations=report.items * models,
+                     judge_calls=(est.requests * models) if est is not None else 0,
+                     cost_usd_max=(est.cost_usd_max * models if est is not None and est.cost_usd_max is not None
+                                   else (None if est is not None else 0.0)))
+        out.append(entry)
+    return out
+
+
+def _n(x: float | int | None) -> str:
+    if x is None:
+        return "unknown"
+    for unit, div in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= div:
+            return f"{x / div:.2f}{unit}"
+    return str(int(x)) if float(x).is_integer() else f"{x:.2f}"
+
+
+def print_plan(plan: Plan, console: Console) -> None:
+    m = plan.model
+    console.print(f"[bold]plan[/] (nothing runs): {m.path}: {_n(m.params)} parameters (vision {_n(m.vision)}, "
+                  f"projector {_n(m.projector)}, LM {_n(m.language)}), {m.image_tokens} image tokens; "
+                  f"{plan.iterations} iterations × {plan.images_per_iter} images; "
+                  f"{plan.gpus} GPU(s){f' of {plan.gpu_memory_gib:.0f} GiB' if plan.gpus else ''}")
+    t = Table(title="Per iteration")
+    for col in ("stage", "work", "tokens", "wall time (estimate)"):
+        t.add_column(col)
+    t.add_row("synthesis", f"{_n(plan.generations)} generations",
+              f"prompt {_n(plan.prompt_tokens)}, decoded ≤ {_n(plan.decoded_tokens_max)}",
+              plan.estimates.get("synthesis", "–"))
+    t.add_row("reference pass", f"{_n(plan.pairs_assumed)} pairs" if plan.reference_tokens else "live (none)",
+              _n(plan.reference_tokens), plan.estimates.get("reference", "–"))
+    t.add_row("training", f"{plan.train_steps} optimiser steps ({_n(plan.trainable)} trainable)",
+              plan.launcher, plan.estimates.get("training", "–"))
+    console.print(t)
+    mem = Table(title=f"Training memory per GPU, model states (N = {max(1, plan.gpus)} GPUs; activations extra)")
+    mem.add_column("stage")
+    mem.add_column("GiB", justify="right")
+    for label, gib in plan.memory.items():
+        mem.add_row(label, f"{gib:.1f}")
+    console.print(mem)
+    console.print("  formula: weights 2Ψ + gradients 2Ψt + Adam 12Ψt (fp32 master, m, v); ZeRO-1 shards the "
+                  "optimizer /N, ZeRO-2 also gradients, ZeRO-3 also weights; inline fp32: 4Ψ + 12Ψt")
+    if plan.evaluations:
+        ev = Table(title="Evaluations (all θ)")
+        for col in ("benchmark", "models", "generations", "judge calls", "judge cost (max, USD)"):
+            ev.add_column(col)
+        for e in plan.evaluations:
+            if "error" in e:
+                ev.add_row(e["benchmark"], str(e["models"]), e["error"], "–", "–")
+                continue
+            cost = e.get("cost_usd_max")
+            ev.add_row(e["benchmark"], str(e["models"]), str(e["generations"]), str(e["judge_calls"]),
+                       "unknown" if cost is None else f"{cost:.2f}")
+        console.print(ev)
+    for note in plan.notes:
+        console.print(f"  [dim]{note}[/]")
