@@ -13,7 +13,10 @@ Layout::
         eval/<bench>/results.json    scores of θi
 
 A stage is skipped when its marker exists; its outputs are written atomically before the marker,
-so a killed stage simply runs again. The config recorded in the manifest must match on resume.
+so a killed stage simply runs again. The config recorded in the manifest must match on resume,
+except for the keys the caller declares continuable (``evolve``: the number of iterations and the
+benchmarks), whose change is recorded in the manifest's ``history``. Any other difference raises
+``RunConfigMismatch`` listing each differing key with its old and new value.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -63,6 +67,66 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any] | None:
+    """The manifest of the run in ``run_dir``, or None when there is none; a corrupt one names its file."""
+    path = Path(run_dir) / "manifest.json"
+    if not path.is_file():
+        return None
+    manifest = atomic.read_json(path)
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("config", {}), dict):
+        raise HarnessError(f"{path}: a run manifest must be a JSON object with a 'config' object")
+    return manifest
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """``(key, old value, new value)`` for every key where two configs differ; nested objects are compared
+    one level down (``train.learning_rate``), so a message can name the option."""
+    out: list[tuple[str, Any, Any]] = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.extend((f"{key}.{k}", a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
+        else:
+            out.append((key, a, b))
+    return out
+
+
+class RunConfigMismatch(HarnessError):
+    """A run directory holds a run whose config differs in a key that cannot be continued."""
+
+    def __init__(self, run_dir: Path, differences: list[tuple[str, Any, Any]]) -> None:
+        self.run_dir = Path(run_dir)
+        self.differences = differences
+        names = ", ".join(d[0] for d in differences)
+        super().__init__(f"{run_dir} holds a run with a different config (differs in: {names}); "
+                         "use another --run-dir, or --restart to delete it and start over")
+
+
+def as_stored(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` as the manifest stores it (JSON: tuples become lists), so that comparisons are fair."""
+    return json.loads(json.dumps(config, sort_keys=True, default=str))
+
+
+def check_continuable(run_dir: Path, config: dict[str, Any], continuable: Sequence[str] = ()) -> dict[str, Any] | None:
+    """The manifest of the run in ``run_dir`` (None: no run there) after checking that ``config`` can continue
+    it: every differing key must be one of ``continuable`` (top-level keys), else RunConfigMismatch."""
+    config = as_stored(config)
+    manifest = read_manifest(run_dir)
+    if manifest is None:
+        return None
+    blocking = [d for d in config_differences(manifest.get("config", {}), config)
+                if d[0].split(".")[0] not in continuable]
+    if blocking:
+        raise RunConfigMismatch(run_dir, blocking)
+    return manifest
+
+
 @dataclass
 class Run:
     dir: Path
@@ -74,39 +138,49 @@ class Run:
 
     @classmethod
     def open(cls, run_dir: Path, config: dict[str, Any], *, restart: bool = False,
-             command: list[str] | None = None) -> "Run":
-        """Create ``run_dir`` or resume it. A different config is refused unless ``restart``."""
+             command: list[str] | None = None, continuable: Sequence[str] = ()) -> Run:
+        """Create ``run_dir`` or resume it. A different config is refused (RunConfigMismatch) unless
+        ``restart`` (delete and start over) or every difference is in a ``continuable`` key: then the
+        manifest takes the new config and records the change in ``history``."""
         run_dir = Path(run_dir)
+        config = as_stored(config)
         mpath = run_dir / "manifest.json"
-        if mpath.is_file():
-            old = atomic.read_json(mpath)
-            if old.get("config") == config and not restart:
+        if mpath.is_file() and not restart:
+            old = check_continuable(run_dir, config, continuable)
+            assert old is not None
+            if old.get("config") == config:
                 return cls(run_dir, old)
-            if not restart:
-                diff = sorted(k for k in set(old.get("config", {})) | set(config)
-                              if old.get("config", {}).get(k) != config.get(k))
-                raise HarnessError(
-                    f"{run_dir} holds a run with a different config (differs in: {', '.join(diff)}); "
-                    "use another --run-dir, or --restart to delete it and start over")
+            changed = [{"key": k, "old": a, "new": b} for k, a, b in config_differences(old.get("config", {}), config)]
+            manifest = dict(old, config=config, config_hash=config_hash(config))
+            manifest["history"] = list(old.get("history", [])) + [
+                {"when": _now(), "command": command if command is not None else sys.argv, "changed": changed}]
+            cls._flatten(manifest, config)
+            atomic.write_json(mpath, manifest)
+            return cls(run_dir, manifest)
+        if mpath.is_file():
             shutil.rmtree(run_dir)
         elif run_dir.exists() and any(run_dir.iterdir()) and not restart:
             raise HarnessError(f"{run_dir} exists and is not a run directory (no manifest.json); use another --run-dir")
         run_dir.mkdir(parents=True, exist_ok=True)
         manifest = {
             "run_id": run_dir.name,
-            "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "created": _now(),
             "command": command if command is not None else sys.argv,
             "config": config,
             "config_hash": config_hash(config),
             "packages": package_versions(),
             "git_rev": source_revision(),
         }
-        # flattened keys the leaderboard reads
+        cls._flatten(manifest, config)
+        atomic.write_json(mpath, manifest)
+        return cls(run_dir, manifest)
+
+    @staticmethod
+    def _flatten(manifest: dict[str, Any], config: dict[str, Any]) -> None:
+        """Flattened keys the leaderboard reads."""
         for key in ("method", "variant", "base_model", "seed", "iterations", "images"):
             if key in config:
                 manifest[key] = config[key]
-        atomic.write_json(mpath, manifest)
-        return cls(run_dir, manifest)
 
     def iter_dir(self, i: int) -> Path:
         return self.dir / f"iter{i}"
@@ -118,7 +192,7 @@ class Run:
         return self._marker(stage).is_file()
 
     def mark_done(self, stage: str, **info: Any) -> None:
-        info["finished"] = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        info["finished"] = _now()
         atomic.write_json(self._marker(stage), info)
 
     def stage_info(self, stage: str) -> dict[str, Any]:

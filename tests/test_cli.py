@@ -1,5 +1,6 @@
 """The command line: help, listings, and clear errors (exit code 2, no traceback) on bad input."""
 
+import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
@@ -53,3 +54,41 @@ def test_bad_training_option(tmp_path):
 def test_unknown_benchmark():
     out = _error(["data", "check", "nope"])
     assert "unknown benchmark 'nope'" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--train", "lora=maybe"], "--train lora=maybe: expected true or false"),
+    (["--train", "learning_rate=nan"], "--train learning_rate=nan: expected a finite number"),
+    (["--train", "learning_rate=-2e-6"], "--train learning_rate=-2e-6: expected a finite number > 0"),
+    (["--train", "epochs=0"], "--train epochs=0: expected a finite number > 0"),
+    (["--train", "per_device_batch_size=0"], "--train per_device_batch_size=0: expected an integer >= 1"),
+    (["--train", "warmup_ratio=1"], "--train warmup_ratio=1: expected a finite number >= 0 and < 1"),
+    (["--train", "template=nope"], "--train template=nope: expected one of"),
+    (["--images-per-iter", "0"], "--images-per-iter: must be an integer >= 1, got 0"),
+    (["--gen-batch-size", "0"], "--gen-batch-size: must be an integer >= 1, got 0"),
+    (["--iters", "0"], "--iters: must be an integer >= 1, got 0"),
+    (["--seed", "-3"], "--seed: must be an integer >= 0, got -3"),
+])
+def test_evolve_options_are_checked_before_any_work_naming_the_option_as_typed(tmp_path, args, message):
+    out = _error(["evolve", "--method", "seva", "--run-dir", str(tmp_path / "r"), *args])
+    assert message in " ".join(out.split()) and "--set" not in out
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--judge-runs", "0"], "--judge-runs: must be an integer >= 1, got 0"),
+    (["--judge-concurrency", "0"], "--judge-concurrency: must be an integer >= 1, got 0"),
+    (["--batch-size", "0"], "--batch-size: must be an integer >= 1, got 0"),
+    (["--limit", "0"], "--limit: must be an integer >= 1, got 0"),
+    (["--max-cost", "nan"], "--max-cost: must be a finite number, got nan"),
+    (["--max-cost", "-1"], "--max-cost: must be a finite number >= 0, got -1.0"),
+])
+def test_eval_options_are_checked_before_any_work(tmp_path, args, message):
+    out = _error(["eval", "--bench", "shapes", "--model", "tiny", "--out", str(tmp_path / "o"), *args])
+    assert message in " ".join(out.split())
+    assert not (tmp_path / "o").exists()
+
+
+def test_compare_resamples_must_be_positive(tmp_path):
+    out = _error(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--bench", "shapes", "--resamples", "0"])
+    assert "--resamples: must be an integer >= 1, got 0" in out

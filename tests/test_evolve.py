@@ -117,3 +117,98 @@ def test_kill_9_during_each_stage_then_resume_matches_an_uninterrupted_run(tiny_
     for k in wa:
         assert (wa[k] - wb[k]).abs().max().item() < 1e-5, k
     assert not list(b.glob(".train-*"))
+
+
+# ------------------------------------------------------------------------------- runs grow; bad starts leave nothing
+
+
+def _tree(folder) -> dict[str, str]:
+    """Relative path → SHA-256 of every file below ``folder``."""
+    import hashlib
+
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _grow_opts(run_dir, iters: int, **kw) -> EvolveOptions:
+    return EvolveOptions(method="seva", iters=iters, run_dir=run_dir, overrides=["max_new_tokens=16"],
+                         images_per_iter=4, evals=[], progress=False, **kw)
+
+
+def test_a_finished_run_grows_to_theta4_and_keeps_theta1_to_theta3_byte_identical(tiny_path, tmp_path):
+    run_dir = tmp_path / "run"
+    evolve(_grow_opts(run_dir, 3))
+    before = {i: _tree(run_dir / f"iter{i}") for i in (1, 2, 3)}
+    assert all(before[i]["checkpoint/model.safetensors"] for i in (1, 2, 3))
+    summaries = evolve(_grow_opts(run_dir, 4))
+    assert [s.iteration for s in summaries] == [0, 1, 2, 3, 4]
+    for i in (1, 2, 3):
+        assert _tree(run_dir / f"iter{i}") == before[i], f"iter{i} changed"
+    assert (run_dir / "iter4" / "checkpoint" / "config.json").is_file()
+    images = [{r["id"] for r in json.loads((run_dir / f"iter{i}" / "images.json").read_text())} for i in (1, 2, 3, 4)]
+    assert len(images[3]) == 4 and not images[3] & (images[0] | images[1] | images[2])
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["config"]["iterations"] == manifest["iterations"] == 4
+    assert manifest["history"][-1]["changed"] == [{"key": "iterations", "old": 3, "new": 4}]
+    # fewer iterations than recorded: nothing to do, nothing changes
+    evolve(_grow_opts(run_dir, 2))
+    assert json.loads((run_dir / "manifest.json").read_text())["config"]["iterations"] == 4
+    # a change that cannot continue the run names the option and offers a new run directory
+    with pytest.raises(HarnessError) as err:
+        evolve(_grow_opts(run_dir, 4, train_overrides={"learning_rate": 2e-5}))
+    msg = str(err.value)
+    assert "--train learning_rate (1e-05 → 2e-05)" in msg and "--run-id run-2" in msg and "--restart" in msg
+    with pytest.raises(HarnessError, match=r"--set max_new_tokens \(16 → 17\)"):
+        evolve(EvolveOptions(method="seva", iters=4, run_dir=run_dir, overrides=["max_new_tokens=17"],
+                             images_per_iter=4, evals=[], progress=False))
+    with pytest.raises(HarnessError, match=r"--images-per-iter \(4 → 5\)"):
+        evolve(EvolveOptions(method="seva", iters=4, run_dir=run_dir, overrides=["max_new_tokens=16"],
+                             images_per_iter=5, evals=[], progress=False))
+    assert _tree(run_dir / "iter1") == before[1]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"images_per_iter": 0}, r"--images-per-iter: must be an integer >= 1, got 0"),
+    ({"gen_batch_size": 0}, r"--gen-batch-size: must be an integer >= 1, got 0"),
+    ({"iters": 0}, r"--iters: must be an integer >= 1, got 0"),
+    ({"seed": -1}, r"--seed: must be an integer >= 0, got -1"),
+    ({"train_overrides": {"learning_rate": float("nan")}}, r"--train learning_rate=nan: expected a finite number"),
+    ({"train_overrides": {"learning_rate": -1e-6}}, r"--train learning_rate=-1e-06: expected a finite number > 0"),
+    ({"train_overrides": {"epochs": 0.0}}, r"--train epochs=0.0: expected a finite number > 0"),
+    ({"train_overrides": {"global_batch_size": 0}}, r"--train global_batch_size=0: expected an integer >= 1"),
+    ({"method": "clip_filter", "overrides": ["h_std=nan"]}, r"--set h_std=nan: expected a finite number"),
+    ({"run_id": "a/b"}, r"--run-id a/b: a folder name"),
+    ({"images": "FOLDER3", "images_per_iter": 2}, r"image source has 3 images; 3 iterations × 2 need 6"),
+])
+def test_a_start_that_fails_validation_leaves_no_run_folder(tmp_path, change, message):
+    if change.get("images") == "FOLDER3":
+        from PIL import Image
+
+        folder = tmp_path / "three"
+        folder.mkdir()
+        for k in range(3):
+            Image.new("RGB", (8, 8), (k * 40, 0, 0)).save(folder / f"{k}.png")
+        change = {**change, "images": str(folder)}
+    runs = tmp_path / "runs"
+    kw = {"method": "seva", "iters": 3, "runs_dir": runs, "progress": False, "evals": [], "images_per_iter": 2,
+          **change}
+    if "run_id" not in change:
+        kw["run_dir"] = runs / "r"
+    with pytest.raises(HarnessError, match=message):
+        evolve(EvolveOptions(**kw))
+    assert not runs.exists()
+
+
+def test_in_loop_evaluation_that_fails_marks_no_stage_done(tiny_path, tmp_path, monkeypatch):
+    import harness.evaluate as evaluate_mod
+
+    def incomplete(*args, **kwargs):
+        raise evaluate_mod.IncompleteResultError("shapes: 3 of 48 judgements are missing")
+
+    monkeypatch.setattr(evaluate_mod, "evaluate", incomplete)
+    run_dir = tmp_path / "run"
+    with pytest.raises(HarnessError, match="3 of 48 judgements are missing"):
+        evolve(EvolveOptions(method="seva", iters=1, run_dir=run_dir, images_per_iter=2, evals=["shapes"],
+                             progress=False))
+    assert (run_dir / "stages" / "images.done").is_file()
+    assert not (run_dir / "stages" / "eval-0-shapes.done").exists()
