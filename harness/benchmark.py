@@ -51,7 +51,7 @@ class ReportedNumbers:
     model: str
     values: dict[str, float]
     note: str = ""
-    table: str = ""  # a short id of the published table, e.g. "sena-table4"
+    table: str = ""  # a short id of the published table, e.g. "<paper>-table4"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,7 +70,7 @@ class ProtocolCard:
     judge_runs: int = 1
     prompt_version: str | None = None  # e.g. a SHA-256 of the judge template
     generation: dict[str, Any] = field(default_factory=dict)  # suffix, max_new_tokens, greedy …
-    reference_numbers: dict[str, float] = field(default_factory=dict)  # LLaVA-1.5-7B, SENA Table 4
+    reference_numbers: dict[str, float] = field(default_factory=dict)  # e.g. the base model's published numbers
     deviations: list[str] = field(default_factory=list)
     columns: list[dict[str, Any]] = field(default_factory=list)  # LeaderboardColumn dicts, filled by card()
 
@@ -114,7 +114,8 @@ class ScoreReport:
     ``per_run``: one metrics dict per judge run (a single entry for rule-based benchmarks).
     ``std``: population std over runs for each metric (empty for rule-based ones).
     ``records``: per-item records (prediction, parsed judgement per run, failure reasons).
-    ``failures``: counts of failed judgements per run ("run0": 2, …) and in total.
+    ``failures``: per run, the judgements never answered plus those answered but unparseable
+    ("run0": 2, …) and in total (a benchmark may add a documented extra key, e.g. "no_judge").
     ``unparsed``: judgements the judge *answered* but whose answer does not parse, counted by kind
     (``{"no_score": 3, "total": 3}``); they are scored exactly as the official script scores them, so
     the headline equals the official number.
@@ -129,10 +130,12 @@ class ScoreReport:
     std: dict[str, float] = field(default_factory=dict)
     records: list[dict[str, Any]] = field(default_factory=list)
     failures: dict[str, int] = field(default_factory=dict)
-    official: dict[str, float] = field(default_factory=dict)  # the official handling of failures
+    official: dict[str, float] = field(default_factory=dict)  # the official script's printed numbers (rounded)
     unparsed: dict[str, int] = field(default_factory=dict)
     missing: list[dict[str, Any]] = field(default_factory=list)
     excluded: dict[str, float] = field(default_factory=dict)
+    # 95 % bootstrap intervals over items of rule-based metrics, {metric: [low, high]} (harness/report/bootstrap.py)
+    intervals: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -150,6 +153,7 @@ class Benchmark(ABC):
     description: ClassVar[str]  # one line, shown by `harness benchmarks`
     needs_judge: ClassVar[bool] = False
     columns: ClassVar[tuple[LeaderboardColumn, ...]] = ()  # what the leaderboard shows of this benchmark
+    default_eval: ClassVar[bool] = False  # scored after every iteration when `evolve --eval` is not given
     reported: ClassVar[tuple[ReportedNumbers, ...]] = ()  # published numbers on this benchmark
     predictions_filename: ClassVar[str] = "predictions.jsonl"  # name of the official-format predictions file
 

@@ -3,7 +3,7 @@
 A method turns a policy (through a generation backend) and a set of unlabeled images into
 preference pairs, and says which training objective it wants. Its config is a dataclass whose
 defaults are the paper's; ``--set key=value`` overrides fields, and named variants bundle
-overrides (e.g. SENA's ablations).
+overrides (e.g. a paper's ablation rows).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class PreferencePair:
     prompt: str  # the user prompt (no conversation template)
     chosen: str
     rejected: str
-    kind: str = "qa"  # "des" (description: SENA's CA loss applies), "gen" (generated question), "qa"
+    kind: str = "qa"  # "des" (a description: the alignment term applies), "gen" (generated question), "qa"
     image_path: str | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
 
@@ -50,16 +50,38 @@ class PreferenceSet:
 class TrainingObjective:
     """What the trainer optimises for a method's pairs.
 
-    ``align_weight``: weight of SENA's image-content alignment term (length-normalised NLL of the
+    ``align_weight``: weight of the image-content alignment term (length-normalised NLL of the
     chosen description); 0 disables it. ``align_norm``: "batch" averages over the whole micro-batch
     with zeros for non-description pairs (the official code), "des" over description pairs only.
-    ``duplicate``: how many times each pair is repeated in the epoch (SeVa: 2).
+    ``duplicate``: how many times each pair is repeated in the epoch (e.g. 2).
+    ``align_kinds``: the pair kinds the alignment term applies to (default ``("des",)``: description
+    pairs; a method may also align ``"gen"`` pairs, or both).
     """
 
     beta: float = 0.1
     align_weight: float = 0.0
     align_norm: str = "batch"
     duplicate: int = 1
+    align_kinds: tuple[str, ...] = ("des",)
+    # Extra terms (harness/train/objectives.py); the defaults are plain DPO, as before they existed.
+    # ``name``: a label recorded with the run ("dpo", "mdpo", ...). ``dpo_weight``: the DPO term on
+    # (chosen, rejected); pairs with an empty rejected answer get none. ``sft_weight``: −w·Σ log π(y_w)
+    # (summed over the chosen answer's tokens). ``rejected_score``: "likelihood", or "top_alternative"
+    # (the summed log-prob of the most likely token other than the rejected answer's own, per position).
+    # ``copo_weight``/``anchor_weight``/``anchor_delta``/``crop_scale``: the image-conditional term
+    # (chosen answer, original vs randomly cropped image) and reward anchor. ``noise_negative_weight``/
+    # ``noise_negative_step``: a negative built in the loss, the policy's argmax tokens under the image
+    # noised at that diffusion step, teacher-forced along the chosen answer and scored on the clean image.
+    name: str = "dpo"
+    dpo_weight: float = 1.0
+    sft_weight: float = 0.0
+    rejected_score: str = "likelihood"
+    copo_weight: float = 0.0
+    anchor_weight: float = 0.0
+    anchor_delta: float = 0.0
+    crop_scale: tuple[float, float] = (0.01, 0.2)
+    noise_negative_weight: float = 0.0
+    noise_negative_step: int = 500
 
 
 @dataclass
@@ -71,6 +93,7 @@ class SynthesisContext:
     checkpoint: str
     open_image: Any  # callable ImageRef -> PIL.Image
     progress: bool = True
+    base_model: str | None = None  # θ0 as the user named it ("tiny" for the built-in model)
 
 
 class Method(ABC):
@@ -81,6 +104,8 @@ class Method(ABC):
     Config: ClassVar[type]  # a dataclass; defaults reproduce the paper
     variants: ClassVar[dict[str, dict[str, Any]]] = {}  # named bundles of overrides
     reported: ClassVar[tuple] = ()  # harness.benchmark.ReportedNumbers: this method's published numbers
+    reproductions: ClassVar[tuple] = ()  # harness.reproduce.Reproduction: published tables `harness reproduce` re-runs
+    images_per_iter: ClassVar[int | None] = None  # the paper's images per iteration at real scale (None: 6000)
     validation_only: ClassVar[bool] = False  # a control (not a paper's method): listed apart
 
     def __init__(self, config: Any | None = None):
@@ -98,6 +123,15 @@ class Method(ABC):
 
     def objective(self) -> TrainingObjective:
         return TrainingObjective()
+
+    def image_plan(self, per_iter: int) -> Any:
+        """How this method draws its images per iteration (a ``harness.images.ImagePlan``), e.g. equal
+        counts from each source of a LLaVA-665k file; None: uniformly from the whole pool."""
+        return None
+
+    def estimate_generations(self, images: int) -> int | None:
+        """About how many generations ``synthesize`` makes for ``images`` images (dry runs); None: unknown."""
+        return None
 
     def train_recipe(self) -> dict[str, Any]:
         """The paper's training recipe as TrainConfig field overrides (e.g. ``{"lora": True,

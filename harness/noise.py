@@ -1,4 +1,7 @@
-"""The diffusion forward process SeVa and SENA use to corrupt images (spec/methods.md §4).
+"""The diffusion forward process the self-evolution papers use to corrupt images.
+
+As in their released code (the ``add_diffusion_noise`` function; docs/noise.md names the
+repositories and files):
 
 Schedule: 1000 steps, betas = sigmoid(linspace(-6, 6, 1000)) * (5e-3 - 1e-5) + 1e-5 (the GeoDiff
 "sigmoid" schedule, which diffusers' ``DDPMScheduler(beta_schedule="sigmoid")`` implements exactly),

@@ -11,15 +11,41 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from harness.report.leaderboard import COLUMNS, build_leaderboard
+from harness.benchmark import LeaderboardColumn as LC
+from harness.benchmark import ReportedNumbers
+from harness.errors import HarnessError
+from harness.plugins import Registry
+from harness.report.leaderboard import build_leaderboard
 from harness.report.results import ModelRef, Results
 
+MMHAL_COLS = [LC("MMHal Score", "average_score", decimals=2, headline=True, order=30).to_dict(),
+              LC("MMHal Rate", "hallucination_rate", True, 2, True, 30).to_dict()]
+AMBER_COLS = [LC("AMBER CHAIR", "CHAIR", True, 1, True, 40).to_dict(), LC("Cover", "Cover", order=40).to_dict(),
+              LC("Hal", "Hal", True, order=40).to_dict(), LC("Cog", "Cog", True, order=40).to_dict(),
+              LC("AMBER Accuracy", "Accuracy", order=40).to_dict(), LC("F1", "F1", headline=True, order=40).to_dict()]
+SHAPES_COLS = [LC("Shapes Accuracy", "Accuracy", headline=True, order=90).to_dict()]
 JUDGED = {"benchmark": "mmhal", "data_version": "mmhal-v1", "scorer_source": "MMHal-Bench eval_gpt4.py",
           "judge_model": "gpt-4-1106-preview", "judge_temperature": 0.0, "judge_runs": 3,
-          "deviations": ["judge is gpt-4-1106-preview, not gpt-4-0314"]}
+          "deviations": ["judge is gpt-4-1106-preview, not gpt-4-0314"], "columns": MMHAL_COLS}
 RULE = {"benchmark": "amber", "data_version": "amber-2023-12-18", "scorer_source": "AMBER inference.py",
         "judge_model": None, "judge_runs": 1, "deviations": [],
-        "reference_numbers": {"LLaVA-1.5-7B CHAIR": 11.6}}
+        "reference_numbers": {"LLaVA-1.5-7B CHAIR": 11.6}, "columns": AMBER_COLS}
+
+
+class _PaperMethod:
+    """A method plugin that declares published numbers, as the built-in ones do."""
+
+    name = "paper"
+    reported = (ReportedNumbers("Some paper (arXiv 0000.00000), Table 4", "LLaVA-1.5-7B + X",
+                                {"mmhal/average_score": 2.41, "amber/CHAIR": 7.3}, note="as printed"),)
+
+
+class _NoColumns:
+    name = "pope"
+    columns = ()
+
+
+REG = Registry(methods={"paper": _PaperMethod}, benchmarks={"pope": _NoColumns})
 
 
 def _write(path: Path, bench: str, model: ModelRef, metrics: dict, *, std=None, per_run=None,
@@ -112,14 +138,13 @@ def _note(md: str, cell: str, needle: str) -> str:
 
 def test_rows_columns_cells_and_footnotes(store: Path, tmp_path: Path) -> None:
     out = tmp_path / "site" / "leaderboard.md"
-    report = build_leaderboard([store], out)
+    report = build_leaderboard([store], out, reg=REG)
     md = out.read_text()
     header, rows = _table(md)
-    # columns: SENA Table 1 columns in order, then shapes
-    labels = [re.sub(r"\[\^\d+\]$", "", h) for h in header[3:]]
-    assert labels[:11] == ["LLaVA^W", "MM-Vet", "MMHal Score", "MMHal Rate ↓", "AMBER CHAIR ↓", "Cover",
-                           "Hal ↓", "Cog ↓", "AMBER Accuracy", "F1", "MMBench"]
-    assert all(l.startswith("Shapes") for l in labels[11:]) and len(labels) == len(COLUMNS)
+    # columns: those the stored results' protocol cards declare, in the declared order
+    labels = [re.sub(r"(\[\^\d+\])+$", "", h) for h in header[3:]]
+    assert labels == ["MMHal Score", "MMHal Rate ↓", "AMBER CHAIR ↓", "Cover", "Hal ↓", "Cog ↓",
+                      "AMBER Accuracy", "F1"]
     # rows: one θ0 for the shared base, then methods grouped, iterations in order
     assert list(rows) == ["base|tiny|θ0", "sena|sena|θ1", "sena|sena|θ2", "seva|seva-d500|θ1"]
     assert report.rows == 4
@@ -139,7 +164,7 @@ def test_rows_columns_cells_and_footnotes(store: Path, tmp_path: Path) -> None:
     assert _strip(s2[score]) == "**2.20 ± 0.08** (+0.20)"
     assert _strip(s2[rate]) == "**0.30 ± 0.00** (-0.20)"
     # missing cells
-    assert v1[score] == "–" and base[header[3]] == "–" and s1[labels[10]] == "–"
+    assert v1[score] == "–" and v1[rate] == "–"
     # judge failure rate footnote only where it is not 0: 3 of 96 items × 3 runs
     failure = _note(md, s2[score], "judgements failed")
     assert "3 of 288 judgements failed (1.0%)" in failure
@@ -159,33 +184,37 @@ def _note_all(md: str, cell: str) -> str:
 
 def test_provenance_bad_files_and_reported_numbers(store: Path, tmp_path: Path) -> None:
     out = tmp_path / "leaderboard.md"
-    report = build_leaderboard([store], out)
+    report = build_leaderboard([store], out, reg=REG)
     md = out.read_text()
     sha = hashlib.sha256((store / "sena-a" / "manifest.json").read_bytes()).hexdigest()
     prov = md.split("## Provenance", 1)[1].split("\n## ", 1)[0]
     assert f"| sena θ2 | sena-a | tiny | 8 | 21 | `{sha}` |" in prov
     assert "| θ0 = tiny | sena-a, seva-b | tiny |" in prov
-    # bad files are named in warnings and skipped; the rest still built
-    assert any("iter1/eval/mmbench/results.json" in w and "harness.results/0" in w for w in report.warnings)
-    assert any("iter1/eval/mmvet/results.json" in w and "malformed JSON" in w for w in report.warnings)
-    # reported numbers in their own section, never in the measured table
+    # bad files are skipped, named with the reason in the file itself; the rest still built
+    skipped = md.split("## Skipped files", 1)[1].split("\n## ", 1)[0]
+    assert re.search(r"iter1/eval/mmbench/results.json: results schema 'harness.results/0'", skipped)
+    assert re.search(r"iter1/eval/mmvet/results.json.*malformed JSON", skipped)
+    assert len(report.skipped) == 2
+    # published numbers come from the plugins that declare them, in their own section
     measured, reported = md.split("## Reported in papers (not measured here)", 1)
-    assert "SeVa" not in measured and "70.7" in reported
-    assert "Table 4" in reported and "LLaVA-1.5-7B CHAIR = 11.6" in reported
+    assert "LLaVA-1.5-7B + X" not in measured and "2.41" not in measured
+    table = [l for l in reported.splitlines() if l.startswith("| Some paper")]
+    assert table == ["| Some paper (arXiv 0000.00000), Table 4 | LLaVA-1.5-7B + X | 2.41 | 7.3 |"]
+    assert "| Source | Model | MMHal Score | AMBER CHAIR ↓ |" in reported
+    assert "LLaVA-1.5-7B CHAIR = 11.6" in reported
 
 
 def test_deterministic_and_plots(store: Path, tmp_path: Path) -> None:
     out = tmp_path / "leaderboard.md"
-    first = build_leaderboard([store], out)
+    first = build_leaderboard([store], out, reg=REG)
     text1 = out.read_bytes()
     pngs1 = {p.name: p.read_bytes() for p in first.plots}
-    second = build_leaderboard([store], out)
+    second = build_leaderboard([store], out, reg=REG)
     assert out.read_bytes() == text1
     assert {p.name: p.read_bytes() for p in second.plots} == pngs1
-    # one PNG per headline metric that has iteration data, linked from the markdown, valid images
+    # one PNG per benchmark with iteration data (a panel per headline metric), linked, valid images
     names = sorted(p.name for p in first.plots)
-    assert names == ["leaderboard_amber_chair.png", "leaderboard_amber_f1.png",
-                     "leaderboard_mmhal_average_score.png", "leaderboard_mmhal_hallucination_rate.png"]
+    assert names == ["leaderboard_amber.png", "leaderboard_mmhal.png"]
     for p in first.plots:
         assert p.parent == out.parent and f"]({p.name})" in text1.decode()
         with Image.open(p) as im:
@@ -197,25 +226,98 @@ def test_deterministic_and_plots(store: Path, tmp_path: Path) -> None:
 
 def test_empty_and_missing_folder(tmp_path: Path) -> None:
     out = tmp_path / "lb.md"
-    report = build_leaderboard([tmp_path / "nope"], out)
-    assert report.rows == 0 and any("no such folder" in w for w in report.warnings)
+    with pytest.raises(HarnessError, match="--runs .*nope: no such folder"):
+        build_leaderboard([tmp_path / "nope"], out, reg=REG)
+    assert not out.exists()
+    (tmp_path / "empty").mkdir()
+    report = build_leaderboard([tmp_path / "empty"], out, reg=REG)
+    assert report.rows == 0 and "No stored results were found." in out.read_text() and report.plots == []
+
+
+def test_existing_leaderboard_kept(store: Path, tmp_path: Path) -> None:
+    """A mistyped folder or an empty result set never overwrites a leaderboard; --force does."""
+    out = tmp_path / "leaderboard.md"
+    build_leaderboard([store], out, reg=REG)
+    before = out.read_bytes()
+    with pytest.raises(HarnessError, match="no such folder"):
+        build_leaderboard([tmp_path / "runz"], out, reg=REG)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(HarnessError, match="left unchanged.*--force"):
+        build_leaderboard([tmp_path / "empty"], out, reg=REG)
+    assert out.read_bytes() == before
+    build_leaderboard([tmp_path / "empty"], out, reg=REG, force=True)
     assert "No stored results were found." in out.read_text()
-    assert report.plots == []
+
+
+def test_strict_refuses_skips(store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "leaderboard.md"
+    with pytest.raises(HarnessError, match="--strict: 2 results file"):
+        build_leaderboard([store], out, reg=REG, strict=True)
+    assert not out.exists()
+
+
+def test_smoke_and_incomplete_results_never_shown_as_numbers(store: Path, tmp_path: Path) -> None:
+    sena = store / "sena-a"
+    ref = _ref("sena-a", "sena", "sena", 2)
+    smoke = Results(benchmark="amber", model=ref, protocol=RULE, metrics={"CHAIR": 0.5, "F1": 99.0},
+                    created="2026-12-01T00:00:00Z")
+    smoke.subset = {"limit": 2, "items": 2, "total": 1004}
+    smoke.write(sena / "iter2/eval/amber/results.limit2.json")
+    partial = Results(benchmark="mmhal", model=_ref("sena-a", "sena", "sena", 1), protocol=JUDGED,
+                      metrics={"average_score": 4.0, "hallucination_rate": 0.1}, created="2026-12-01T00:00:00Z")
+    partial.missing = [{"item": "7", "run": 0, "reason": "HTTP 500"}]
+    partial.write(sena / "iter1/eval/mmhal/results.partial.json")
+    # θ3 has only an incomplete result
+    only = Results(benchmark="mmhal", model=_ref("sena-a", "sena", "sena", 3), protocol=JUDGED,
+                   metrics={"average_score": 4.0, "hallucination_rate": 0.1})
+    only.missing = [{"item": "3", "run": 1, "reason": "connection refused"}]
+    only.write(sena / "iter3/eval/mmhal/results.partial.json")
+    out = tmp_path / "leaderboard.md"
+    build_leaderboard([store], out, reg=REG)
+    md = out.read_text()
+    header, rows = _table(md)
+    chair = next(h for h in header if h.startswith("AMBER CHAIR"))
+    score = next(h for h in header if h.startswith("MMHal Score"))
+    # the smoke result neither replaces θ2's full amber result nor wins the column
+    assert _strip(rows["sena|sena|θ2"][chair]) == "**7.0** (-3.5)"
+    smoke_part = md.split("## Smoke results", 1)[1].split("\n## ", 1)[0]
+    assert "| sena θ2 | amber | 2 of 1004 | `runs/sena-a/iter2/eval/amber/results.limit2.json` |" in smoke_part
+    # a later incomplete attempt does not replace θ1's complete result; it is noted
+    assert _strip(rows["sena|sena|θ1"][score]).startswith("2.10 ± 0.08")
+    assert "later attempt is incomplete" in _note(md, rows["sena|sena|θ1"][score], "incomplete")
+    # θ3 has no complete result: the cell says incomplete, never a number, and names the missing item
+    assert _strip(rows["sena|sena|θ3"][score]) == "*incomplete*"
+    assert "items 3" in _note(md, rows["sena|sena|θ3"][score], "never came back")
+    assert "4.00" not in md
 
 
 def test_models_evaluated_outside_runs(store: Path, tmp_path: Path) -> None:
     results = tmp_path / "results"
     shapes = {"Accuracy": 60.0, "F1": 61.0, "CHAIR": 5.0, "Cover": 40.0}
-    rule = dict(RULE, benchmark="shapes", reference_numbers={})
+    rule = dict(RULE, benchmark="shapes", reference_numbers={}, columns=SHAPES_COLS)
     _write(results / "tiny/shapes/results.json", "shapes", ModelRef(id="tiny"), shapes, protocol=rule)
     _write(results / "other/shapes/results.json", "shapes", ModelRef(id="other"),
            dict(shapes, Accuracy=65.0), protocol=rule)
-    _write(results / "other/pope/results.json", "pope", ModelRef(id="other"), {"F1": 1.0}, protocol=rule)
+    _write(results / "other/pope/results.json", "pope", ModelRef(id="other"), {"F1": 1.0},
+           protocol=dict(rule, benchmark="pope", columns=[]))
     out = tmp_path / "leaderboard.md"
-    report = build_leaderboard([store, results], out)
+    report = build_leaderboard([store, results], out, reg=REG)
     header, rows = _table(out.read_text())
     acc = next(h for h in header if h.startswith("Shapes Accuracy"))
     assert _strip(rows["base|tiny|θ0"][acc]) == "60.0"  # `harness eval --model tiny` is θ0 of runs on tiny
     assert _strip(rows["model|other|–"][acc]) == "**65.0**"
     assert list(rows)[-1] == "model|other|–"
     assert any("'pope' has no leaderboard column" in w for w in report.warnings)
+
+
+def test_rule_based_cells_show_their_bootstrap_interval(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    rule = dict(RULE, benchmark="shapes", reference_numbers={}, columns=SHAPES_COLS)
+    res = Results(benchmark="shapes", model=ModelRef(id="tiny"), protocol=rule, metrics={"Accuracy": 60.04})
+    res.intervals = {"Accuracy": [55.01, 64.96]}
+    res.write(results / "tiny/shapes/results.json")
+    out = tmp_path / "leaderboard.md"
+    build_leaderboard([results], out, reg=REG)
+    header, rows = _table(out.read_text())
+    acc = next(h for h in header if h.startswith("Shapes Accuracy"))
+    assert _strip(rows["model|tiny|–"][acc]) == "60.0 [55.0, 65.0]"

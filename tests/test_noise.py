@@ -1,4 +1,4 @@
-"""The diffusion noise equals SeVa/SENA's closed form (spec/methods.md §4)."""
+"""The diffusion noise equals the official code's closed form (add_diffusion_noise)."""
 
 import numpy as np
 import pytest
@@ -27,7 +27,7 @@ def test_noise_matches_closed_form(t):
 
 
 def test_coefficients_are_the_spec_table():
-    # spec/methods.md §4 table: sqrt(alpha_bar) / sqrt(1 - alpha_bar)
+    # computed from the closed form: sqrt(alpha_bar) / sqrt(1 - alpha_bar)
     for t, (a, b) in {500: (0.863, 0.505), 600: (0.734, 0.679), 800: (0.467, 0.884), 999: (0.285, 0.959)}.items():
         got_a, got_b = noise.coefficients(t)
         assert round(got_a, 3) == a and round(got_b, 3) == b

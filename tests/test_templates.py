@@ -1,4 +1,4 @@
-"""Golden renderings of LLaVA-1.5's conversation templates (spec/methods.md §1, spec/stack.md §3)."""
+"""Golden renderings of LLaVA-1.5's conversation templates (haotian-liu/LLaVA llava/conversation.py)."""
 
 import pytest
 

@@ -3,15 +3,15 @@
 Per-item records of a results.json (``Results.records``) are read through these fields:
 
 - ``id`` (str or int): the item id; pairs A's and B's records. Duplicates are an error.
-- ``correct`` (bool): right/wrong items (MMBench circular hits, AMBER yes/no). Compared with an
+- ``correct`` (bool): right/wrong items (circular multiple-choice hits, yes/no questions). Compared with an
   exact McNemar test (two-sided binomial test on the discordant pairs, scipy).
-- ``score`` (number): graded items (LLaVA-W, MM-Vet, MMHal ratings, mean over judge runs).
+- ``score`` (number): graded items (judge ratings, mean over judge runs).
   Compared with a paired bootstrap over items (seeded; scipy.stats.bootstrap on the per-item
   differences B − A).
 - A record whose ``score``/``correct`` is missing or null (a failed judgement) is left out of
   the test and counted.
 
-A results file may hold both kinds (AMBER: generative items graded, discriminative ones
+A results file may hold both kinds (generative items graded, discriminative ones
 right/wrong); then both tests are reported, each on its own items.
 """
 

@@ -2,9 +2,14 @@
 
 ``build_leaderboard`` scans folders for ``results.json`` (schema ``harness.results/1``), groups
 them into rows (θ0 of each base model, then every method variant × iteration, grouped by
-method), and writes a markdown table with the SENA paper's Table 1 columns plus the shapes
-benchmark. The same stored results always give the same bytes: everything is sorted, and no
-clock is read.
+method), and writes a markdown table whose columns each benchmark plugin declares
+(``Benchmark.columns``, stored on the protocol card of its results; the registered class is the
+fallback for results written before cards carried them). The same stored results always give the
+same bytes: everything is sorted, and no clock is read.
+
+Nothing is left out silently: results files that cannot be read, smoke results (``--limit``) and
+incomplete results (judgements that never came back) are listed in the notes; ``strict`` turns
+every skip into an error.
 
 Where a run's ``manifest.json`` is found above a results file (``runs/<run_id>/manifest.json``)
 it supplies provenance: run id, base checkpoint, images and pairs used (``iter<i>/stats.json``)
@@ -24,14 +29,13 @@ from typing import Any
 
 from harness import atomic
 from harness.errors import HarnessError
-from harness.report.paper_numbers import REPORTED, SENA_TABLE4_NOTE
-from harness.report.plots import render_metric_plot
+from harness.report.plots import render_benchmark_plot
 from harness.report.results import Results, load_results
 
 
 @dataclass(frozen=True)
 class Column:
-    """One leaderboard column: which benchmark metric, its direction and display precision."""
+    """One leaderboard column: a benchmark's metric as its plugin declares it (LeaderboardColumn)."""
 
     label: str
     bench: str
@@ -39,30 +43,53 @@ class Column:
     lower_is_better: bool = False
     decimals: int = 1
     headline: bool = False  # gets a plot against iteration
+    order: int = 100
+
+    @property
+    def header(self) -> str:
+        return self.label + (" ↓" if self.lower_is_better else "")
 
 
-# The one mapping from leaderboard columns to the metric names the benchmark adapters write.
-# SENA Table 1 order, then the shapes benchmark. Fix a metric name here if an adapter differs.
-COLUMNS: tuple[Column, ...] = (
-    Column("LLaVA^W", "llava_wild", "relative_score", headline=True),
-    Column("MM-Vet", "mmvet", "total", headline=True),
-    Column("MMHal Score", "mmhal", "average_score", decimals=2, headline=True),
-    Column("MMHal Rate ↓", "mmhal", "hallucination_rate", lower_is_better=True, decimals=2, headline=True),
-    Column("AMBER CHAIR ↓", "amber", "CHAIR", lower_is_better=True, headline=True),
-    Column("Cover", "amber", "Cover"),
-    Column("Hal ↓", "amber", "Hal", lower_is_better=True),
-    Column("Cog ↓", "amber", "Cog", lower_is_better=True),
-    Column("AMBER Accuracy", "amber", "Accuracy"),
-    Column("F1", "amber", "F1", headline=True),
-    Column("MMBench", "mmbench", "overall", headline=True),
-    Column("Shapes Accuracy", "shapes", "Accuracy", headline=True),
-    Column("Shapes F1", "shapes", "F1"),
-    Column("Shapes CHAIR ↓", "shapes", "CHAIR", lower_is_better=True),
-    Column("Shapes Cover", "shapes", "Cover"),
-)
-
-BENCHES: tuple[str, ...] = tuple(dict.fromkeys(c.bench for c in COLUMNS))
 DASH = "–"
+INCOMPLETE = "incomplete"
+
+
+def _declared(raw: Any) -> list[dict[str, Any]]:
+    """The column dicts of a protocol card or a plugin class, or [] when absent or malformed."""
+    out = []
+    for c in raw or ():
+        c = c.to_dict() if hasattr(c, "to_dict") else c
+        if isinstance(c, dict) and isinstance(c.get("label"), str) and isinstance(c.get("metric"), str):
+            out.append(c)
+    return out
+
+
+def leaderboard_columns(stored: list["Stored"], benchmark_classes: dict[str, type],
+                        warnings: list[str]) -> list[Column]:
+    """The columns of every benchmark with stored results, in (order, benchmark) order.
+
+    A benchmark's columns come from the protocol card of its newest stored result; results written
+    before cards carried columns fall back to the registered plugin class. A benchmark that declares
+    none is named in ``warnings`` and not shown.
+    """
+    by_bench: dict[str, list[dict[str, Any]]] = {}
+    for s in sorted(stored, key=Stored.sort_key):
+        cols = _declared((s.res.protocol or {}).get("columns"))
+        if cols:
+            by_bench[s.res.benchmark] = cols
+    out: list[Column] = []
+    for bench in sorted({s.res.benchmark for s in stored}):
+        cols = by_bench.get(bench) or _declared(getattr(benchmark_classes.get(bench), "columns", ()))
+        if not cols:
+            warnings.append(f"benchmark {bench!r} has no leaderboard column (its plugin declares none, or it is "
+                            "not installed); its results are not shown")
+            continue
+        for c in cols:
+            out.append(Column(label=c["label"], bench=bench, metric=c["metric"],
+                              lower_is_better=bool(c.get("lower_is_better", False)),
+                              decimals=int(c.get("decimals", 1)), headline=bool(c.get("headline", False)),
+                              order=int(c.get("order", 100))))
+    return sorted(out, key=lambda c: (c.order, c.bench))  # stable: a benchmark's own order kept
 
 
 @dataclass
@@ -72,6 +99,7 @@ class LeaderboardReport:
     out: Path
     plots: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # files not read, with the reason
     results_used: int = 0
     rows: int = 0
     markdown: str = ""
@@ -107,6 +135,18 @@ class Stored:
     def sort_key(self) -> tuple[str, str]:
         return (self.res.created or "", str(self.path))
 
+    @property
+    def subset(self) -> dict[str, Any] | None:
+        """The item subset of a smoke result (``--limit``), or None for the benchmark's full item set."""
+        sub = getattr(self.res, "subset", None)
+        return sub if isinstance(sub, dict) and sub.get("limit") is not None else None
+
+    @property
+    def missing(self) -> list[Any]:
+        """Judgements that never came back; non-empty means the result is incomplete."""
+        miss = getattr(self.res, "missing", None)
+        return list(miss) if isinstance(miss, list) else []
+
 
 @dataclass
 class Row:
@@ -119,6 +159,7 @@ class Row:
     model_id: str | None = None
     results: dict[str, list[Stored]] = field(default_factory=lambda: defaultdict(list))
     chosen: dict[str, Stored] = field(default_factory=dict)
+    smoke: list[Stored] = field(default_factory=list)  # --limit results: never shown as the benchmark's
     run: RunInfo | None = None
     label: str = ""
     display_variant: str = ""
@@ -177,22 +218,27 @@ def _find_run(path: Path, root: Path, cache: dict[Path, RunInfo | None],
     return None
 
 
-def scan_results(dirs: list[Path], warnings: list[str]) -> list[Stored]:
-    """Every readable results.json under ``dirs`` (recursively), sorted by path.
+RESULTS_GLOB = "results*.json"  # results.json, and results stored beside it (smoke, partial)
 
-    A file of another schema version or a corrupt one is named in ``warnings`` and skipped.
+
+def scan_results(dirs: list[Path], warnings: list[str], skipped: list[str] | None = None) -> list[Stored]:
+    """Every readable results file under ``dirs`` (recursively), sorted by path.
+
+    A file of another schema version or a corrupt one is named in ``skipped`` (and ``warnings``)
+    with the reason, and left out. A folder that does not exist is an error.
     """
+    skipped = skipped if skipped is not None else []
     found: dict[Path, Path] = {}
     for d in dirs:
         d = Path(d)
-        if d.is_file() and d.name == "results.json":
+        if d.is_file() and d.suffix == ".json":
             found.setdefault(d.resolve(), d.parent)
             continue
         if not d.is_dir():
-            warnings.append(f"{d}: no such folder; nothing read from it")
-            continue
-        for p in sorted(d.rglob("results.json")):
-            found.setdefault(p.resolve(), d)
+            raise HarnessError(f"--runs {d}: no such folder")
+        for p in sorted(d.rglob(RESULTS_GLOB)):
+            if p.is_file():
+                found.setdefault(p.resolve(), d)
     manifests: dict[Path, RunInfo | None] = {}
     stored: list[Stored] = []
     for real in sorted(found):
@@ -203,6 +249,7 @@ def scan_results(dirs: list[Path], warnings: list[str]) -> list[Stored]:
                     or not isinstance(res.protocol or {}, dict):
                 raise HarnessError(f"{real}: corrupt results file (metrics/std/protocol are not objects)")
         except HarnessError as exc:
+            skipped.append(str(exc))
             warnings.append(f"skipped {exc}")
             continue
         run = _find_run(real, root.resolve(), manifests, warnings)
@@ -214,14 +261,21 @@ def scan_results(dirs: list[Path], warnings: list[str]) -> list[Stored]:
     return stored
 
 
-def _rows(stored: list[Stored], warnings: list[str]) -> list[Row]:
+def _file(row: Row, s: Stored) -> None:
+    """A smoke result (``--limit``) is kept apart: never a candidate for the row's cell."""
+    if s.subset is not None:
+        row.smoke.append(s)
+    else:
+        row.results[s.res.benchmark].append(s)
+
+
+def _rows(stored: list[Stored], benches: set[str]) -> list[Row]:
     rows: dict[tuple, Row] = {}
     pending_models: list[Stored] = []
     for s in stored:
         m = s.res.model
         man = s.run.manifest if s.run else {}
-        if s.res.benchmark not in BENCHES:
-            warnings.append(f"{s.path}: benchmark {s.res.benchmark!r} has no leaderboard column; not shown")
+        if s.res.benchmark not in benches:
             continue
         base = m.base or man.get("base_model")
         if m.iteration == 0:
@@ -238,7 +292,7 @@ def _rows(stored: list[Stored], warnings: list[str]) -> list[Row]:
         else:
             pending_models.append(s)
             continue
-        row.results[s.res.benchmark].append(s)
+        _file(row, s)
     # A model evaluated outside a run whose id is a base checkpoint is that θ0 row.
     for s in pending_models:
         m = s.res.model
@@ -248,7 +302,7 @@ def _rows(stored: list[Stored], warnings: list[str]) -> list[Row]:
             row = rows[("base", m.path)]
         else:
             row = rows.setdefault(("model", m.id), Row("model", m.base, model_id=m.id))
-        row.results[s.res.benchmark].append(s)
+        _file(row, s)
     ordered = sorted(rows.values(), key=Row.sort_key)
     distinct_runs: dict[tuple, set] = defaultdict(set)
     for r in ordered:
@@ -315,6 +369,7 @@ def _canon(obj: Any) -> str:
 
 
 def _failure_text(row: Row, s: Stored) -> str | None:
+    """A note on judgements that were answered but did not parse (scored as the official script does)."""
     f = s.res.failures or {}
     total = _num(f.get("total"))
     if total is None:
@@ -327,76 +382,136 @@ def _failure_text(row: Row, s: Stored) -> str | None:
         text = f"{row.label}, {s.res.benchmark}: {int(total)} of {n} judgements failed ({100 * total / n:.1f}%)"
     else:
         text = f"{row.label}, {s.res.benchmark}: {int(total)} judgements failed"
-    if s.res.official:
-        official = ", ".join(f"{k} {v}" for k, v in sorted(s.res.official.items()))
-        text += f"; with the official failure handling: {official}"
+    unparsed = getattr(s.res, "unparsed", None) or {}
+    kinds = {k: v for k, v in unparsed.items() if k != "total" and _num(v)}
+    if kinds:
+        text += " (answered but unparseable, scored as the official script scores them: " + \
+            ", ".join(f"{k} × {int(v)}" for k, v in sorted(kinds.items())) + ")"
+    excluded = getattr(s.res, "excluded", None) or {}
+    if excluded:
+        text += "; mean over parsed answers only (secondary, not the headline): " + \
+            ", ".join(f"{k} {v:g}" for k, v in sorted(excluded.items()) if _num(v) is not None)
     return text + "."
 
 
+def _incomplete_text(row: Row, s: Stored, out_dir: Path) -> str:
+    items = sorted({str(m.get("item")) for m in s.missing if isinstance(m, dict)})
+    shown = ", ".join(items[:10]) + (f", … ({len(items) - 10} more)" if len(items) > 10 else "")
+    return (f"{row.label}, {s.res.benchmark}: incomplete, {len(s.missing)} judgement(s) never came back "
+            f"(items {shown}); not a result. Rerunning the same `harness eval` asks the judge only for "
+            f"those (`{_rel(s.path, out_dir)}`).")
+
+
 def _value(s: Stored | None, col: Column) -> float | None:
-    if s is None:
+    if s is None or s.missing:
         return None
     return _num(s.res.metrics.get(col.metric))
 
 
-def _choose(rows: list[Row], out_dir: Path, warnings: list[str]) -> dict[tuple[int, str], str]:
-    """Pick the newest result per (row, benchmark); note where several disagree."""
+def _interval(s: Stored | None, col: Column) -> tuple[float, float] | None:
+    """The stored 95 % bootstrap interval of a rule-based metric, if the benchmark gives one."""
+    if s is None:
+        return None
+    ci = (getattr(s.res, "intervals", None) or {}).get(col.metric)
+    if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(_num(x) is not None for x in ci):
+        return float(ci[0]), float(ci[1])
+    return None
+
+
+def _error_bar(s: Stored, col: Column, value: float) -> tuple[float, float]:
+    """(below, above) the value: the bootstrap interval where stored, else ± the std over judge runs."""
+    ci = _interval(s, col)
+    if ci is not None:
+        return max(0.0, value - ci[0]), max(0.0, ci[1] - value)
+    sd = _num((s.res.std or {}).get(col.metric)) or 0.0
+    return sd, sd
+
+
+def _choose(rows: list[Row], columns: list[Column], out_dir: Path, warnings: list[str]) -> dict[tuple[int, str], str]:
+    """Pick the newest complete result per (row, benchmark), else the newest incomplete one (shown as
+    incomplete); note where several complete ones disagree."""
     notes: dict[tuple[int, str], str] = {}
     for i, row in enumerate(rows):
         for bench, cands in sorted(row.results.items()):
             cands = sorted(cands, key=Stored.sort_key)
-            newest = cands[-1]
+            complete = [c for c in cands if not c.missing]
+            newest = (complete or cands)[-1]
             row.chosen[bench] = newest
-            metric_names = [c.metric for c in COLUMNS if c.bench == bench]
-            distinct = {_canon({k: c.res.metrics.get(k) for k in metric_names}) for c in cands}
+            metric_names = [c.metric for c in columns if c.bench == bench]
+            distinct = {_canon({k: c.res.metrics.get(k) for k in metric_names}) for c in complete}
             if len(distinct) > 1:
-                others = ", ".join(f"`{_rel(c.path, out_dir)}`" for c in cands[:-1])
-                notes[(i, bench)] = (f"{row.label}, {bench}: {len(cands)} stored results with different "
+                others = ", ".join(f"`{_rel(c.path, out_dir)}`" for c in complete[:-1])
+                notes[(i, bench)] = (f"{row.label}, {bench}: {len(complete)} stored results with different "
                                      f"numbers; the newest is shown (`{_rel(newest.path, out_dir)}`, "
                                      f"created {newest.res.created or 'unknown'}); also stored: {others}.")
                 warnings.append(notes[(i, bench)])
-            missing = [m for m in metric_names if m not in newest.res.metrics]
+            later = [c for c in cands if c.missing and c.sort_key() > newest.sort_key()]
+            if complete and later:
+                notes[(i, bench)] = notes.get((i, bench), "") + (
+                    f" A later attempt is incomplete and was not used: `{_rel(later[-1].path, out_dir)}`.").lstrip()
+            missing = [m for m in metric_names if m not in newest.res.metrics and not newest.missing]
             if missing:
                 warnings.append(f"{newest.path}: no metric {', '.join(map(repr, missing))} for {bench} "
                                 f"(has {', '.join(sorted(newest.res.metrics))}); shown as {DASH}")
     return notes
 
 
-def _render(rows: list[Row], stored: list[Stored], dirs: list[Path], out: Path,
-            plot_files: list[tuple[Column, str]], dup_notes: dict[tuple[int, str], str]) -> str:
+def _judge_warning(card: dict[str, Any]) -> str | None:
+    """The protocol card's note that the judge differs from the benchmark protocol's, if any."""
+    sub = card.get("judge_substituted")
+    if isinstance(sub, dict) and sub.get("protocol") and sub.get("used"):
+        return f"judge `{sub['used']}` instead of the protocol's `{sub['protocol']}`"
+    if isinstance(sub, str) and sub:
+        return sub
+    return None
+
+
+def _render(rows: list[Row], stored: list[Stored], columns: list[Column], dirs: list[Path], out: Path,
+            plot_files: list[tuple[str, str]], dup_notes: dict[tuple[int, str], str],
+            skipped: list[str], reported: list[Any], label_of: dict[str, str]) -> str:
     out_dir = out.parent
     notes = _Notes()
     lines: list[str] = []
     sources = ", ".join(f"`{_rel(Path(d), out_dir)}`" for d in dirs)
+    shown = [r for r in rows if r.results]
     lines += ["# Leaderboard", "",
               f"Built by `harness leaderboard` from {len(stored)} stored results file(s) under {sources}. "
               "Measured numbers only; numbers reported in papers are in a separate table below.", "",
-              "Cells: mean ± population std over judge runs where a judge is involved; (Δ) is the "
+              "Cells: mean ± population std over judge runs where a judge is involved, [95 % bootstrap "
+              "interval over items] where a rule-based benchmark gives one; (Δ) is the "
               "difference from θ0 of the same base model; **bold** is the best measured value in the "
-              f"column (↓: lower is better); {DASH} means no stored result.", ""]
+              f"column (↓: lower is better); {DASH} means no stored result; *{INCOMPLETE}* means some "
+              "judgements never came back, so there is no number.", ""]
 
-    # Protocol cards: the most common card per benchmark goes on the header.
+    benches = list(dict.fromkeys(c.bench for c in columns))
     main_card: dict[str, str] = {}
-    for bench in BENCHES:
-        cards = Counter(_canon(r.chosen[bench].res.protocol or {}) for r in rows if bench in r.chosen)
+    for bench in benches:
+        cards = Counter(_canon(r.chosen[bench].res.protocol or {}) for r in shown if bench in r.chosen)
         if cards:
             main_card[bench] = sorted(cards.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
     header = ["Method", "Variant", "θ"]
-    for col in COLUMNS:
+    first_col = {c.bench: c for c in reversed(columns)}
+    for col in columns:
         mark = ""
-        if col.bench in main_card and col is next(c for c in COLUMNS if c.bench == col.bench):
-            mark = notes.ref(_protocol_text(col.bench, json.loads(main_card[col.bench])))
-        header.append(col.label + mark)
+        if col.bench in main_card and first_col[col.bench] is col:
+            card = json.loads(main_card[col.bench])
+            mark = notes.ref(_protocol_text(col.bench, card))
+            jw = _judge_warning(card)
+            if jw:
+                mark += notes.ref(f"{col.bench}: {jw}; numbers are not comparable with the published ones.")
+        header.append(col.header + mark)
 
-    base_rows = {r.base: r for r in rows if r.kind == "base"}
-    best: dict[str, float] = {}
-    for col in COLUMNS:
-        vals = [round(v, col.decimals) for r in rows if (v := _value(r.chosen.get(col.bench), col)) is not None]
+    base_rows = {r.base: r for r in shown if r.kind == "base"}
+    best: dict[Column, float] = {}
+    for col in columns:
+        vals = [round(v, col.decimals) for r in shown if (v := _value(r.chosen.get(col.bench), col)) is not None]
         if len(vals) >= 2:
-            best[col.label] = min(vals) if col.lower_is_better else max(vals)
+            best[col] = min(vals) if col.lower_is_better else max(vals)
 
     body: list[list[str]] = []
     for i, row in enumerate(rows):
+        if not row.results:
+            continue
         if row.kind == "base":
             cells = ["base", f"{row.base}", "θ0"]
         elif row.kind == "run":
@@ -405,22 +520,11 @@ def _render(rows: list[Row], stored: list[Stored], dirs: list[Path], out: Path,
             cells = ["model", f"{row.model_id}", DASH]
         base_row = base_rows.get(row.base) if row.kind != "base" else None
         marked: set[str] = set()
-        for col in COLUMNS:
+        for col in columns:
             s = row.chosen.get(col.bench)
-            v = _value(s, col)
-            if v is None:
+            if s is None:
                 cells.append(DASH)
                 continue
-            text = _fmt(v, col.decimals)
-            judged = bool((s.res.protocol or {}).get("judge_model")) or len(s.res.per_run) > 1
-            sd = _num((s.res.std or {}).get(col.metric))
-            if judged and sd is not None and (len(s.res.per_run) > 1 or int((s.res.protocol or {}).get("judge_runs") or 1) > 1):
-                text += f" ± {_fmt(sd, col.decimals)}"
-            if col.label in best and round(v, col.decimals) == best[col.label]:
-                text = f"**{text}**"
-            bv = _value(base_row.chosen.get(col.bench), col) if base_row else None
-            if bv is not None:
-                text += f" ({_fmt_delta(v - bv, col.decimals)})"
             marks = ""
             if col.bench not in marked:  # benchmark-level notes go on the row's first cell of it
                 marked.add(col.bench)
@@ -429,27 +533,82 @@ def _render(rows: list[Row], stored: list[Stored], dirs: list[Path], out: Path,
                                        + _protocol_text(col.bench, s.res.protocol or {}))
                 if (i, col.bench) in dup_notes:
                     marks += notes.ref(dup_notes[(i, col.bench)])
-                ftext = _failure_text(row, s)
-                if ftext:
-                    marks += notes.ref(ftext)
+                if s.missing:
+                    marks += notes.ref(_incomplete_text(row, s, out_dir))
+                else:
+                    ftext = _failure_text(row, s)
+                    if ftext:
+                        marks += notes.ref(ftext)
+            if s.missing:
+                cells.append(f"*{INCOMPLETE}*" + marks)
+                continue
+            v = _value(s, col)
+            if v is None:
+                cells.append(DASH + marks)
+                continue
+            text = _fmt(v, col.decimals)
+            judged = bool((s.res.protocol or {}).get("judge_model")) or len(s.res.per_run) > 1
+            sd = _num((s.res.std or {}).get(col.metric))
+            ci = _interval(s, col)
+            if judged and sd is not None and (len(s.res.per_run) > 1 or int((s.res.protocol or {}).get("judge_runs") or 1) > 1):
+                text += f" ± {_fmt(sd, col.decimals)}"
+            elif ci is not None:
+                text += f" [{_fmt(ci[0], col.decimals)}, {_fmt(ci[1], col.decimals)}]"
+            if col in best and round(v, col.decimals) == best[col]:
+                text = f"**{text}**"
+            bv = _value(base_row.chosen.get(col.bench), col) if base_row else None
+            if bv is not None:
+                text += f" ({_fmt_delta(v - bv, col.decimals)})"
             cells.append(text + marks)
         body.append(cells)
 
     lines.append("## Measured")
     lines.append("")
     lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "|".join([":--"] * 3 + ["--:"] * len(COLUMNS)) + "|")
+    lines.append("|" + "|".join([":--"] * 3 + ["--:"] * len(columns)) + "|")
     for cells in body:
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    if not rows:
+    if not shown:
         lines.append("")
         lines.append("No stored results were found.")
     lines.append("")
 
-    # Provenance per row.
-    lines += ["## Provenance", "",
-              "| Row | Run id | Base checkpoint | Images | Pairs | Manifest SHA-256 |",
-              "|:--|:--|:--|--:|--:|:--|"]
+    lines += _render_provenance(shown)
+    smoke = [(row, s) for row in rows for s in row.smoke]
+    if smoke:
+        lines += ["## Smoke results (`--limit`; not benchmark results)", "",
+                  "Scored on a subset of the items; never shown in the table above.", "",
+                  "| Model | Benchmark | Items | File |", "|:--|:--|--:|:--|"]
+        for row, s in sorted(smoke, key=lambda rs: (rs[0].sort_key(), str(rs[1].path))):
+            sub = s.subset or {}
+            items = f"{sub.get('items', sub.get('limit'))} of {sub.get('total', '?')}"
+            lines.append(f"| {row.label} | {s.res.benchmark} | {items} | `{_rel(s.path, out_dir)}` |")
+        lines.append("")
+
+    if plot_files:
+        lines += ["## Plots", ""]
+        for bench, name in plot_files:
+            lines.append(f"![{bench}: headline metrics against iteration]({name})")
+            lines.append("")
+
+    lines += _render_reported(shown, reported, label_of)
+
+    if skipped:
+        lines += ["## Skipped files", "",
+                  "Results files that could not be read; nothing of them is shown above.", ""]
+        lines += [f"- {text}" for text in sorted(skipped)]
+        lines.append("")
+
+    rendered = notes.render()
+    if rendered:
+        lines += ["## Notes", ""] + [n + "\n" for n in rendered]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _render_provenance(rows: list[Row]) -> list[str]:
+    lines = ["## Provenance", "",
+             "| Row | Run id | Base checkpoint | Images | Pairs | Manifest SHA-256 |",
+             "|:--|:--|:--|--:|--:|:--|"]
     for row in rows:
         if row.kind == "base":
             run_ids = sorted({s.res.model.run_id for ss in row.results.values() for s in ss if s.res.model.run_id})
@@ -470,37 +629,39 @@ def _render(rows: list[Row], stored: list[Stored], dirs: list[Path], out: Path,
         sha = f"`{run.sha256}`" if run else DASH
         lines.append(f"| {row.label} | {row.run_id or man.get('run_id') or DASH} | {base} | {images} | {pairs} | {sha} |")
     lines.append("")
-
-    if plot_files:
-        lines += ["## Plots", ""]
-        for col, name in plot_files:
-            lines.append(f"![{col.label} against iteration]({name})")
-            lines.append("")
-
-    lines += _render_reported(rows)
-
-    rendered = notes.render()
-    if rendered:
-        lines += ["## Notes", ""] + [n + "\n" for n in rendered]
-    return "\n".join(lines).rstrip("\n") + "\n"
+    return lines
 
 
-def _render_reported(rows: list[Row]) -> list[str]:
+def reported_numbers(registry: Any) -> list[Any]:
+    """Published numbers declared by the registered methods and benchmarks (``reported``)."""
+    out, seen = [], set()
+    for table in (registry.methods, registry.benchmarks):
+        for _, cls in sorted(table.items()):
+            for r in getattr(cls, "reported", ()) or ():
+                key = (r.table or r.source, r.model, tuple(sorted(r.values.items())))
+                if key not in seen:  # a row two plugins both declare (a comparison table) is shown once
+                    seen.add(key)
+                    out.append(r)
+    return out
+
+
+def _render_reported(rows: list[Row], reported: list[Any], label_of: dict[str, str]) -> list[str]:
     lines = ["## Reported in papers (not measured here)", "",
              "Numbers as published, copied from the sources named; they are never mixed with the "
              "measured rows above and were produced with other judges and setups.", ""]
-    cols = [c for c in COLUMNS if any((c.bench, c.metric) in r.values for r in REPORTED)]
-    if REPORTED and cols:
-        lines.append("| Source | Model | " + " | ".join(c.label for c in cols) + " |")
-        lines.append("|:--|:--|" + "|".join(["--:"] * len(cols)) + "|")
-        for r in REPORTED:
-            vals = [_fmt(r.values[(c.bench, c.metric)], c.decimals) if (c.bench, c.metric) in r.values else DASH
-                    for c in cols]
+    keys = list(dict.fromkeys(k for r in reported for k in r.values))
+    keys.sort(key=lambda k: list(label_of).index(k) if k in label_of else len(label_of))
+    if reported and keys:
+        lines.append("| Source | Model | " + " | ".join(label_of.get(k, k) for k in keys) + " |")
+        lines.append("|:--|:--|" + "|".join(["--:"] * len(keys)) + "|")
+        for r in reported:
+            vals = [f"{r.values[k]:g}" if k in r.values else DASH for k in keys]
             lines.append(f"| {r.source} | {r.model} | " + " | ".join(vals) + " |")
         lines.append("")
-        for note in sorted({r.note for r in REPORTED if r.note}):
+        for note in sorted({r.note for r in reported if r.note}):
             lines.append(f"- {note}")
-    lines.append(f"- {SENA_TABLE4_NOTE}")
+    else:
+        lines.append("- No registered method or benchmark declares published numbers.")
     # Reference numbers the benchmark adapters put on their protocol cards.
     refs: dict[str, dict[str, Any]] = {}
     for row in rows:
@@ -515,52 +676,85 @@ def _render_reported(rows: list[Row]) -> list[str]:
     return lines
 
 
-def _plots(rows: list[Row], out: Path) -> list[tuple[Column, str, bytes]]:
+def _plots(rows: list[Row], columns: list[Column], out: Path) -> list[tuple[str, str, bytes]]:
+    """One figure per benchmark: its headline metrics against iteration, one line per method variant,
+    error bars from the judge runs' std where there is one, θ0 shared by every line."""
     base_rows = {r.base: r for r in rows if r.kind == "base"}
     made = []
-    for col in COLUMNS:
-        if not col.headline:
+    for bench in dict.fromkeys(c.bench for c in columns):
+        panels = []
+        for col in (c for c in columns if c.bench == bench and c.headline):
+            series: dict[str, list[tuple[int, float, float, float]]] = defaultdict(list)
+            for row in rows:
+                if row.kind != "run":
+                    continue
+                s = row.chosen.get(col.bench)
+                v = _value(s, col)
+                if v is None:
+                    continue
+                label = row.display_variant
+                if row.method and row.method != row.variant:
+                    label = f"{row.method}: {label}"
+                series[label].append((int(row.iteration or 0), v, *_error_bar(s, col, v)))
+                b = base_rows.get(row.base)
+                bs = b.chosen.get(col.bench) if b else None
+                bv = _value(bs, col)
+                if bv is not None and all(p[0] != 0 for p in series[label]):
+                    series[label].append((0, bv, *_error_bar(bs, col, bv)))
+            if series:
+                panels.append((col.header, col.lower_is_better, dict(series)))
+        if not panels:
             continue
-        series: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        for row in rows:
-            if row.kind != "run":
-                continue
-            v = _value(row.chosen.get(col.bench), col)
-            if v is None:
-                continue
-            label = row.display_variant
-            if row.method and row.method != row.variant:
-                label = f"{row.method}: {label}"
-            series[label].append((int(row.iteration or 0), v))
-            b = base_rows.get(row.base)
-            bv = _value(b.chosen.get(col.bench), col) if b else None
-            if bv is not None and (0, bv) not in series[label]:
-                series[label].append((0, bv))
-        if not series:
-            continue
-        slug = "".join(ch if ch.isalnum() else "_" for ch in f"{col.bench}_{col.metric}").lower()
+        slug = "".join(ch if ch.isalnum() else "_" for ch in bench).lower()
         name = f"{out.stem}_{slug}.png"
-        png = render_metric_plot(series, title=f"{col.label} ({col.bench} {col.metric})",
-                                 ylabel=col.metric, lower_is_better=col.lower_is_better)
-        made.append((col, name, png))
+        made.append((bench, name, render_benchmark_plot(bench, panels)))
     return made
 
 
-def build_leaderboard(runs_dirs: list[Path], out: Path) -> LeaderboardReport:
-    """Build ``out`` (markdown) and one PNG per headline metric next to it, from stored results only.
+def _benchmark_labels(columns: list[Column], benchmark_classes: dict[str, type]) -> dict[str, str]:
+    """"bench/metric" -> column header, for the reported table (stored columns, then declared ones)."""
+    labels = {f"{c.bench}/{c.metric}": c.header for c in columns}
+    for bench, cls in sorted(benchmark_classes.items(), key=lambda kv: kv[0]):
+        for c in sorted(_declared(getattr(cls, "columns", ())), key=lambda c: int(c.get("order", 100))):
+            labels.setdefault(f"{bench}/{c['metric']}", c["label"] + (" ↓" if c.get("lower_is_better") else ""))
+    return labels
 
-    Unreadable results files (another schema version, corrupt JSON) are skipped and named in the
-    returned warnings. The PNGs are written first, then the markdown, each atomically.
+
+def build_leaderboard(runs_dirs: list[Path], out: Path, *, reg: Any = None, force: bool = False,
+                      strict: bool = False) -> LeaderboardReport:
+    """Build ``out`` (markdown) and one PNG per benchmark next to it, from stored results only.
+
+    Unreadable results files (another schema version, corrupt JSON) are skipped and listed in the
+    markdown's "Skipped files" section; ``strict`` makes them an error instead. A folder that does not
+    exist is an error. When no result is found, an existing ``out`` is left as it is unless ``force``.
+    ``reg``: the plugin registry (default: the installed plugins), for declared columns and published
+    numbers. The PNGs are written first, then the markdown, each atomically.
     """
+    from harness.plugins import registry
+
     out = Path(out)
+    reg = reg if reg is not None else registry()
     warnings: list[str] = []
-    stored = scan_results([Path(d) for d in runs_dirs], warnings)
-    rows = _rows(stored, warnings)
-    dup_notes = _choose(rows, out.parent, warnings)
-    plots = _plots(rows, out)
-    text = _render(rows, stored, [Path(d) for d in runs_dirs], out, [(c, n) for c, n, _ in plots], dup_notes)
+    skipped: list[str] = []
+    dirs = [Path(d) for d in runs_dirs]
+    stored = scan_results(dirs, warnings, skipped)
+    if strict and skipped:
+        raise HarnessError("--strict: " + str(len(skipped)) + " results file(s) could not be read:\n  "
+                           + "\n  ".join(skipped))
+    columns = leaderboard_columns(stored, reg.benchmarks, warnings)
+    if strict and any("has no leaderboard column" in w for w in warnings):
+        raise HarnessError("--strict: " + "; ".join(w for w in warnings if "has no leaderboard column" in w))
+    rows = _rows(stored, {c.bench for c in columns})
+    if not any(r.results for r in rows) and out.exists() and not force:
+        raise HarnessError(f"no stored results under {', '.join(map(str, dirs))}; {out} left unchanged "
+                           "(pass --force to overwrite it with an empty leaderboard)")
+    dup_notes = _choose(rows, columns, out.parent, warnings)
+    shown = [r for r in rows if r.results]
+    plots = _plots(shown, columns, out)
+    text = _render(rows, stored, columns, dirs, out, [(b, n) for b, n, _ in plots], dup_notes, skipped,
+                   reported_numbers(reg), _benchmark_labels(columns, reg.benchmarks))
     written = [atomic.write_bytes(out.parent / name, png) for _, name, png in plots]
     atomic.write_text(out, text)
     used = sum(len(ss) for r in rows for ss in r.results.values())
-    return LeaderboardReport(out=out, plots=written, warnings=warnings, results_used=used,
-                             rows=len(rows), markdown=text)
+    return LeaderboardReport(out=out, plots=written, warnings=warnings, skipped=skipped, results_used=used,
+                             rows=len(shown), markdown=text)

@@ -1,1 +1,1 @@
-"""Training θi from θi−1 on preference pairs: DPO (+ SENA's alignment term) on TRL."""
+"""Training θi from θi−1 on preference pairs: DPO (+ auxiliary terms) on TRL."""

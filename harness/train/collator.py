@@ -1,15 +1,15 @@
 """The LLaVA preference collator: prompt and answer tokenised jointly, with BOS and EOS.
 
 TRL's ``DataCollatorForVisionPreference`` tokenises prompt and completion separately, without BOS
-and without EOS (spec/stack.md §1.2), so the model would never learn to stop and training would not
+and without EOS (TRL 1.16), so the model would never learn to stop and training would not
 match generation. This collator renders each row with the policy's training template, tokenises
 ``prompt + " " + answer`` in one call (BOS from the tokenizer), finds the prompt boundary from the
 prompt's own tokenisation, and appends EOS — the same rows LLaVA-1.5's ``preprocess_v1`` supervises.
 
 Output keys are TRL's: ``input_ids``, ``attention_mask``, ``completion_mask``, ``pixel_values``
 (rows: all chosen, then all rejected), plus ``ref_chosen_logps``/``ref_rejected_logps`` when the
-examples carry precomputed reference log-probs, and ``is_des`` (1.0 for description pairs) for the
-alignment term.
+examples carry precomputed reference log-probs, and ``is_des`` (1.0 for pairs whose kind is in
+``align_kinds``, by default the description pairs) for the alignment term.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ from harness.policy.templates import IMAGE_TOKEN, ConversationTemplate
 
 class LlavaPairCollator:
     def __init__(self, processor, template: ConversationTemplate, open_image: Callable[[dict], Any], *,
-                 max_length: int | None = None, pad_to_square: bool = True):
+                 max_length: int | None = None, pad_to_square: bool = True,
+                 align_kinds: Sequence[str] = ("des",)):
         self.processor = processor
+        self.align_kinds = tuple(align_kinds)
         self.tok = processor.tokenizer
         self.template = template
         self.open_image = open_image
@@ -86,5 +88,5 @@ class LlavaPairCollator:
         if "ref_chosen_logps" in examples[0]:
             batch["ref_chosen_logps"] = torch.tensor([float(e["ref_chosen_logps"]) for e in examples])
             batch["ref_rejected_logps"] = torch.tensor([float(e["ref_rejected_logps"]) for e in examples])
-        batch["is_des"] = torch.tensor([1.0 if e.get("kind") == "des" else 0.0 for e in examples])
+        batch["is_des"] = torch.tensor([1.0 if e.get("kind") in self.align_kinds else 0.0 for e in examples])
         return batch

@@ -1,17 +1,26 @@
-"""Training hyperparameters. Defaults are the SENA paper's (spec/methods.md §3.9); all overridable.
+"""Training hyperparameters: LLaVA-1.5 full fine-tuning DPO defaults; all overridable.
+
+A method declares its paper's recipe as overrides of these (``Method.train_recipe()``), and the
+user's ``--train key=value`` overrides that in turn; docs/methods.md gives each method's recipe.
 
 - learning rate 2e-6, global batch 128 (= per-device × accumulation × processes), 1 epoch, β = 0.1;
 - full fine-tuning of the LLM and the projector, the vision tower frozen as LLaVA freezes it (LoRA
-  optional; SeVa's r=1024, α=2048), bf16 and gradient checkpointing on GPU;
-- LR schedule: SENA's *effective* schedule is DeepSpeed's WarmupLR (a short warm-up over 3 % of the
-  steps, then constant), not the cosine its script names. Default ``constant_with_warmup`` (HF's
-  warm-up is linear where DeepSpeed's default is logarithmic: a documented deviation);
-  ``cosine`` reproduces SeVa.
-- the training template is ``vicuna_v1`` ("user"), as LLaVA-1.5/SeVa/SENA train (``--version v1``),
-  while data is generated with ``llava_v1`` ("human").
+  optional, r=1024, α=2048 when on), bf16 and gradient checkpointing on GPU;
+- LR schedule: default ``constant_with_warmup`` (a short warm-up over 3 % of the steps, then
+  constant: the effective schedule of a DeepSpeed WarmupLR config; HF's warm-up is linear where
+  DeepSpeed's default is logarithmic); ``cosine``, ``linear`` and ``constant`` are options.
+- the training template is ``vicuna_v1`` ("user"), as LLaVA-1.5 trains (``--version v1``), while
+  data is generated with ``llava_v1`` ("human").
 
 ``TrainConfig.for_model("tiny")`` scales the batch and learning rate to the built-in tiny model,
 whose few pairs per iteration would otherwise make no optimiser step.
+
+The configuration of a run is ``resolve_train_config``: TrainConfig.for_model(model), then the
+method's recipe (``Method.train_recipe()``, its paper's settings, e.g. LoRA r 1024 and a cosine
+schedule), then the user's ``--train key=value``. With the built-in tiny model the recipe does not
+touch the tiny-scale keys (``TINY_SCALE_KEYS``: learning rate, batch sizes, max length, LoRA rank and
+alpha, warm-up, precision): a 7B recipe would make no step, or a collapsing one, on the tiny model.
+The user's ``--train`` still overrides them.
 """
 
 from __future__ import annotations
@@ -57,6 +66,7 @@ class TrainConfig:
     lora: bool = False
     lora_r: int = 1024
     lora_alpha: int = 2048
+    lora_train_projector: bool = True  # under LoRA the projector trains too, at the same lr (as LLaVA's LoRA recipes)
     live_reference: bool = False  # True: a frozen θi−1 in memory instead of precomputed log-probs
     freeze_vision_tower: bool = True  # LLaVA trains the LLM and the projector; CLIP stays frozen
     max_length: int = 2048
@@ -65,6 +75,7 @@ class TrainConfig:
     deepspeed: str | None = None  # a DeepSpeed JSON config (see harness/configs/)
     ref_batch_size: int = 4
     launcher: str = "inline"  # "accelerate": train in `accelerate launch` worker processes
+    objective: str | None = None  # None/"dpo": the method's objective; "mdpo": plus mDPO's terms (train/objectives.py)
     accelerate_config: str | None = None  # a file, or a shipped config's name: zero3, zero3_offload, fsdp, cpu_ddp
 
     def validate(self) -> "TrainConfig":
@@ -74,6 +85,8 @@ class TrainConfig:
             raise HarnessError("learning_rate, global_batch_size and per_device_batch_size must be positive")
         if not 0 <= self.warmup_ratio < 1:
             raise HarnessError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.objective not in (None, "", "dpo", "mdpo"):
+            raise HarnessError(f"objective {self.objective!r} unknown; accepted: dpo, mdpo")
         if self.launcher not in ("inline", "accelerate"):
             raise HarnessError(f"launcher {self.launcher!r} unknown; accepted: inline, accelerate")
         if self.launcher == "accelerate":
@@ -88,7 +101,7 @@ class TrainConfig:
         if model == "tiny":
             # no warm-up: an iteration makes one or two optimiser steps, and a warm-up's first step has lr 0.
             # lr 1e-5: Adam's first step moves every weight by about lr, and the tiny model's weak grounding
-            # collapses to one caption for every image after two steps at 5e-5 (shapes CHAIR 73 -> 79)
+            # collapses to one caption for every image after two steps at 5e-5 (synthetic-scene CHAIR 73 -> 79)
             return TrainConfig(learning_rate=1e-5, global_batch_size=8, per_device_batch_size=8, ref_batch_size=8,
                                max_length=512, lora_r=8, lora_alpha=16, warmup_ratio=0.0)
         return TrainConfig()
@@ -99,3 +112,26 @@ class TrainConfig:
         if unknown:
             raise HarnessError(f"unknown training option(s) {', '.join(unknown)}; accepted: {', '.join(sorted(names))}")
         return dataclasses.replace(self, **overrides).validate()
+
+
+# Keys a method recipe leaves at the tiny model's values (see the module docstring).
+TINY_SCALE_KEYS = ("learning_rate", "global_batch_size", "per_device_batch_size", "ref_batch_size", "max_length",
+                   "lora_r", "lora_alpha", "warmup_ratio", "bf16", "gradient_checkpointing")
+
+
+def resolve_train_config(model: str, recipe: dict, user: dict) -> tuple[TrainConfig, dict]:
+    """The run's TrainConfig: defaults for ``model`` ⊕ the method's ``recipe`` ⊕ the user's overrides.
+
+    Returns the config and a record of where each non-default value came from, for the run's
+    config.json: ``{"recipe": {...}, "user": {...}, "tiny_scale_kept": [...]}``.
+    """
+    base = TrainConfig.for_model(model)
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    bad = sorted(set(recipe) - names)
+    if bad:
+        raise HarnessError(f"the method's training recipe sets unknown option(s) {', '.join(bad)}; "
+                           f"accepted: {', '.join(sorted(names))}")
+    kept = sorted(k for k in recipe if model == "tiny" and k in TINY_SCALE_KEYS)
+    applied = {k: v for k, v in recipe.items() if k not in kept}
+    cfg = base.with_overrides(applied).with_overrides(dict(user))
+    return cfg, {"recipe": dict(recipe), "user": dict(user), "tiny_scale_kept": kept}

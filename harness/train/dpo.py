@@ -6,6 +6,7 @@ harness/configs/); TRL and accelerate do the distribution, this module only buil
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import shutil
@@ -57,7 +58,7 @@ def dpo_args(cfg: TrainConfig, out_dir: Path, n_examples: int, *, objective: Tra
         remove_unused_columns=False,
         bf16=bf16,
         use_cpu=not cuda,
-        gradient_checkpointing=checkpointing,
+        activation_checkpointing=checkpointing,  # the name transformers 5 reads
         max_length=cfg.max_length,
         report_to="none",
         save_strategy="no",
@@ -100,6 +101,17 @@ def _deepspeed_in_use(cfg: TrainConfig) -> bool:
     return PartialState().distributed_type == DistributedType.DEEPSPEED
 
 
+def merge_lora(policy_path: Path, adapter_dir: Path, out_dir: Path, *, dtype=None) -> None:
+    """θi = θi−1 (full weights, from ``policy_path``) with the LoRA adapter saved in ``adapter_dir`` merged
+    in, written to ``out_dir`` as a plain transformers checkpoint (no PEFT needed to load it)."""
+    from peft import PeftModel
+    from transformers import AutoModelForImageTextToText
+
+    base = AutoModelForImageTextToText.from_pretrained(policy_path, dtype=dtype, local_files_only=True)
+    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    merged.save_pretrained(out_dir)
+
+
 def freeze_vision_tower(model, policy_path: Path) -> int:
     """Freeze every parameter of the vision tower (LLaVA's recipe); returns how many were frozen."""
     frozen = 0
@@ -124,6 +136,13 @@ def train_iteration(policy_path: Path, out_dir: Path, examples: Sequence[dict[st
 
     if not examples:
         raise HarnessError(f"no preference pairs to train on for {out_dir}")
+    from harness.train.objectives import check_objective, is_plain, select_objective
+
+    objective = check_objective(select_objective(objective, cfg.objective))
+    plain = is_plain(objective)
+    if plain and any(not str(e.get("rejected", "")).strip() for e in examples):
+        raise HarnessError(f"pairs without a rejected answer for {out_dir}: plain DPO needs one; such pairs come "
+                           f"from a method whose objective builds its negative in the loss")
     rows = [dict(e) for e in examples] * max(1, objective.duplicate)
     if not cfg.live_reference and any("ref_chosen_logps" not in r for r in rows):
         raise HarnessError("reference log-probs missing: run the reference pass first (or set live_reference)")
@@ -137,8 +156,11 @@ def train_iteration(policy_path: Path, out_dir: Path, examples: Sequence[dict[st
     model = AutoModelForImageTextToText.from_pretrained(policy_path, dtype=dtype, local_files_only=True)
     if cfg.freeze_vision_tower:
         freeze_vision_tower(model, policy_path)
-    collator = LlavaPairCollator(processor, get_template(cfg.template), open_image, max_length=cfg.max_length,
-                                 pad_to_square=pad_to_square)
+    collator_cls = LlavaPairCollator
+    if not plain:
+        from harness.train.objective_batch import ObjectivePairCollator as collator_cls
+    collator = collator_cls(processor, get_template(cfg.template), open_image, max_length=cfg.max_length,
+                            pad_to_square=pad_to_square, align_kinds=objective.align_kinds)
     for stale in out_dir.parent.glob(".train-*"):  # left by a killed earlier attempt
         shutil.rmtree(stale, ignore_errors=True)
     work = Path(tempfile.mkdtemp(prefix=".train-", dir=out_dir.parent))
@@ -148,13 +170,22 @@ def train_iteration(policy_path: Path, out_dir: Path, examples: Sequence[dict[st
         if cfg.lora:
             from peft import LoraConfig
 
+            # every linear layer of the LLM; the projector, when trained, as a full copy (LLaVA re-enables
+            # its gradient after LoRA wrapping, so the released LoRA recipes train it at the LoRA lr)
             peft_config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
-                                     target_modules=r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)")
+                                     target_modules=r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)",
+                                     modules_to_save=["multi_modal_projector"] if cfg.lora_train_projector else None)
         trainer = SelfEvolutionDPOTrainer(
             model=model, ref_model=None, args=args, data_collator=collator, train_dataset=dataset,
             processing_class=processor, peft_config=peft_config,
             align_weight=objective.align_weight, align_norm=objective.align_norm,
+            objective=None if plain else objective,
         )
+        from harness.train.log_callback import use_readable_logs
+
+        use_readable_logs(trainer)
+        if not plain and not cfg.live_reference:
+            _precompute_extra_reference(trainer, collator, cfg, objective)
         if on_step is not None:
             from transformers import TrainerCallback
 
@@ -166,9 +197,15 @@ def train_iteration(policy_path: Path, out_dir: Path, examples: Sequence[dict[st
         result = trainer.train()
         ckpt = work / "checkpoint"
         if cfg.lora:
-            merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+            # Not merge_and_unload() on the trained model: under ZeRO-3 its parameters are partitioned across
+            # processes (each rank holds a shard; the base weights it would merge into are placeholders).
+            # save_model gathers the adapter (and the projector copy) to rank 0; rank 0 then merges it
+            # into θi−1's full weights read from disk.
+            adapter = work / "adapter"
+            trainer.save_model(str(adapter))
+            trainer.accelerator.wait_for_everyone()
             if trainer.accelerator.is_main_process:
-                merged.save_pretrained(ckpt)
+                merge_lora(policy_path, adapter, ckpt, dtype=dtype)
         else:
             trainer.save_model(str(ckpt))
         if trainer.accelerator.is_main_process:
@@ -186,6 +223,26 @@ def train_iteration(policy_path: Path, out_dir: Path, examples: Sequence[dict[st
             "epochs": cfg.epochs,
             "processes": trainer.accelerator.num_processes,
             "updates_per_epoch": math.ceil(len(rows) / cfg.global_batch_size),
+            "objective": dataclasses.asdict(objective),
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _precompute_extra_reference(trainer, collator, cfg: TrainConfig, objective: TrainingObjective) -> None:
+    """Reference values of the objective's extra terms, before the first step (the model is still θi−1)."""
+    from harness.train.objectives import precompute_reference, reference_keys
+
+    keys = reference_keys(objective)
+    if not keys:
+        return
+    if _deepspeed_in_use(cfg):
+        raise HarnessError(f"objective {objective.name!r} precomputes its extra reference terms in this process, "
+                           f"which DeepSpeed's sharded model cannot run: set --train live_reference=true")
+    rows = trainer.train_dataset.to_list()
+    values = precompute_reference(trainer.model, collator, rows, objective, batch_size=cfg.ref_batch_size,
+                                  autocast=trainer.accelerator.autocast)
+    dataset = trainer.train_dataset
+    for key in keys:
+        dataset = dataset.add_column(key, values[key])
+    trainer.train_dataset = dataset

@@ -1,6 +1,6 @@
 """The reference pass: log-probs of every pair under θi−1, computed once and stored with the pairs.
 
-This is SENA's approach (spec/methods.md §3.8): the reference is constant during an iteration, so
+As the official self-evolution training code does it: the reference is constant during an iteration, so
 its likelihoods are precomputed in a separate pass and no reference model sits in memory during
 training. The log-probs are the sums over answer tokens (answer + EOS) that TRL's DPO loss uses,
 computed through TRL's fused LM head exactly as the trainer computes the policy's.
@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from harness.backends.hf import progress_bar
+from harness.progress import progress as progress_line
 from harness.train.collator import LlavaPairCollator
 
 
@@ -33,8 +33,7 @@ def reference_logps(model, collator: LlavaPairCollator, examples: Sequence[dict]
     dtype = next(model.parameters()).dtype
     out: list[dict[str, float]] = []
     model.eval()
-    with progress_bar(disable=not progress) as bar, torch.inference_mode():
-        task = bar.add_task("reference log-probs", total=len(examples))
+    with progress_line("reference log-probs", len(examples), disable=not progress) as bar, torch.inference_mode():
         for start in range(0, len(examples), batch_size):
             chunk = list(examples[start:start + batch_size])
             batch = collator(chunk)
@@ -51,7 +50,7 @@ def reference_logps(model, collator: LlavaPairCollator, examples: Sequence[dict]
             for j in range(n):
                 out.append({"chosen_logps": sums[j].item(), "rejected_logps": sums[n + j].item(),
                             "chosen_logps_normed": means[j].item(), "rejected_logps_normed": means[n + j].item()})
-            bar.advance(task, n)
+            bar.advance(n)
             if on_batch:
                 on_batch(len(out))
     return out

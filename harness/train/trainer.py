@@ -1,8 +1,9 @@
-"""TRL's DPOTrainer with precomputed reference log-probs for images and SENA's alignment term.
+"""TRL's DPOTrainer with precomputed reference log-probs for images and an image-content
+alignment term (length-normalised NLL of chosen descriptions).
 
 Two things TRL 1.16 does not do, and how this subclass adds them without copying TRL's code:
 
-1. Precomputed reference log-probs for a vision dataset (SENA's approach: no reference model in
+1. Precomputed reference log-probs for a vision dataset (no reference model in
    memory). TRL refuses ``precompute_ref_log_probs`` when it sees an ``image`` column. Our rows carry
    the image under ``image_ref`` (the collator opens it), so TRL takes the dataset for text; we then
    skip TRL's text tokenisation (``_prepare_dataset``) and its own precompute pass
@@ -29,9 +30,11 @@ from trl.trainer import dpo_trainer as _trl_dpo
 
 
 class SelfEvolutionDPOTrainer(DPOTrainer):
-    def __init__(self, *args, align_weight: float = 0.0, align_norm: str = "batch", **kwargs):
+    def __init__(self, *args, align_weight: float = 0.0, align_norm: str = "batch", objective=None, **kwargs):
         self.align_weight = float(align_weight)
         self.align_norm = align_norm
+        # an objective with extra terms (harness/train/objectives.py) takes its own loss path; None: TRL's DPO
+        self.objective = objective
         dpo_args = kwargs.get("args")
         skip_hash = dpo_args is not None and dpo_args.precompute_ref_log_probs
         # TRL hashes every weight of the model to name its precompute cache file; ours are precomputed,
@@ -53,6 +56,10 @@ class SelfEvolutionDPOTrainer(DPOTrainer):
 
     # -- the alignment term --------------------------------------------------------------------
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.objective is not None:
+            from harness.train.objective_batch import extended_loss
+
+            return extended_loss(self, model, inputs, return_outputs)
         is_des = inputs.pop("is_des", None)
         if self.align_weight == 0.0 or is_des is None:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
