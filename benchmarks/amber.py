@@ -84,8 +84,10 @@ class AmberBenchmark(Benchmark):
         LeaderboardColumn("F1", "F1", False, 1, True, 40),
     )
     # shown by `harness eval --help` and `harness benchmarks amber`
-    option_help = {"evaluation_type": "a (all, default), g (generative), d (all yes/no), de (existence), "
-                                      "da (attribute), dr (relation): the official inference.py --evaluation_type"}
+    option_help = {
+        "evaluation_type": "a (all, default), g (generative), d (all yes/no), de (existence), "
+        "da (attribute), dr (relation): the official inference.py --evaluation_type"
+    }
 
     def __init__(
         self,
@@ -147,7 +149,7 @@ class AmberBenchmark(Benchmark):
             benchmark=self.name,
             data_version=f"{AMBER_REPO}@{AMBER_COMMIT}",
             scorer_source=f"{AMBER_REPO}@{AMBER_COMMIT} inference.py (sha256 {INFERENCE_PY_SHA256}), "
-                          f"--evaluation_type {self.evaluation_type} --similarity_score {self.similarity_score}",
+            f"--evaluation_type {self.evaluation_type} --similarity_score {self.similarity_score}",
             judge_model=None,
             prompt_version=f"{query_file} sha256 {FILE_SHA256[query_file][:16]}",
             generation=self.generation_params(),
@@ -168,29 +170,43 @@ class AmberBenchmark(Benchmark):
         sources = [
             DataSource(path=path, url=f"{RAW_BASE}/{path}", sha256=sha256) for path, sha256 in FILE_SHA256.items()
         ]
-        sources.append(DataSource(
-            path="images.zip", manual=True, unpack=True,
-            note=(f"Download the AMBER image archive from Google Drive (https://drive.google.com/file/d/"
-                  f"{IMAGES_DRIVE_ID}/view, the link of the AMBER README) and save it as <data_dir>/images.zip; "
-                  "`harness data pull amber` extracts it. The 1,004 images must end up as "
-                  "<data_dir>/images/AMBER_1.jpg ... <data_dir>/images/AMBER_1004.jpg: if the archive's top "
-                  "folder has another name, rename it to images/. Only generation needs them, not scoring."),
-        ))
+        sources.append(
+            DataSource(
+                path="images.zip",
+                manual=True,
+                unpack=True,
+                note=(
+                    f"Download the AMBER image archive from Google Drive (https://drive.google.com/file/d/"
+                    f"{IMAGES_DRIVE_ID}/view, the link of the AMBER README) and save it as <data_dir>/images.zip; "
+                    "`harness data pull amber` extracts it. The 1,004 images must end up as "
+                    "<data_dir>/images/AMBER_1.jpg ... <data_dir>/images/AMBER_1004.jpg: if the archive's top "
+                    "folder has another name, rename it to images/. Only generation needs them, not scoring."
+                ),
+            )
+        )
         for folder, package in NLTK_PACKAGES:
-            sources.append(DataSource(
-                path=f"nltk_data/{folder}/{package}.zip", url=f"{NLTK_DATA_BASE}/{folder}/{package}.zip", unpack=True,
-                note=f"NLTK data package {package!r} (the scorer adds <data_dir>/nltk_data to NLTK's search path).",
-            ))
+            sources.append(
+                DataSource(
+                    path=f"nltk_data/{folder}/{package}.zip",
+                    url=f"{NLTK_DATA_BASE}/{folder}/{package}.zip",
+                    unpack=True,
+                    note=f"NLTK data package {package!r} (the scorer adds <data_dir>/nltk_data to NLTK's search path).",
+                )
+            )
         wheel = f"{DEFAULT_SPACY_MODEL}-{SPACY_MODEL_VERSION}-py3-none-any.whl"
-        sources.append(DataSource(
-            path=f"spacy/{wheel}",
-            url=f"https://github.com/explosion/spacy-models/releases/download/"
+        sources.append(
+            DataSource(
+                path=f"spacy/{wheel}",
+                url=f"https://github.com/explosion/spacy-models/releases/download/"
                 f"{DEFAULT_SPACY_MODEL}-{SPACY_MODEL_VERSION}/{wheel}",
-            unpack=True,
-            note=(f"spaCy model (a wheel is a zip): unpacked in place it gives <data_dir>/spacy/{DEFAULT_SPACY_MODEL}/"
-                  f"{DEFAULT_SPACY_MODEL}-{SPACY_MODEL_VERSION}/, which the scorer loads (or `pip install` the wheel). "
-                  "Needs `pip install 'spacy>=3.7,<3.8'`. Only used once, to build the similarity table."),
-        ))
+                unpack=True,
+                note=(
+                    f"spaCy model (a wheel is a zip): unpacked in place it gives <data_dir>/spacy/{DEFAULT_SPACY_MODEL}/"
+                    f"{DEFAULT_SPACY_MODEL}-{SPACY_MODEL_VERSION}/, which the scorer loads (or `pip install` the wheel). "
+                    "Needs `pip install 'spacy>=3.7,<3.8'`. Only used once, to build the similarity table."
+                ),
+            )
+        )
         return sources
 
     def load(self, data_dir: Path) -> list[BenchItem]:
@@ -211,8 +227,11 @@ class AmberBenchmark(Benchmark):
             meta: dict[str, Any] = {"type": annotation["type"], "dimension": dimension, "truth": annotation["truth"]}
             if dimension == "g":
                 meta["hallu"] = annotation["hallu"]
-            items.append(BenchItem(id=str(record["id"]), image=data_dir / "images" / record["image"],
-                                   prompt=record["query"], meta=meta))
+            items.append(
+                BenchItem(
+                    id=str(record["id"]), image=data_dir / "images" / record["image"], prompt=record["query"], meta=meta
+                )
+            )
         self._data, self._data_dir = data, data_dir
         return items
 
@@ -221,7 +240,7 @@ class AmberBenchmark(Benchmark):
         path = Path(path)
         rows = read_json(path)
         if not isinstance(rows, list):
-            raise HarnessError(f"{path}: expected a JSON list of {{\"id\": int, \"response\": str}} records")
+            raise HarnessError(f'{path}: expected a JSON list of {{"id": int, "response": str}} records')
         wanted = {item.id for item in items}
         predictions: dict[str, str] = {}
         for position, row in enumerate(rows):
@@ -232,8 +251,9 @@ class AmberBenchmark(Benchmark):
                 raise HarnessError(f"{path}: record {position}: id {item_id!r} is not an integer")
             key = str(item_id)
             if key not in wanted:
-                raise HarnessError(f"{path}: id {item_id} is not an AMBER item of evaluation type "
-                                   f"{self.evaluation_type!r}")
+                raise HarnessError(
+                    f"{path}: id {item_id} is not an AMBER item of evaluation type {self.evaluation_type!r}"
+                )
             if key in predictions:
                 raise HarnessError(f"{path}: id {item_id} appears more than once")
             response = row.get("response")
@@ -262,15 +282,19 @@ class AmberBenchmark(Benchmark):
         if similarity is None:
             cache = self.similarity_cache or self._data_dir / "cache" / f"similarity-{self.spacy_model}.json"
             similarity = cached_similarity_table(
-                cache, self._data.vocabulary, model=self.spacy_model, search_dir=self._data_dir / "spacy",
+                cache,
+                self._data.vocabulary,
+                model=self.spacy_model,
+                search_dir=self._data_dir / "spacy",
                 floor=min(DEFAULT_FLOOR, self.similarity_score),
             )
             self.word_similarity = similarity
         self.noun_extractor = extractor
         return extractor, similarity
 
-    def score(self, items: Sequence[BenchItem], predictions: dict[str, str], judge: Judge | None = None,
-              *, runs: int = 1) -> ScoreReport:
+    def score(
+        self, items: Sequence[BenchItem], predictions: dict[str, str], judge: Judge | None = None, *, runs: int = 1
+    ) -> ScoreReport:
         """Score the predictions present, in their order (deterministic: ``judge``/``runs`` unused)."""
         if self._data is None:
             raise HarnessError("AMBER: call load(data_dir) before score() (the scorer needs relation.json etc.)")
@@ -295,8 +319,14 @@ class AmberBenchmark(Benchmark):
             record: dict[str, Any] = {"id": key, "type": annotation["type"], "response": response}
             if dimension == "g":
                 result = score_description(
-                    response, annotation["truth"], annotation["hallu"], relation=data.relation,
-                    vocabulary=vocab, safe_words=safe_words, extractor=extractor, similarity=similarity,
+                    response,
+                    annotation["truth"],
+                    annotation["hallu"],
+                    relation=data.relation,
+                    vocabulary=vocab,
+                    safe_words=safe_words,
+                    extractor=extractor,
+                    similarity=similarity,
                     threshold=self.similarity_score,
                 )
                 for target in (counters, raw_counters):

@@ -30,12 +30,9 @@ FILE_SHA256: dict[str, str] = {
     "data/query/query_all.json": "127680ae61f7d4a92d2f7f07a8deaec07f0689b194d2c7c0f41ead7bd2c5bcf5",
     "data/query/query_generative.json": "b7e4c36596126ee36d2c3922638b7fa98743c26efda78fea2315f4425258d087",
     "data/query/query_discriminative.json": "1502887ac020f4bb7ea564af4e37bddcb030d61b78490d00f9da492a2307abb8",
-    "data/query/query_discriminative-attribute.json":
-        "35c0fe71290789c5eb198e9a3f5732533bcb35f1d963b57539aab5d1b41dd827",
-    "data/query/query_discriminative-existence.json":
-        "657cce3b3ccd02303998d7d27d1ce06bd210a7a55aa6c888b1b86d5a9dfd9849",
-    "data/query/query_discriminative-relation.json":
-        "36e08860653a1562acb657c250604c3d4e26f8a5f99a376fd53c67f9242be20f",
+    "data/query/query_discriminative-attribute.json": "35c0fe71290789c5eb198e9a3f5732533bcb35f1d963b57539aab5d1b41dd827",
+    "data/query/query_discriminative-existence.json": "657cce3b3ccd02303998d7d27d1ce06bd210a7a55aa6c888b1b86d5a9dfd9849",
+    "data/query/query_discriminative-relation.json": "36e08860653a1562acb657c250604c3d4e26f8a5f99a376fd53c67f9242be20f",
 }
 
 # The official `--evaluation_type` choices and the query file the AMBER README pairs with each.
@@ -160,7 +157,7 @@ def read_annotations(path: Path, relation: Mapping[str, list[str]]) -> list[dict
                         raise HarnessError(f"{where}: object {word!r} has no entry in relation.json")
         elif kind in DISCRIMINATIVE_TYPES:
             if record.get("truth") not in ("yes", "no"):
-                raise HarnessError(f"{where}: 'truth' must be \"yes\" or \"no\"")
+                raise HarnessError(f'{where}: \'truth\' must be "yes" or "no"')
         else:
             raise HarnessError(f"{where}: unknown type {kind!r}")
     return annotations

@@ -79,7 +79,7 @@ class _Slots:
         return False
 
     def flags(self) -> list[int]:
-        return self.marks[-self.n_objects:]
+        return self.marks[-self.n_objects :]
 
 
 def score_description(

@@ -95,10 +95,18 @@ def official_printout(metrics: Mapping[str, float], dimensions: frozenset[str]) 
             trailer = " \n" if index == len(labels) - 1 and not last else ""
             lines.append(f"{label} {value}{trailer}")
 
-    qa_labels = (("Accuracy:\t", "Accuracy"), ("Precision:\t", "Precision"), ("Recall:\t\t", "Recall"), ("F1:\t\t", "F1"))
+    qa_labels = (
+        ("Accuracy:\t", "Accuracy"),
+        ("Precision:\t", "Precision"),
+        ("Recall:\t\t", "Recall"),
+        ("F1:\t\t", "F1"),
+    )
     if "g" in dimensions:
-        block("Generative Task:", "", (("CHAIR:\t\t", "CHAIR"), ("Cover:\t\t", "Cover"), ("Hal:\t\t", "Hal"),
-                                       ("Cog:\t\t", "Cog")))
+        block(
+            "Generative Task:",
+            "",
+            (("CHAIR:\t\t", "CHAIR"), ("Cover:\t\t", "Cover"), ("Hal:\t\t", "Hal"), ("Cog:\t\t", "Cog")),
+        )
     if {"de", "da", "dr"} <= dimensions:
         block("Descriminative Task:", "", qa_labels)
     if "de" in dimensions:

@@ -199,7 +199,9 @@ def cached_similarity_table(
     try:
         table.save(cache_path)
     except OSError as exc:
-        raise HarnessError(f"{cache_path}: cannot write the AMBER similarity table ({exc.strerror}); "
-                           "choose a writable cache path (AmberBenchmark(similarity_cache=...))") from None
+        raise HarnessError(
+            f"{cache_path}: cannot write the AMBER similarity table ({exc.strerror}); "
+            "choose a writable cache path (AmberBenchmark(similarity_cache=...))"
+        ) from None
     table.source["path"] = str(cache_path)
     return table

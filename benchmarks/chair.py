@@ -80,9 +80,16 @@ class ChairBenchmark(Benchmark):
         LeaderboardColumn("CHAIR Recall", "Recall", order=70),
     )
 
-    def __init__(self, variant: str = "opera", *, image_root: Path | None = None,
-                 annotation_dir: Path | None = None, nltk_data: Path | None = None,
-                 max_new_tokens: int = MAX_NEW_TOKENS, normaliser: Normaliser | None = None) -> None:
+    def __init__(
+        self,
+        variant: str = "opera",
+        *,
+        image_root: Path | None = None,
+        annotation_dir: Path | None = None,
+        nltk_data: Path | None = None,
+        max_new_tokens: int = MAX_NEW_TOKENS,
+        normaliser: Normaliser | None = None,
+    ) -> None:
         """``variant``: the CHAIR implementation whose word normalisation and synonym rules are used
         (opera, original, rlaifv; see the module doc). ``image_root``: COCO val2014 images (default
         ``<data_dir>/val2014``). ``annotation_dir``: the COCO 2014 annotation JSONs (default
@@ -103,12 +110,17 @@ class ChairBenchmark(Benchmark):
     # ----------------------------------------------------------------- protocol and data
     def protocol(self) -> ProtocolCard:
         needs = [*NLTK_NEEDS[self.variant], *OTHER_NEEDS.get(self.variant, ())]
-        synonyms = (f"{SYNONYMS_REFINE} sha256 {SYNONYMS_REFINE_SHA256[:16]}" if self.variant == "rlaifv"
-                    else f"{SYNONYMS} sha256 {SYNONYMS_SHA256[:16]}")
+        synonyms = (
+            f"{SYNONYMS_REFINE} sha256 {SYNONYMS_REFINE_SHA256[:16]}"
+            if self.variant == "rlaifv"
+            else f"{SYNONYMS} sha256 {SYNONYMS_SHA256[:16]}"
+        )
         return ProtocolCard(
             benchmark=self.name,
-            data_version=(f"COCO val2014, the 500 image ids of shikiw/OPERA@{OPERA_COMMIT[:12]} "
-                          f"log/chair_eval_results/llava-1.5/greedy.jsonl; COCO 2014 annotations; {synonyms}"),
+            data_version=(
+                f"COCO val2014, the 500 image ids of shikiw/OPERA@{OPERA_COMMIT[:12]} "
+                f"log/chair_eval_results/llava-1.5/greedy.jsonl; COCO 2014 annotations; {synonyms}"
+            ),
             scorer_source=f"{SCORERS[self.variant]}; variant {self.variant!r}, needs {', '.join(needs)}",
             judge_model=None,
             prompt_version=repr(PROMPT),
@@ -129,12 +141,24 @@ class ChairBenchmark(Benchmark):
 
     def data_sources(self) -> list[DataSource]:
         return [
-            DataSource(path=SYNONYMS, url=SYNONYMS_URL, sha256=SYNONYMS_SHA256,
-                       note="CHAIR's synonym list (LisaAnne/Hallucination, BSD 2-Clause per its README)."),
-            DataSource(path=SYNONYMS_REFINE, url=SYNONYMS_REFINE_URL, sha256=SYNONYMS_REFINE_SHA256,
-                       note="RLAIF-V's refined synonym list (variant 'rlaifv'; CC BY-NC 4.0)."),
-            DataSource(path=IMAGE_LIST, url=IMAGE_LIST_URL, sha256=IMAGE_LIST_SHA256,
-                       note="OPERA's LLaVA-1.5 greedy captions (MIT): their 500 image ids are the image list."),
+            DataSource(
+                path=SYNONYMS,
+                url=SYNONYMS_URL,
+                sha256=SYNONYMS_SHA256,
+                note="CHAIR's synonym list (LisaAnne/Hallucination, BSD 2-Clause per its README).",
+            ),
+            DataSource(
+                path=SYNONYMS_REFINE,
+                url=SYNONYMS_REFINE_URL,
+                sha256=SYNONYMS_REFINE_SHA256,
+                note="RLAIF-V's refined synonym list (variant 'rlaifv'; CC BY-NC 4.0).",
+            ),
+            DataSource(
+                path=IMAGE_LIST,
+                url=IMAGE_LIST_URL,
+                sha256=IMAGE_LIST_SHA256,
+                note="OPERA's LLaVA-1.5 greedy captions (MIT): their 500 image ids are the image list.",
+            ),
             coco_annotations_source(),
             coco_val2014_images_source("the 500 CHAIR images"),
             *nltk_sources(),
@@ -186,8 +210,9 @@ class ChairBenchmark(Benchmark):
             return CocoVocabulary.read(self._data_dir / SYNONYMS_REFINE, refined=True)
         return CocoVocabulary.read(self._data_dir / SYNONYMS)
 
-    def score(self, items: Sequence[BenchItem], predictions: dict[str, str], judge: Judge | None = None,
-              *, runs: int = 1) -> ScoreReport:
+    def score(
+        self, items: Sequence[BenchItem], predictions: dict[str, str], judge: Judge | None = None, *, runs: int = 1
+    ) -> ScoreReport:
         """Rule-based and deterministic (``judge``/``runs`` unused); every item needs a caption."""
         if self._data_dir is None:
             raise HarnessError("chair: call load(data_dir) before score() (the scorer needs the synonym list)")
@@ -201,8 +226,9 @@ class ChairBenchmark(Benchmark):
         if not items:
             raise HarnessError("chair: nothing to score (no items)")
         vocab = self._vocabulary()
-        normalise = self.normaliser or nltk_normaliser(self.variant, self.nltk_data or self._data_dir / "nltk_data",
-                                                       benchmark=self.name)
+        normalise = self.normaliser or nltk_normaliser(
+            self.variant, self.nltk_data or self._data_dir / "nltk_data", benchmark=self.name
+        )
 
         def mentions(text: str):
             return vocab.mentions(normalise(text))
@@ -216,30 +242,50 @@ class ChairBenchmark(Benchmark):
             caption = predictions[item.id]
             result = score_caption(mentions(caption), truth[image_id], caption)
             scores.append(result)
-            records.append({
-                "id": item.id, "image_id": image_id, "caption": caption,
-                "mentions": [[w, c] for w, c in zip(result.words, result.classes)],
-                "hallucinated": [list(pair) for pair in result.hallucinated],
-                "truth": sorted(truth[image_id]), "correct": not result.is_hallucinated, "CHAIRi": result.chair_i,
-            })
+            records.append(
+                {
+                    "id": item.id,
+                    "image_id": image_id,
+                    "caption": caption,
+                    "mentions": [[w, c] for w, c in zip(result.words, result.classes)],
+                    "hallucinated": [list(pair) for pair in result.hallucinated],
+                    "truth": sorted(truth[image_id]),
+                    "correct": not result.is_hallucinated,
+                    "CHAIRi": result.chair_i,
+                }
+            )
         metrics = chair_metrics(totals(scores))
-        return ScoreReport(metrics=metrics, per_run=[dict(metrics)], records=records,
-                           official=opera_printout(totals(scores)))
+        return ScoreReport(
+            metrics=metrics, per_run=[dict(metrics)], records=records, official=opera_printout(totals(scores))
+        )
 
 
 def chair_metrics(t: dict[str, float]) -> dict[str, float]:
     """CHAIRs, CHAIRi, Recall ×100 and Len (mean merged tokens), plus the counts."""
     metrics = {"CHAIRs": t["CHAIRs"] * 100, "CHAIRi": t["CHAIRi"] * 100, "Recall": t["Recall"] * 100, "Len": t["Len"]}
-    for key in ("captions", "hallucinated_captions", "mentions", "hallucinated_mentions", "recalled_classes",
-                "truth_classes"):
+    for key in (
+        "captions",
+        "hallucinated_captions",
+        "mentions",
+        "hallucinated_mentions",
+        "recalled_classes",
+        "truth_classes",
+    ):
         metrics[key] = t[key]
     return metrics
 
 
 def opera_printout(t: dict[str, float]) -> dict[str, float]:
     """What OPERA's chair.py prints: ``f"{v * 100:.01f}"`` of CHAIRs, CHAIRi, Recall and Len (stored ×0.01)."""
-    return {key: float(f"{value * 100:.01f}") for key, value in
-            (("CHAIRs", t["CHAIRs"]), ("CHAIRi", t["CHAIRi"]), ("Recall", t["Recall"]), ("Len", 0.01 * t["Len"]))}
+    return {
+        key: float(f"{value * 100:.01f}")
+        for key, value in (
+            ("CHAIRs", t["CHAIRs"]),
+            ("CHAIRi", t["CHAIRi"]),
+            ("Recall", t["Recall"]),
+            ("Len", 0.01 * t["Len"]),
+        )
+    }
 
 
 @hookimpl

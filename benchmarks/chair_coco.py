@@ -36,8 +36,10 @@ def _load_coco(path: Path):
     from pycocotools.coco import COCO
 
     if not path.is_file():
-        raise HarnessError(f"{path}: COCO annotation file not found; run `harness data pull` for the benchmark "
-                           f"(it fetches {ANNOTATIONS_ZIP_URL} and extracts annotations/)")
+        raise HarnessError(
+            f"{path}: COCO annotation file not found; run `harness data pull` for the benchmark "
+            f"(it fetches {ANNOTATIONS_ZIP_URL} and extracts annotations/)"
+        )
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
             return COCO(str(path))
@@ -45,8 +47,12 @@ def _load_coco(path: Path):
         raise HarnessError(f"{path}: not a readable COCO annotation file ({type(exc).__name__}: {exc})") from None
 
 
-def ground_truth(annotation_dir: Path, image_ids: Iterable[int], vocab: CocoVocabulary,
-                 caption_mentions: Callable[[str], CaptionMentions]) -> dict[int, set[str]]:
+def ground_truth(
+    annotation_dir: Path,
+    image_ids: Iterable[int],
+    vocab: CocoVocabulary,
+    caption_mentions: Callable[[str], CaptionMentions],
+) -> dict[int, set[str]]:
     """The ground-truth classes of each image id (see the module doc). Missing files or ids are errors."""
     wanted = sorted(set(int(i) for i in image_ids))
     found: dict[int, set[str]] = {}
@@ -64,8 +70,10 @@ def ground_truth(annotation_dir: Path, image_ids: Iterable[int], vocab: CocoVoca
             for ann in instances.imgToAnns.get(image_id, []):
                 name = names.get(ann["category_id"])
                 if name is None:
-                    raise HarnessError(f"{instances_path}: annotation {ann.get('id')} of image {image_id} has an "
-                                       f"unknown category_id {ann['category_id']}")
+                    raise HarnessError(
+                        f"{instances_path}: annotation {ann.get('id')} of image {image_id} has an "
+                        f"unknown category_id {ann['category_id']}"
+                    )
                 classes.add(vocab.class_of_category(name, str(instances_path)))
             for ann in captions.imgToAnns.get(image_id, []):
                 classes.update(caption_mentions(ann["caption"]).classes)

@@ -56,27 +56,38 @@ NLTK_PACKAGES = (
 
 def coco_annotations_source() -> DataSource:
     return DataSource(
-        path=ANNOTATIONS_ZIP, url=ANNOTATIONS_URL, unpack=True,
+        path=ANNOTATIONS_ZIP,
+        url=ANNOTATIONS_URL,
+        unpack=True,
         note="COCO 2014 train/val annotations (about 241 MB, CC BY 4.0); extracted to <data_dir>/annotations/. "
-             "COCO publishes no checksum: the SHA-256 of the first pull is recorded in checksums.json.",
+        "COCO publishes no checksum: the SHA-256 of the first pull is recorded in checksums.json.",
     )
 
 
 def coco_val2014_images_source(what: str) -> DataSource:
     return DataSource(
-        path="val2014.zip", manual=True, unpack=True,
-        note=(f"Download {VAL2014_ZIP_URL} (about 6.2 GB, 40,504 images, Flickr terms) and save it as "
-              f"<data_dir>/val2014.zip; the next `harness data pull` extracts it to <data_dir>/val2014/ "
-              f"(COCO_val2014_000000xxxxxx.jpg). Or pass `--set image_root=<your val2014 folder>`. "
-              f"Only generation needs the images ({what}); scoring does not."),
+        path="val2014.zip",
+        manual=True,
+        unpack=True,
+        note=(
+            f"Download {VAL2014_ZIP_URL} (about 6.2 GB, 40,504 images, Flickr terms) and save it as "
+            f"<data_dir>/val2014.zip; the next `harness data pull` extracts it to <data_dir>/val2014/ "
+            f"(COCO_val2014_000000xxxxxx.jpg). Or pass `--set image_root=<your val2014 folder>`. "
+            f"Only generation needs the images ({what}); scoring does not."
+        ),
     )
 
 
 def nltk_sources(packages: tuple[tuple[str, str], ...] = NLTK_PACKAGES) -> list[DataSource]:
-    return [DataSource(path=f"nltk_data/{folder}/{package}.zip", url=f"{NLTK_DATA_BASE}/{folder}/{package}.zip",
-                       unpack=True,
-                       note=f"NLTK data package {package!r} (the scorer searches <data_dir>/nltk_data first).")
-            for folder, package in packages]
+    return [
+        DataSource(
+            path=f"nltk_data/{folder}/{package}.zip",
+            url=f"{NLTK_DATA_BASE}/{folder}/{package}.zip",
+            unpack=True,
+            note=f"NLTK data package {package!r} (the scorer searches <data_dir>/nltk_data first).",
+        )
+        for folder, package in packages
+    ]
 
 
 def iter_jsonl(path: Path, what: str) -> Iterator[tuple[int, dict[str, Any]]]:

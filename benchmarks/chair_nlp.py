@@ -38,8 +38,11 @@ Singularize = Callable[[str], str]
 VARIANTS = ("opera", "original", "rlaifv")
 # What each variant needs from NLTK's data (newer package names first) and from other packages.
 NLTK_NEEDS = {
-    "opera": ("punkt_tab (punkt before NLTK 3.8.2)",
-              "averaged_perceptron_tagger_eng (averaged_perceptron_tagger before NLTK 3.9)", "wordnet"),
+    "opera": (
+        "punkt_tab (punkt before NLTK 3.8.2)",
+        "averaged_perceptron_tagger_eng (averaged_perceptron_tagger before NLTK 3.9)",
+        "wordnet",
+    ),
     "original": ("punkt_tab (punkt before NLTK 3.8.2)",),
     "rlaifv": ("punkt_tab (punkt before NLTK 3.8.2)", "wordnet"),
 }
@@ -129,9 +132,11 @@ class NltkTools:
         name = match.group(1).strip("'\"") if match else "an NLTK data package"
         where = f" (looked in {self.nltk_data} and NLTK's default folders)" if self.nltk_data else ""
         needs = ", ".join(NLTK_NEEDS.get(self.variant, ()))
-        return HarnessError(f"{self.benchmark} scorer, variant {self.variant!r}: NLTK resource {name!r} is missing"
-                            f"{where}; this variant needs {needs}. Run `harness data pull {self.benchmark}` "
-                            "(it fetches them into <data_dir>/nltk_data)")
+        return HarnessError(
+            f"{self.benchmark} scorer, variant {self.variant!r}: NLTK resource {name!r} is missing"
+            f"{where}; this variant needs {needs}. Run `harness data pull {self.benchmark}` "
+            "(it fetches them into <data_dir>/nltk_data)"
+        )
 
     def _call(self, fn: Callable, *args):
         with nltk_search_path(self.nltk_data):

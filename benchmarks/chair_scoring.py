@@ -53,9 +53,15 @@ class CaptionScore:
 def score_caption(mentions: CaptionMentions, truth: set[str] | frozenset[str], caption: str) -> CaptionScore:
     hallucinated = [(w, c) for w, c in zip(mentions.words, mentions.classes) if c not in truth]
     recalled = frozenset(c for c in mentions.classes if c in truth)
-    return CaptionScore(words=list(mentions.words), classes=list(mentions.classes), hallucinated=hallucinated,
-                        recalled=recalled, n_truth=len(truth), merged_tokens=len(mentions.merged),
-                        word_len=len(caption.strip().split(" ")))
+    return CaptionScore(
+        words=list(mentions.words),
+        classes=list(mentions.classes),
+        hallucinated=hallucinated,
+        recalled=recalled,
+        n_truth=len(truth),
+        merged_tokens=len(mentions.merged),
+        word_len=len(caption.strip().split(" ")),
+    )
 
 
 def _ratio(num: float, den: float) -> float:

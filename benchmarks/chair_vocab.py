@@ -32,10 +32,33 @@ from harness.errors import HarnessError
 
 # The original two-word list (LisaAnne/Hallucination utils/chair.py; the same in OPERA's port).
 ORIGINAL_DOUBLE_WORDS = (
-    "motor bike", "motor cycle", "air plane", "traffic light", "street light", "traffic signal", "stop light",
-    "fire hydrant", "stop sign", "parking meter", "suit case", "sports ball", "baseball bat", "baseball glove",
-    "tennis racket", "wine glass", "hot dog", "cell phone", "mobile phone", "teddy bear", "hair drier",
-    "potted plant", "bow tie", "laptop computer", "stove top oven", "home plate", "train track",
+    "motor bike",
+    "motor cycle",
+    "air plane",
+    "traffic light",
+    "street light",
+    "traffic signal",
+    "stop light",
+    "fire hydrant",
+    "stop sign",
+    "parking meter",
+    "suit case",
+    "sports ball",
+    "baseball bat",
+    "baseball glove",
+    "tennis racket",
+    "wine glass",
+    "hot dog",
+    "cell phone",
+    "mobile phone",
+    "teddy bear",
+    "hair drier",
+    "potted plant",
+    "bow tie",
+    "laptop computer",
+    "stove top oven",
+    "home plate",
+    "train track",
 )
 # "baby X"/"adult X" → X and "passenger X" → X, so that "baby" and "passenger" do not fire as person.
 ANIMAL_WORDS = ("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "animal", "cub")
@@ -127,7 +150,7 @@ class CocoVocabulary:
         merged: list[str] = []
         i = 0
         while i < len(tokens):
-            pair = " ".join(tokens[i:i + 2])
+            pair = " ".join(tokens[i : i + 2])
             if pair in self.double_words:
                 merged.append(self.double_words[pair])
                 i += 2

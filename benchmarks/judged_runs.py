@@ -62,11 +62,11 @@ def ask(judge: Judge, requests: Sequence[JudgeRequest], benchmark: str = "") -> 
     if len(replies) != len(requests):
         raise HarnessError(f"judge returned {len(replies)} replies for {len(requests)} requests")
     for req, rep in zip(requests, replies):
-        if rep.request.key != req.key or rep.request.run_index != req.run_index \
-                or rep.request.attempt != req.attempt:
+        if rep.request.key != req.key or rep.request.run_index != req.run_index or rep.request.attempt != req.attempt:
             raise HarnessError(
                 f"judge reply out of order: expected {req.key!r} run {req.run_index} attempt {req.attempt}, "
-                f"got {rep.request.key!r} run {rep.request.run_index} attempt {rep.request.attempt}")
+                f"got {rep.request.key!r} run {rep.request.run_index} attempt {rep.request.attempt}"
+            )
     return replies
 
 
@@ -127,18 +127,22 @@ def unparsed_counts(kinds: Iterable[str]) -> dict[str, int]:
     return out
 
 
-def judge_deviations(judge_model: str, benchmark: str, official_judge: str,
-                     substitutes: Sequence[str]) -> list[str]:
+def judge_deviations(judge_model: str, benchmark: str, official_judge: str, substitutes: Sequence[str]) -> list[str]:
     """Protocol-card lines about the judge: always the official script's judge; a warning when
     ``judge_model`` differs from the protocol's (``PROTOCOL_JUDGE``), naming the documented substitutes.
 
     The warning starts with "judge substituted:" so that the leaderboard can show it.
     """
-    lines = [f"judge model defaults to {PROTOCOL_JUDGE} (SENA paper); the official {benchmark} script "
-             f"hard-codes {official_judge}"]
+    lines = [
+        f"judge model defaults to {PROTOCOL_JUDGE} (SENA paper); the official {benchmark} script "
+        f"hard-codes {official_judge}"
+    ]
     if judge_model != PROTOCOL_JUDGE:
-        lines.insert(0, f"judge substituted: {judge_model} instead of the protocol's {PROTOCOL_JUDGE}; numbers "
-                        f"are not comparable with the protocol's (documented substitutes: {', '.join(substitutes)})")
+        lines.insert(
+            0,
+            f"judge substituted: {judge_model} instead of the protocol's {PROTOCOL_JUDGE}; numbers "
+            f"are not comparable with the protocol's (documented substitutes: {', '.join(substitutes)})",
+        )
     return lines
 
 
@@ -173,6 +177,7 @@ def _no_duplicate_keys(path: Path):
                 raise HarnessError(f"{path}: duplicated key {key!r}")
             out[key] = value
         return out
+
     return hook
 
 
@@ -186,8 +191,7 @@ def read_json_strict(path: Path) -> Any:
         raise HarnessError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from None
 
 
-def require_fields(obj: dict[str, Any], fields: Iterable[tuple[str, type | tuple[type, ...]]],
-                   where: str) -> None:
+def require_fields(obj: dict[str, Any], fields: Iterable[tuple[str, type | tuple[type, ...]]], where: str) -> None:
     """Every ``(name, type)`` must be present with that type; ``where`` is "file:line" or "file id"."""
     for name, typ in fields:
         if name not in obj:

@@ -120,8 +120,14 @@ class LlavaWild(Benchmark):
     columns = (LeaderboardColumn("LLaVA^W", "relative_score", False, 1, True, 10),)
     judge_substitutes = JUDGE_SUBSTITUTES
 
-    def __init__(self, *, judge_model: str = PROTOCOL_JUDGE, judge_temperature: float = 0.2,
-                 judge_max_tokens: int = 1024, judge_runs: int = 3) -> None:
+    def __init__(
+        self,
+        *,
+        judge_model: str = PROTOCOL_JUDGE,
+        judge_temperature: float = 0.2,
+        judge_max_tokens: int = 1024,
+        judge_runs: int = 3,
+    ) -> None:
         self.judge_model = judge_model
         self.judge_temperature = judge_temperature
         self.judge_max_tokens = judge_max_tokens
@@ -133,9 +139,9 @@ class LlavaWild(Benchmark):
         return ProtocolCard(
             benchmark=self.name,
             data_version="liuhaotian/llava-bench-in-the-wild (HF dataset, main): questions.jsonl, "
-                         "context.jsonl, answers_gpt4.jsonl, images/001-024.jpg",
+            "context.jsonl, answers_gpt4.jsonl, images/001-024.jpg",
             scorer_source="haotian-liu/LLaVA@c121f0432da2 llava/eval/eval_gpt_review_bench.py + "
-                          "llava/eval/summarize_gpt_review.py + llava/eval/table/rule.json",
+            "llava/eval/summarize_gpt_review.py + llava/eval/table/rule.json",
             judge_model=self.judge_model,
             judge_temperature=self.judge_temperature,
             judge_max_tokens=self.judge_max_tokens,
@@ -184,14 +190,15 @@ class LlavaWild(Benchmark):
             captions[ctx["image"]] = ctx["caption"]
 
         if len(references) != len(questions):
-            raise HarnessError(f"{rpath}: {len(references)} reference answers for {len(questions)} "
-                               f"questions in {qpath} (the files are paired line by line)")
+            raise HarnessError(
+                f"{rpath}: {len(references)} reference answers for {len(questions)} "
+                f"questions in {qpath} (the files are paired line by line)"
+            )
         items: list[BenchItem] = []
         seen: set[str] = set()
         for (qline, q), (rline, ref) in zip(questions, references):
             where = f"{qpath}:{qline}"
-            require_fields(q, [("question_id", (int, str)), ("image", str), ("text", str),
-                               ("category", str)], where)
+            require_fields(q, [("question_id", (int, str)), ("image", str), ("text", str), ("category", str)], where)
             qid = str(q["question_id"])
             if qid in seen:
                 raise HarnessError(f"{where}: duplicated question_id {q['question_id']!r}")
@@ -202,21 +209,25 @@ class LlavaWild(Benchmark):
                 raise HarnessError(f"{cpath}: no context for image {q['image']!r} (question_id {qid})")
             require_fields(ref, [("question_id", (int, str)), ("text", str)], f"{rpath}:{rline}")
             if str(ref["question_id"]) != qid:
-                raise HarnessError(f"{rpath}:{rline}: reference for question_id {ref['question_id']!r}, "
-                                   f"but line {qline} of {qpath} is question_id {qid}")
-            items.append(BenchItem(
-                id=qid,
-                image=data_dir / "images" / q["image"],
-                prompt=q["text"],
-                meta={
-                    "question_id": q["question_id"],
-                    "category": q["category"],
-                    "image": q["image"],
-                    "caption": captions[q["image"]],
-                    "reference": ref["text"],
-                    "reference_answer_id": ref.get("answer_id", ref["question_id"]),
-                },
-            ))
+                raise HarnessError(
+                    f"{rpath}:{rline}: reference for question_id {ref['question_id']!r}, "
+                    f"but line {qline} of {qpath} is question_id {qid}"
+                )
+            items.append(
+                BenchItem(
+                    id=qid,
+                    image=data_dir / "images" / q["image"],
+                    prompt=q["text"],
+                    meta={
+                        "question_id": q["question_id"],
+                        "category": q["category"],
+                        "image": q["image"],
+                        "caption": captions[q["image"]],
+                        "reference": ref["text"],
+                        "reference_answer_id": ref.get("answer_id", ref["question_id"]),
+                    },
+                )
+            )
         return items
 
     def read_predictions(self, path: Path, items: Sequence[BenchItem]) -> dict[str, str]:
@@ -247,8 +258,16 @@ class LlavaWild(Benchmark):
                 raise HarnessError(f"{path}: no prediction for question_id {item.id}")
             text = predictions[item.id]
             answer_id = hashlib.sha256(f"{item.id}\0{text}".encode()).hexdigest()[:22]
-            rows.append({"question_id": item.meta.get("question_id", item.id), "prompt": item.prompt,
-                         "text": text, "answer_id": answer_id, "model_id": "", "metadata": {}})
+            rows.append(
+                {
+                    "question_id": item.meta.get("question_id", item.id),
+                    "prompt": item.prompt,
+                    "text": text,
+                    "answer_id": answer_id,
+                    "model_id": "",
+                    "metadata": {},
+                }
+            )
         write_jsonl(path, rows)
 
     # -- scoring ---------------------------------------------------------------------------
@@ -257,11 +276,13 @@ class LlavaWild(Benchmark):
         """The review request's user message for one item (official layout and rule)."""
         cap_str = caption_text(item.meta["caption"])
         rule = prompts.RULES["llava_bench_" + item.meta["category"]]
-        return prompts.review_content(cap_str, item.prompt, item.meta["reference"], prediction,
-                                      role=rule["role"], rule=rule["prompt"])
+        return prompts.review_content(
+            cap_str, item.prompt, item.meta["reference"], prediction, role=rule["role"], rule=rule["prompt"]
+        )
 
-    def score(self, items: Sequence[BenchItem], predictions: dict[str, str], judge: Judge | None,
-              *, runs: int = 1) -> ScoreReport:
+    def score(
+        self, items: Sequence[BenchItem], predictions: dict[str, str], judge: Judge | None, *, runs: int = 1
+    ) -> ScoreReport:
         judge = require_judge(judge, self.name)
         check_runs(runs, self.name)
         if not items:
@@ -271,16 +292,29 @@ class LlavaWild(Benchmark):
             raise HarnessError(f"{self.name}: no prediction for question_id {', '.join(absent)}")
         contents = [self.judge_content(item, predictions[item.id]) for item in items]
         requests = [
-            JudgeRequest.chat(f"{self.name}/{item.id}", prompts.SYSTEM_PROMPT, content,
-                              temperature=self.judge_temperature, max_tokens=self.judge_max_tokens,
-                              run_index=r)
-            for r in range(runs) for item, content in zip(items, contents)
+            JudgeRequest.chat(
+                f"{self.name}/{item.id}",
+                prompts.SYSTEM_PROMPT,
+                content,
+                temperature=self.judge_temperature,
+                max_tokens=self.judge_max_tokens,
+                run_index=r,
+            )
+            for r in range(runs)
+            for item, content in zip(items, contents)
         ]
         replies = ask(judge, requests, self.name)
 
-        records = [{"id": item.id, "question_id": item.meta.get("question_id", item.id),
-                    "category": item.meta["category"], "prediction": predictions[item.id], "runs": []}
-                   for item in items]
+        records = [
+            {
+                "id": item.id,
+                "question_id": item.meta.get("question_id", item.id),
+                "category": item.meta["category"],
+                "prediction": predictions[item.id],
+                "runs": [],
+            }
+            for item in items
+        ]
         per_run, excluded_runs, failures = [], [], []
         missing: list[dict[str, Any]] = []
         unparsed: list[str] = []
@@ -294,8 +328,9 @@ class LlavaWild(Benchmark):
                 if never is not None:  # never answered: not scored, asked again on the next run
                     missing.append(missing_entry(item.id, r, never))
                     n_failed += 1
-                    records[i]["runs"].append({"run": r, "tuple": None, "failure": never, "review": None,
-                                               "judge_model": reply.model})
+                    records[i]["runs"].append(
+                        {"run": r, "tuple": None, "failure": never, "review": None, "judge_model": reply.model}
+                    )
                     continue
                 parsed = parse_review(reply.text or "")
                 failure = None
@@ -306,8 +341,15 @@ class LlavaWild(Benchmark):
                 else:
                     parsed_pairs.append((cat, parsed))
                 official_pairs.append((cat, parsed if parsed is not None else FAILED_TUPLE))
-                records[i]["runs"].append({"run": r, "tuple": parsed if parsed is not None else FAILED_TUPLE,
-                                           "failure": failure, "review": reply.text, "judge_model": reply.model})
+                records[i]["runs"].append(
+                    {
+                        "run": r,
+                        "tuple": parsed if parsed is not None else FAILED_TUPLE,
+                        "failure": failure,
+                        "review": reply.text,
+                        "judge_model": reply.model,
+                    }
+                )
             per_run.append(run_metrics(official_pairs))
             excluded_runs.append(run_metrics(parsed_pairs))
             failures.append(n_failed)
@@ -319,9 +361,17 @@ class LlavaWild(Benchmark):
         excluded, _ = mean_and_std(excluded_runs)
         official = dict(metrics)
         official.update(with_run_suffix([_printed(m) for m in per_run]))
-        return ScoreReport(metrics=metrics, per_run=per_run, std=std, records=records,
-                           failures=failure_counts(failures), official=official,
-                           unparsed=unparsed_counts(unparsed), missing=missing, excluded=excluded)
+        return ScoreReport(
+            metrics=metrics,
+            per_run=per_run,
+            std=std,
+            records=records,
+            failures=failure_counts(failures),
+            official=official,
+            unparsed=unparsed_counts(unparsed),
+            missing=missing,
+            excluded=excluded,
+        )
 
 
 @hookimpl

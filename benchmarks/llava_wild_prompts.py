@@ -30,20 +30,22 @@ RULE_PROMPT = (
     "which the responses were presented does not affect your judgment."
 )
 
-RULES = {f"llava_bench_{cat}": {"role": "Assistant", "prompt": RULE_PROMPT}
-         for cat in ("conv", "detail", "complex")}
+RULES = {f"llava_bench_{cat}": {"role": "Assistant", "prompt": RULE_PROMPT} for cat in ("conv", "detail", "complex")}
 
 SYSTEM_PROMPT = "You are a helpful and precise assistant for checking the quality of the answer."
 
 
-def review_content(caption: str, question: str, reference: str, answer: str, *,
-                   role: str = "Assistant", rule: str = RULE_PROMPT) -> str:
+def review_content(
+    caption: str, question: str, reference: str, answer: str, *, role: str = "Assistant", rule: str = RULE_PROMPT
+) -> str:
     """The judge's user message, laid out as ``eval_gpt_review_bench.py`` lays it out."""
-    return (f"[Context]\n{caption}\n\n"
-            f"[Question]\n{question}\n\n"
-            f"[{role} 1]\n{reference}\n\n[End of {role} 1]\n\n"
-            f"[{role} 2]\n{answer}\n\n[End of {role} 2]\n\n"
-            f"[System]\n{rule}\n\n")
+    return (
+        f"[Context]\n{caption}\n\n"
+        f"[Question]\n{question}\n\n"
+        f"[{role} 1]\n{reference}\n\n[End of {role} 1]\n\n"
+        f"[{role} 2]\n{answer}\n\n[End of {role} 2]\n\n"
+        f"[System]\n{rule}\n\n"
+    )
 
 
 def rule_sha256() -> str:

@@ -150,8 +150,14 @@ class MMBenchBenchmark(Benchmark):
 
     # ----------------------------------------------------------------- protocol and data
     def data_sources(self) -> list[DataSource]:
-        return [DataSource(path=TSV_NAME, url=TSV_URL, md5=TSV_MD5,
-                           note="VLMEvalKit MMBench_DEV_EN (1,164 questions with their circular copies)")]
+        return [
+            DataSource(
+                path=TSV_NAME,
+                url=TSV_URL,
+                md5=TSV_MD5,
+                note="VLMEvalKit MMBench_DEV_EN (1,164 questions with their circular copies)",
+            )
+        ]
 
     def protocol(self) -> ProtocolCard:
         return ProtocolCard(
@@ -168,7 +174,7 @@ class MMBenchBenchmark(Benchmark):
             prompt_version=f"vlmeval build_prompt sha256:{template_sha256()}",
             generation={
                 "source": "haotian-liu/LLaVA llava/eval/model_vqa_mmbench.py --single-pred-prompt "
-                          "(scripts/v1_5/eval/mmbench.sh)",
+                "(scripts/v1_5/eval/mmbench.sh)",
                 "layout": "[hint\\n]question\\nA. <A>\\nB. <B>[\\nC. <C>][\\nD. <D>]\\n<suffix>",
                 "suffix": ANSWER_SUFFIX,
                 "conv_mode": "vicuna_v1",
@@ -216,8 +222,11 @@ class MMBenchBenchmark(Benchmark):
             rec["index"] = index
         images_dir = Path(data_dir) / "images"
         cached = {p.stem: p for p in images_dir.iterdir() if p.is_file()} if images_dir.is_dir() else {}
-        full_image = {str(rec["index"]): rec for rec in records
-                      if not _missing(rec["image"]) and len(str(rec["image"])) > _IMAGE_REF_MAX}
+        full_image = {
+            str(rec["index"]): rec
+            for rec in records
+            if not _missing(rec["image"]) and len(str(rec["image"])) > _IMAGE_REF_MAX
+        }
         members: dict[int, list[int]] = defaultdict(list)
         for rec in records:
             members[main_index(rec["index"])].append(rec["index"])
@@ -232,13 +241,11 @@ class MMBenchBenchmark(Benchmark):
             for col in ("question", "answer", "category", "l2-category"):
                 if _missing(rec[col]):
                     raise HarnessError(f"{where}: empty {col!r}")
-            choices = {letter: rec[letter] for letter in LETTERS
-                       if letter in rec and not _missing(rec[letter])}
+            choices = {letter: rec[letter] for letter in LETTERS if letter in rec and not _missing(rec[letter])}
             if "A" not in choices or "B" not in choices:
                 raise HarnessError(f"{where}: options A and B are required")
             if rec["answer"] not in choices:
-                raise HarnessError(f"{where}: answer {rec['answer']!r} is not one of the options "
-                                   f"{', '.join(choices)}")
+                raise HarnessError(f"{where}: answer {rec['answer']!r} is not one of the options {', '.join(choices)}")
             image_field = rec["image"]
             if _missing(image_field):
                 raise HarnessError(f"{where}: empty 'image'")
@@ -248,23 +255,25 @@ class MMBenchBenchmark(Benchmark):
             image = _decode_image(path, holder["index"], holder["image"], images_dir, cached)
             hint = None if _missing(rec.get("hint")) else rec["hint"]
             split = None if _missing(rec.get("split")) else rec["split"]
-            items.append(BenchItem(
-                id=str(index),
-                image=image,
-                prompt=llava_prompt(rec["question"], hint, {k: rec.get(k) for k in LETTERS}),
-                meta={
-                    "index": index,
-                    "g_index": g_index,
-                    "answer": rec["answer"],
-                    "question": rec["question"],
-                    "hint": hint,
-                    "choices": choices,
-                    "category": rec["category"],
-                    "l2-category": rec["l2-category"],
-                    "split": split,
-                    "group": sorted(members[g_index]),
-                },
-            ))
+            items.append(
+                BenchItem(
+                    id=str(index),
+                    image=image,
+                    prompt=llava_prompt(rec["question"], hint, {k: rec.get(k) for k in LETTERS}),
+                    meta={
+                        "index": index,
+                        "g_index": g_index,
+                        "answer": rec["answer"],
+                        "question": rec["question"],
+                        "hint": hint,
+                        "choices": choices,
+                        "category": rec["category"],
+                        "l2-category": rec["l2-category"],
+                        "split": split,
+                        "group": sorted(members[g_index]),
+                    },
+                )
+            )
         return items
 
     # ----------------------------------------------------------------- predictions
@@ -279,8 +288,10 @@ class MMBenchBenchmark(Benchmark):
                 if not isinstance(row, dict) or "question_id" not in row or "text" not in row:
                     raise HarnessError(f"{where}: expected an object with 'question_id' and 'text'")
                 if row.get("round_id", 0) != 0:
-                    raise HarnessError(f"{where}: round_id {row['round_id']} (--all-rounds output is not "
-                                       "supported; the TSV already holds the rotated copies)")
+                    raise HarnessError(
+                        f"{where}: round_id {row['round_id']} (--all-rounds output is not "
+                        "supported; the TSV already holds the rotated copies)"
+                    )
                 self._add_prediction(preds, known, _parse_index(row["question_id"], where), row["text"], where)
         else:
             df = _read_tsv(path)
@@ -304,8 +315,7 @@ class MMBenchBenchmark(Benchmark):
         return preds
 
     @staticmethod
-    def _add_prediction(preds: dict[str, str], known: dict[str, BenchItem], index: int, text: Any,
-                        where: str) -> None:
+    def _add_prediction(preds: dict[str, str], known: dict[str, BenchItem], index: int, text: Any, where: str) -> None:
         key = str(index)
         if key not in known:
             raise HarnessError(f"{where}: unknown index {index}")
@@ -324,24 +334,41 @@ class MMBenchBenchmark(Benchmark):
         if missing:
             raise HarnessError(f"{path}: no prediction for index {missing[0]}")
         if path.suffix == ".jsonl":
-            write_jsonl(path, [{"question_id": item.meta["index"], "round_id": 0, "prompt": item.prompt,
-                                "text": predictions[item.id]} for item in items])
+            write_jsonl(
+                path,
+                [
+                    {
+                        "question_id": item.meta["index"],
+                        "round_id": 0,
+                        "prompt": item.prompt,
+                        "text": predictions[item.id],
+                    }
+                    for item in items
+                ],
+            )
             return
         rows = []
         for item in items:
             meta = item.meta
             row = {"index": meta["index"], "question": meta["question"], "hint": meta["hint"]}
             row.update({letter: meta["choices"].get(letter) for letter in LETTERS})
-            row.update({"answer": meta["answer"], "category": meta["category"],
-                        "l2-category": meta["l2-category"], "split": meta["split"],
-                        "prediction": predictions[item.id]})
+            row.update(
+                {
+                    "answer": meta["answer"],
+                    "category": meta["category"],
+                    "l2-category": meta["l2-category"],
+                    "split": meta["split"],
+                    "prediction": predictions[item.id],
+                }
+            )
             rows.append(row)
         frame = pd.DataFrame(rows, columns=[*PREDICTION_COLUMNS, "prediction"])
         write_text(path, frame.to_csv(sep="\t", index=False))
 
     # ----------------------------------------------------------------- scoring
-    def score(self, items: Sequence[BenchItem], predictions: dict[str, str], judge: Judge | None,
-              *, runs: int = 1) -> ScoreReport:
+    def score(
+        self, items: Sequence[BenchItem], predictions: dict[str, str], judge: Judge | None, *, runs: int = 1
+    ) -> ScoreReport:
         """CircularEval accuracy, overall and per l2-category and category (x100)."""
         known = {item.id for item in items}
         unknown = sorted(set(predictions) - known)
@@ -358,9 +385,17 @@ class MMBenchBenchmark(Benchmark):
                     f"mmbench items: question {meta['g_index']} lacks its circular copies "
                     f"{', '.join(map(str, absent))} (CircularEval needs every row of a group)"
                 )
-            rows.append(Row(index=meta["index"], answer=meta["answer"], question=meta["question"],
-                            choices=meta["choices"], prediction=predictions[item.id],
-                            category=meta["category"], l2_category=meta["l2-category"]))
+            rows.append(
+                Row(
+                    index=meta["index"],
+                    answer=meta["answer"],
+                    question=meta["question"],
+                    choices=meta["choices"],
+                    prediction=predictions[item.id],
+                    category=meta["category"],
+                    l2_category=meta["l2-category"],
+                )
+            )
         groups = group_rows(rows, "mmbench items")
         results = run_circular(groups, judge, runs, self.random_fallback_seed)
 
@@ -372,13 +407,18 @@ class MMBenchBenchmark(Benchmark):
             else:
                 per_run.append({})
             parsed = [(rows_, g) for rows_, g in scored if not g.guessed]
-            excluded_runs.append(accuracy([rows_ for rows_, _ in parsed], [int(g.hit or 0) for _, g in parsed])
-                                 if parsed else {})
+            excluded_runs.append(
+                accuracy([rows_ for rows_, _ in parsed], [int(g.hit or 0) for _, g in parsed]) if parsed else {}
+            )
         metrics, std = mean_and_std(per_run)
         excluded, _ = mean_and_std(excluded_runs)
 
-        missing = [missing_entry(str(g.g_index), r, g.missing_reason or "never answered")
-                   for r, run in enumerate(results) for g in run if g.missing]
+        missing = [
+            missing_entry(str(g.g_index), r, g.missing_reason or "never answered")
+            for r, run in enumerate(results)
+            for g in run
+            if g.missing
+        ]
         failures: dict[str, int] = {}
         for r, run in enumerate(results):
             failures[f"run{r}"] = sum(len(g.unparsed) + g.missing for g in run)
@@ -390,22 +430,30 @@ class MMBenchBenchmark(Benchmark):
             main = group[0]
             hits = [run[gi].hit for run in results]
             decided = {h for h in hits if h is not None}
-            records.append({
-                "id": str(main.index),
-                "category": main.category,
-                "l2-category": main.l2_category,
-                "hit": hits,
-                "correct": bool(decided.pop()) if len(decided) == 1 else None,  # None: runs disagree or none
-                "status": [run[gi].status for run in results],
-                "runs": [run[gi].rows for run in results],
-            })
-        return ScoreReport(metrics=metrics, per_run=per_run, std=std, records=records, failures=failures,
-                           unparsed=unparsed_counts(k for run in results for g in run for k in g.unparsed),
-                           missing=missing, excluded=excluded)
+            records.append(
+                {
+                    "id": str(main.index),
+                    "category": main.category,
+                    "l2-category": main.l2_category,
+                    "hit": hits,
+                    "correct": bool(decided.pop()) if len(decided) == 1 else None,  # None: runs disagree or none
+                    "status": [run[gi].status for run in results],
+                    "runs": [run[gi].rows for run in results],
+                }
+            )
+        return ScoreReport(
+            metrics=metrics,
+            per_run=per_run,
+            std=std,
+            records=records,
+            failures=failures,
+            unparsed=unparsed_counts(k for run in results for g in run for k in g.unparsed),
+            missing=missing,
+            excluded=excluded,
+        )
 
 
 @hookimpl
 def harness_benchmarks() -> list[type]:
     """Register MMBench with the harness."""
     return [MMBenchBenchmark]
-

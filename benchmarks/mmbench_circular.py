@@ -99,9 +99,7 @@ def group_rows(rows: Sequence[Row], source: str = "predictions") -> list[list[Ro
     for g_index in sorted(groups):
         members = sorted(groups[g_index], key=lambda r: r.index)
         if members[0].index != g_index:
-            raise HarnessError(
-                f"{source}: circular copy {members[0].index} has no main question {g_index}"
-            )
+            raise HarnessError(f"{source}: circular copy {members[0].index} has no main question {g_index}")
         out.append(members)
     return out
 
@@ -112,8 +110,9 @@ class _NeverAnswered(Exception):
         self.reason = reason
 
 
-def _extract_row(row: Row, run_index: int, record: dict[str, Any],
-                 result: GroupResult) -> Generator[JudgeRequest, JudgeReply, str | None]:
+def _extract_row(
+    row: Row, run_index: int, record: dict[str, Any], result: GroupResult
+) -> Generator[JudgeRequest, JudgeReply, str | None]:
     """Ask the judge up to 3 times for one row; the extracted letter, or None if no answer was readable.
 
     Raises ``_NeverAnswered`` when a call failed (no answer came back).
@@ -121,12 +120,16 @@ def _extract_row(row: Row, run_index: int, record: dict[str, Any],
     prompt = judge_prompt(row.question, row.choices, row.prediction)
     for attempt in range(JUDGE_ATTEMPTS):
         request = JudgeRequest.chat(
-            f"mmbench/{row.index}/extract", None, prompt, temperature=JUDGE_TEMPERATURE,
-            max_tokens=JUDGE_MAX_TOKENS, run_index=run_index, attempt=attempt,
+            f"mmbench/{row.index}/extract",
+            None,
+            prompt,
+            temperature=JUDGE_TEMPERATURE,
+            max_tokens=JUDGE_MAX_TOKENS,
+            run_index=run_index,
+            attempt=attempt,
         )
         reply = yield request
-        entry: dict[str, Any] = {"attempt": attempt, "text": reply.text, "error": reply.error,
-                                 "model": reply.model}
+        entry: dict[str, Any] = {"attempt": attempt, "text": reply.text, "error": reply.error, "model": reply.model}
         record["judge"].append(entry)
         if not reply.ok:
             entry["outcome"] = "never_answered"
@@ -139,16 +142,25 @@ def _extract_row(row: Row, run_index: int, record: dict[str, Any],
     return None
 
 
-def evaluate_group(rows: Sequence[Row], run_index: int, *, has_judge: bool,
-                   random_seed: int = DEFAULT_RANDOM_SEED) -> Generator[JudgeRequest, JudgeReply, GroupResult]:
+def evaluate_group(
+    rows: Sequence[Row], run_index: int, *, has_judge: bool, random_seed: int = DEFAULT_RANDOM_SEED
+) -> Generator[JudgeRequest, JudgeReply, GroupResult]:
     """CircularEval of one main question: yields judge requests, returns the GroupResult."""
     result = GroupResult(g_index=rows[0].index, hit=0, status="")
     prefetched: list[str | None] = []
     for row in rows:
         letter, rule = infer(row.prediction, row.choices)
-        result.rows.append({"index": row.index, "answer": row.answer, "prediction": row.prediction,
-                            "rule": rule, "extracted": letter,
-                            "source": "rule" if letter is not None else None, "judge": []})
+        result.rows.append(
+            {
+                "index": row.index,
+                "answer": row.answer,
+                "prediction": row.prediction,
+                "rule": rule,
+                "extracted": letter,
+                "source": "rule" if letter is not None else None,
+                "judge": [],
+            }
+        )
         prefetched.append(letter)
         if letter is not None and letter != row.answer:
             result.status = "rule_miss"
@@ -184,8 +196,9 @@ def evaluate_group(rows: Sequence[Row], run_index: int, *, has_judge: bool,
     return result
 
 
-def run_circular(groups: Sequence[Sequence[Row]], judge: Judge | None, runs: int,
-                 random_seed: int = DEFAULT_RANDOM_SEED) -> list[list[GroupResult]]:
+def run_circular(
+    groups: Sequence[Sequence[Row]], judge: Judge | None, runs: int, random_seed: int = DEFAULT_RANDOM_SEED
+) -> list[list[GroupResult]]:
     """Evaluate every group in every judge run; results[run][group].
 
     Requests are sent in waves: each wave holds the next request of every group still waiting.

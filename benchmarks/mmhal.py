@@ -89,8 +89,10 @@ def run_metrics(scores: Sequence[int | None], names: Sequence[str]) -> dict[str,
     rated = [s for s in scores if s is not None]
     if not rated:
         return {}
-    metrics = {"average_score": sum(rated) / len(rated),
-               "hallucination_rate": sum(1 for s in rated if s < 3) / len(rated)}
+    metrics = {
+        "average_score": sum(rated) / len(rated),
+        "hallucination_rate": sum(1 for s in rated if s < 3) / len(rated),
+    }
     for k, name in enumerate(names):
         of_type = [s for pos, s in enumerate(scores) if pos % N_TYPES == k and s is not None]
         if of_type:
@@ -105,12 +107,20 @@ class MMHal(Benchmark):
     predictions_filename = "predictions.json"  # the official prediction format's file type
     description = "MMHal-Bench: 96 questions, GPT-4 rating 0-6 and hallucination rate (share of ratings < 3)"
     needs_judge = True
-    columns = (LeaderboardColumn("MMHal Score", "average_score", False, 2, True, 30),
-               LeaderboardColumn("MMHal Rate", "hallucination_rate", True, 2, True, 30))
+    columns = (
+        LeaderboardColumn("MMHal Score", "average_score", False, 2, True, 30),
+        LeaderboardColumn("MMHal Rate", "hallucination_rate", True, 2, True, 30),
+    )
     judge_substitutes = JUDGE_SUBSTITUTES
 
-    def __init__(self, *, judge_model: str = PROTOCOL_JUDGE, judge_temperature: float = 0.0,
-                 judge_max_tokens: int | None = None, judge_runs: int = 3) -> None:
+    def __init__(
+        self,
+        *,
+        judge_model: str = PROTOCOL_JUDGE,
+        judge_temperature: float = 0.0,
+        judge_max_tokens: int | None = None,
+        judge_runs: int = 3,
+    ) -> None:
         """``judge_max_tokens`` None: no max_tokens is sent, as the official call."""
         self.judge_model = judge_model
         self.judge_temperature = judge_temperature
@@ -121,7 +131,7 @@ class MMHal(Benchmark):
         return ProtocolCard(
             benchmark=self.name,
             data_version="Shengcao1006/MMHal-Bench (HF dataset, main) test_data.zip: response_template.json "
-                         "(96 questions) + images/",
+            "(96 questions) + images/",
             scorer_source="llava-rlhf/LLaVA-RLHF@830a083fd83e Eval/eval_gpt_mmhal.py + Eval/summarize_gpt_mmhal.py",
             judge_model=self.judge_model,
             judge_temperature=self.judge_temperature,
@@ -143,24 +153,39 @@ class MMHal(Benchmark):
 
     def generation_params(self) -> dict[str, Any]:
         """LLaVA-RLHF ``eval_mmhal.sh``: question only (``--test-prompt ''``), greedy, 1024 new tokens."""
-        return {"max_new_tokens": 1024, "do_sample": False, "temperature": 0.0, "conv_mode": "vicuna_v1",
-                "image_aspect_ratio": "pad"}
+        return {
+            "max_new_tokens": 1024,
+            "do_sample": False,
+            "temperature": 0.0,
+            "conv_mode": "vicuna_v1",
+            "image_aspect_ratio": "pad",
+        }
 
     def data_sources(self) -> list[DataSource]:
-        return [DataSource(path="test_data.zip", url=DATA_URL, unpack=True,
-                           note="HF dataset file; holds response_template.json and images/")]
+        return [
+            DataSource(
+                path="test_data.zip",
+                url=DATA_URL,
+                unpack=True,
+                note="HF dataset file; holds response_template.json and images/",
+            )
+        ]
 
     def _template_path(self, data_dir: Path) -> Path:
-        return first_existing([data_dir / "response_template.json",
-                               data_dir / "test_data" / "response_template.json"], "response_template.json")
+        return first_existing(
+            [data_dir / "response_template.json", data_dir / "test_data" / "response_template.json"],
+            "response_template.json",
+        )
 
     def _read_records(self, path: Path) -> list[dict[str, Any]]:
         records = read_json_strict(path)
         if not isinstance(records, list):
             raise HarnessError(f"{path}: expected a JSON list of {N_QUESTIONS} records")
         if len(records) != N_QUESTIONS:
-            raise HarnessError(f"{path}: {len(records)} records; MMHal-Bench has exactly {N_QUESTIONS} "
-                               "(the official scorer asserts it; the question type is position % 8)")
+            raise HarnessError(
+                f"{path}: {len(records)} records; MMHal-Bench has exactly {N_QUESTIONS} "
+                "(the official scorer asserts it; the question type is position % 8)"
+            )
         for pos, rec in enumerate(records):
             if not isinstance(rec, dict):
                 raise HarnessError(f"{path} record {pos}: expected an object")
@@ -171,19 +196,35 @@ class MMHal(Benchmark):
         items = []
         for pos, rec in enumerate(self._read_records(path)):
             where = f"{path} record {pos}"
-            require_fields(rec, [("question_type", str), ("image_src", str), ("image_content", list),
-                                 ("question", str), ("gt_answer", str)], where)
+            require_fields(
+                rec,
+                [
+                    ("question_type", str),
+                    ("image_src", str),
+                    ("image_content", list),
+                    ("question", str),
+                    ("gt_answer", str),
+                ],
+                where,
+            )
             if not all(isinstance(c, str) for c in rec["image_content"]):
                 raise HarnessError(f"{where}: 'image_content' must be a list of strings")
-            items.append(BenchItem(
-                id=str(pos),
-                image=path.parent / "images" / rec["image_src"].rsplit("/", 1)[-1],
-                prompt=rec["question"],
-                meta={"question_type": rec["question_type"], "question_topic": rec.get("question_topic"),
-                      "image_id": rec.get("image_id"), "image_src": rec["image_src"],
-                      "image_content": list(rec["image_content"]), "gt_answer": rec["gt_answer"],
-                      "record": copy.deepcopy(rec)},
-            ))
+            items.append(
+                BenchItem(
+                    id=str(pos),
+                    image=path.parent / "images" / rec["image_src"].rsplit("/", 1)[-1],
+                    prompt=rec["question"],
+                    meta={
+                        "question_type": rec["question_type"],
+                        "question_topic": rec.get("question_topic"),
+                        "image_id": rec.get("image_id"),
+                        "image_src": rec["image_src"],
+                        "image_content": list(rec["image_content"]),
+                        "gt_answer": rec["gt_answer"],
+                        "record": copy.deepcopy(rec),
+                    },
+                )
+            )
         return items
 
     def read_predictions(self, path: Path, items: Sequence[BenchItem]) -> dict[str, str]:
@@ -197,8 +238,10 @@ class MMHal(Benchmark):
             where = f"{path} record {pos}"
             require_fields(rec, [("question", str), ("model_answer", str)], where)
             if rec["question"] != item.prompt or rec.get("image_src", item.meta["image_src"]) != item.meta["image_src"]:
-                raise HarnessError(f"{where}: question/image differ from the template's record {pos} "
-                                   "(the records must keep the template's order)")
+                raise HarnessError(
+                    f"{where}: question/image differ from the template's record {pos} "
+                    "(the records must keep the template's order)"
+                )
             preds[item.id] = rec["model_answer"]
         return preds
 
@@ -216,11 +259,13 @@ class MMHal(Benchmark):
 
     def judge_content(self, item: BenchItem, prediction: str) -> str:
         """The judge's user message for one item (the official template, filled positionally)."""
-        return prompts.TEMPLATE.format(", ".join(item.meta["image_content"]), item.prompt,
-                                       item.meta["gt_answer"], prediction)
+        return prompts.TEMPLATE.format(
+            ", ".join(item.meta["image_content"]), item.prompt, item.meta["gt_answer"], prediction
+        )
 
-    def score(self, items: Sequence[BenchItem], predictions: dict[str, str], judge: Judge | None,
-              *, runs: int = 1) -> ScoreReport:
+    def score(
+        self, items: Sequence[BenchItem], predictions: dict[str, str], judge: Judge | None, *, runs: int = 1
+    ) -> ScoreReport:
         judge = require_judge(judge, self.name)
         check_runs(runs, self.name)
         if len(items) != N_QUESTIONS:
@@ -229,15 +274,31 @@ class MMHal(Benchmark):
         if absent:
             raise HarnessError(f"{self.name}: no prediction for record {', '.join(absent)}")
         contents = [self.judge_content(item, predictions[item.id]) for item in items]
-        requests = [JudgeRequest.chat(f"{self.name}/{item.id}", None, content,
-                                      temperature=self.judge_temperature, max_tokens=self.judge_max_tokens,
-                                      run_index=r)
-                    for r in range(runs) for item, content in zip(items, contents)]
+        requests = [
+            JudgeRequest.chat(
+                f"{self.name}/{item.id}",
+                None,
+                content,
+                temperature=self.judge_temperature,
+                max_tokens=self.judge_max_tokens,
+                run_index=r,
+            )
+            for r in range(runs)
+            for item, content in zip(items, contents)
+        ]
         replies = ask(judge, requests, self.name)
 
         names = type_names(items)
-        records = [{"id": item.id, "question_type": item.meta["question_type"], "type_index": pos % N_TYPES,
-                    "prediction": predictions[item.id], "runs": []} for pos, item in enumerate(items)]
+        records = [
+            {
+                "id": item.id,
+                "question_type": item.meta["question_type"],
+                "type_index": pos % N_TYPES,
+                "prediction": predictions[item.id],
+                "runs": [],
+            }
+            for pos, item in enumerate(items)
+        ]
         per_run, excluded_runs, failures = [], [], []
         missing: list[dict[str, Any]] = []
         unparsed: list[str] = []
@@ -252,16 +313,32 @@ class MMHal(Benchmark):
                     missing.append(missing_entry(items[pos].id, r, never))
                     official.append(None)
                     parsed.append(None)
-                    records[pos]["runs"].append({"run": r, "rating": None, "official_rating": None,
-                                                 "failure": never, "review": None, "judge_model": reply.model})
+                    records[pos]["runs"].append(
+                        {
+                            "run": r,
+                            "rating": None,
+                            "official_rating": None,
+                            "failure": never,
+                            "review": None,
+                            "judge_model": reply.model,
+                        }
+                    )
                     continue
                 rating, kind = parse_rating(reply.text or "")
                 if kind is not None:
                     unparsed.append(kind)
                 official.append(0 if rating is None else rating)
                 parsed.append(rating)
-                records[pos]["runs"].append({"run": r, "rating": rating, "official_rating": official[-1],
-                                             "failure": kind, "review": reply.text, "judge_model": reply.model})
+                records[pos]["runs"].append(
+                    {
+                        "run": r,
+                        "rating": rating,
+                        "official_rating": official[-1],
+                        "failure": kind,
+                        "review": reply.text,
+                        "judge_model": reply.model,
+                    }
+                )
             per_run.append(run_metrics(official, names))
             excluded_runs.append(run_metrics(parsed, names))
             failures.append(sum(s is None for s in parsed))
@@ -273,9 +350,17 @@ class MMHal(Benchmark):
         excluded, _ = mean_and_std(excluded_runs)
         printed = dict(metrics)
         printed.update(with_run_suffix([{k: round(v, 2) for k, v in run.items()} for run in per_run]))
-        return ScoreReport(metrics=metrics, per_run=per_run, std=std, records=records,
-                           failures=failure_counts(failures), official=printed,
-                           unparsed=unparsed_counts(unparsed), missing=missing, excluded=excluded)
+        return ScoreReport(
+            metrics=metrics,
+            per_run=per_run,
+            std=std,
+            records=records,
+            failures=failure_counts(failures),
+            official=printed,
+            unparsed=unparsed_counts(unparsed),
+            missing=missing,
+            excluded=excluded,
+        )
 
 
 @hookimpl

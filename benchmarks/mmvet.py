@@ -136,14 +136,21 @@ class MMVet(Benchmark):
 
     name = "mmvet"
     predictions_filename = "predictions.json"  # the official prediction format's file type
-    description = ("MM-Vet: 218 open questions, GPT-4-graded correctness per capability "
-                   "(rec, ocr, know, gen, spat, math)")
+    description = (
+        "MM-Vet: 218 open questions, GPT-4-graded correctness per capability (rec, ocr, know, gen, spat, math)"
+    )
     needs_judge = True
     columns = (LeaderboardColumn("MM-Vet", "total", False, 1, True, 20),)
     judge_substitutes = JUDGE_SUBSTITUTES
 
-    def __init__(self, *, judge_model: str = PROTOCOL_JUDGE, judge_temperature: float = 0.0,
-                 judge_max_tokens: int = 3, judge_runs: int = 3) -> None:
+    def __init__(
+        self,
+        *,
+        judge_model: str = PROTOCOL_JUDGE,
+        judge_temperature: float = 0.0,
+        judge_max_tokens: int = 3,
+        judge_runs: int = 3,
+    ) -> None:
         self.judge_model = judge_model
         self.judge_temperature = judge_temperature
         self.judge_max_tokens = judge_max_tokens
@@ -179,8 +186,14 @@ class MMVet(Benchmark):
         return {"max_new_tokens": 1024, "do_sample": False, "temperature": 0.0, "conv_mode": "vicuna_v1"}
 
     def data_sources(self) -> list[DataSource]:
-        return [DataSource(path="mm-vet.zip", url=RELEASE_URL, unpack=True,
-                           note="GitHub release asset; unpacks to mm-vet/ (mm-vet.json, images/, bard_set.json)")]
+        return [
+            DataSource(
+                path="mm-vet.zip",
+                url=RELEASE_URL,
+                unpack=True,
+                note="GitHub release asset; unpacks to mm-vet/ (mm-vet.json, images/, bard_set.json)",
+            )
+        ]
 
     def _metadata_path(self, data_dir: Path) -> Path:
         return first_existing([data_dir / "mm-vet.json", data_dir / "mm-vet" / "mm-vet.json"], "mm-vet.json")
@@ -197,16 +210,23 @@ class MMVet(Benchmark):
                 raise HarnessError(f"{where}: ids must look like v1_<n>")
             if not isinstance(value, dict):
                 raise HarnessError(f"{where}: expected an object")
-            require_fields(value, [("imagename", str), ("question", str), ("answer", str),
-                                   ("capability", list)], where)
+            require_fields(value, [("imagename", str), ("question", str), ("answer", str), ("capability", list)], where)
             caps = value["capability"]
             if not caps or not all(isinstance(c, str) for c in caps):
                 raise HarnessError(f"{where}: 'capability' must be a non-empty list of strings")
-            items.append(BenchItem(
-                id=qid, image=path.parent / "images" / value["imagename"], prompt=value["question"],
-                meta={"answer": value["answer"], "capability": list(caps),
-                      "imagename": value["imagename"], "imagesource": value.get("imagesource")},
-            ))
+            items.append(
+                BenchItem(
+                    id=qid,
+                    image=path.parent / "images" / value["imagename"],
+                    prompt=value["question"],
+                    meta={
+                        "answer": value["answer"],
+                        "capability": list(caps),
+                        "imagename": value["imagename"],
+                        "imagesource": value.get("imagesource"),
+                    },
+                )
+            )
         return items
 
     def read_predictions(self, path: Path, items: Sequence[BenchItem]) -> dict[str, str]:
@@ -214,7 +234,7 @@ class MMVet(Benchmark):
         path = Path(path)
         data = read_json_strict(path)
         if not isinstance(data, dict):
-            raise HarnessError(f"{path}: expected a JSON object {{\"v1_0\": \"answer\", ...}}")
+            raise HarnessError(f'{path}: expected a JSON object {{"v1_0": "answer", ...}}')
         known = {item.id for item in items}
         for qid, value in data.items():
             if qid not in known:
@@ -239,12 +259,19 @@ class MMVet(Benchmark):
     def request(self, item: BenchItem, prediction: str, run: int, attempt: int) -> JudgeRequest:
         """The judge request of one attempt (0 = first call, 1..5 = retries with the suffix)."""
         query = grading_query(item.prompt, item.meta["answer"], prediction, retry=attempt > 0)
-        return JudgeRequest.chat(f"{self.name}/{item.id}", None, query,
-                                 temperature=retry_temperature(attempt, self.judge_temperature),
-                                 max_tokens=self.judge_max_tokens, run_index=run, attempt=attempt)
+        return JudgeRequest.chat(
+            f"{self.name}/{item.id}",
+            None,
+            query,
+            temperature=retry_temperature(attempt, self.judge_temperature),
+            max_tokens=self.judge_max_tokens,
+            run_index=run,
+            attempt=attempt,
+        )
 
-    def score(self, items: Sequence[BenchItem], predictions: dict[str, str], judge: Judge | None,
-              *, runs: int = 1) -> ScoreReport:
+    def score(
+        self, items: Sequence[BenchItem], predictions: dict[str, str], judge: Judge | None, *, runs: int = 1
+    ) -> ScoreReport:
         judge = require_judge(judge, self.name)
         check_runs(runs, self.name)
         if not items:
@@ -264,12 +291,19 @@ class MMVet(Benchmark):
         for attempt in range(MAX_RETRIES + 1):
             if not pending:
                 break
-            replies = ask(judge, [self.request(items[i], predictions[items[i].id], r, attempt)
-                                  for r, i in pending], self.name)
+            replies = ask(
+                judge, [self.request(items[i], predictions[items[i].id], r, attempt) for r, i in pending], self.name
+            )
             still = []
             for (r, i), reply in zip(pending, replies):
-                attempts[r][i].append({"attempt": attempt, "temperature": reply.request.temperature,
-                                       "content": reply.text, "error": reply.error})
+                attempts[r][i].append(
+                    {
+                        "attempt": attempt,
+                        "temperature": reply.request.temperature,
+                        "content": reply.text,
+                        "error": reply.error,
+                    }
+                )
                 models[r][i] = reply.model
                 failure = reply_failure(reply)
                 if failure is not None:  # never answered: the sample is not scored in this run
@@ -288,8 +322,10 @@ class MMVet(Benchmark):
             pending = still
 
         # The official score of each sample: the parsed one, 0.0 after the ladder; None: never answered.
-        official_scores = [[None if never[r][i] else (parsed[r][i] if parsed[r][i] is not None else 0.0)
-                            for i in range(len(items))] for r in range(runs)]
+        official_scores = [
+            [None if never[r][i] else (parsed[r][i] if parsed[r][i] is not None else 0.0) for i in range(len(items))]
+            for r in range(runs)
+        ]
         per_run, excluded_runs, failures, records = [], [], [], []
         for r in range(runs):
             per_run.append(run_metrics(items, official_scores[r]))
@@ -297,13 +333,25 @@ class MMVet(Benchmark):
             failures.append(sum(s is None for s in parsed[r]))
         for i, item in enumerate(items):
             answered = [official_scores[r][i] for r in range(runs) if official_scores[r][i] is not None]
-            records.append({
-                "id": item.id, "capability": item.meta["capability"], "prediction": predictions[item.id],
-                "score": sum(answered) / len(answered) if answered else None,
-                "runs": [{"run": r, "score": official_scores[r][i], "parsed_score": parsed[r][i],
-                          "failure": reasons[r][i], "judge_model": models[r][i], "attempts": attempts[r][i]}
-                         for r in range(runs)],
-            })
+            records.append(
+                {
+                    "id": item.id,
+                    "capability": item.meta["capability"],
+                    "prediction": predictions[item.id],
+                    "score": sum(answered) / len(answered) if answered else None,
+                    "runs": [
+                        {
+                            "run": r,
+                            "score": official_scores[r][i],
+                            "parsed_score": parsed[r][i],
+                            "failure": reasons[r][i],
+                            "judge_model": models[r][i],
+                            "attempts": attempts[r][i],
+                        }
+                        for r in range(runs)
+                    ],
+                }
+            )
 
         metrics, std = mean_and_std(per_run)
         excluded, _ = mean_and_std(excluded_runs)
@@ -318,9 +366,17 @@ class MMVet(Benchmark):
             for r, run in enumerate(per_run):
                 if "total" in run:
                     official[f"total@run{r}"] = float(np.round(run["total"], 1))
-        return ScoreReport(metrics=metrics, per_run=per_run, std=std, records=records,
-                           failures=failure_counts(failures), official=official,
-                           unparsed=unparsed_counts(unparsed), missing=missing, excluded=excluded)
+        return ScoreReport(
+            metrics=metrics,
+            per_run=per_run,
+            std=std,
+            records=records,
+            failures=failure_counts(failures),
+            official=official,
+            unparsed=unparsed_counts(unparsed),
+            missing=missing,
+            excluded=excluded,
+        )
 
 
 @hookimpl

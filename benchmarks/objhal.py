@@ -93,8 +93,10 @@ class ObjHalBenchmark(Benchmark):
     """Object HalBench: response- and mention-level hallucination rates (rule-based by default)."""
 
     name = "objhal"
-    description = ("Object HalBench (300 COCO images, detailed answers): response-level and mention-level "
-                   "hallucination; rule-based by default, LLM object extraction as an option")
+    description = (
+        "Object HalBench (300 COCO images, detailed answers): response-level and mention-level "
+        "hallucination; rule-based by default, LLM object extraction as an option"
+    )
     needs_judge = False
     predictions_filename = "answers.jsonl"
     columns = (
@@ -102,16 +104,28 @@ class ObjHalBenchmark(Benchmark):
         LeaderboardColumn("ObjHal Mention ↓", "object_hall", lower_is_better=True, order=80),
     )
     reported = (
-        ReportedNumbers(source="RLHF-V paper (arXiv 2312.00849) Table 1", model="LLaVA-1.5-13B",
-                        values={"objhal/response_hall": 46.3, "objhal/object_hall": 22.6},
-                        note="GPT-based object extraction (extraction='llm'), not the rule-based default"),
+        ReportedNumbers(
+            source="RLHF-V paper (arXiv 2312.00849) Table 1",
+            model="LLaVA-1.5-13B",
+            values={"objhal/response_hall": 46.3, "objhal/object_hall": 22.6},
+            note="GPT-based object extraction (extraction='llm'), not the rule-based default",
+        ),
     )
 
-    def __init__(self, extraction: str = "rule", *, judge_model: str | None = None,
-                 annotation_dir: Path | None = None, nltk_data: Path | None = None,
-                 spacy_model: str = "en_core_web_trf", max_new_tokens: int = 1024,
-                 max_attempts: int = MAX_ATTEMPTS, questions_git_blob: str | None = QUESTIONS_GIT_BLOB,
-                 normaliser: Normaliser | None = None, analyser: Analyse | None = None) -> None:
+    def __init__(
+        self,
+        extraction: str = "rule",
+        *,
+        judge_model: str | None = None,
+        annotation_dir: Path | None = None,
+        nltk_data: Path | None = None,
+        spacy_model: str = "en_core_web_trf",
+        max_new_tokens: int = 1024,
+        max_attempts: int = MAX_ATTEMPTS,
+        questions_git_blob: str | None = QUESTIONS_GIT_BLOB,
+        normaliser: Normaliser | None = None,
+        analyser: Analyse | None = None,
+    ) -> None:
         """``extraction``: ``rule`` (default) or ``llm`` (a judge extracts the objects; ``judge_model`` is
         recorded, the official one, gpt-3.5-turbo-0613, is retired). ``annotation_dir``/``nltk_data``:
         default ``<data_dir>/annotations`` and ``<data_dir>/nltk_data``. ``spacy_model``: for ``llm``.
@@ -147,8 +161,10 @@ class ObjHalBenchmark(Benchmark):
             "A rate whose denominator is zero is 0 here (the official script raises); the counts are reported.",
         ]
         if self.questions_git_blob != QUESTIONS_GIT_BLOB:
-            deviations.append(f"question file not checked against git blob {QUESTIONS_GIT_BLOB} "
-                              f"(questions_git_blob={self.questions_git_blob!r}).")
+            deviations.append(
+                f"question file not checked against git blob {QUESTIONS_GIT_BLOB} "
+                f"(questions_git_blob={self.questions_git_blob!r})."
+            )
         llm = self.extraction == "llm"
         if llm:
             deviations += [
@@ -157,15 +173,21 @@ class ObjHalBenchmark(Benchmark):
                 "(not scored); the official script aborts the whole run.",
             ]
         else:
-            deviations.append("extraction 'rule': the judge-free path of the official scorer; the paper's numbers "
-                              "use GPT extraction, which it reports as more precise than exact matching.")
+            deviations.append(
+                "extraction 'rule': the judge-free path of the official scorer; the paper's numbers "
+                "use GPT extraction, which it reports as more precise than exact matching."
+            )
         return ProtocolCard(
             benchmark=self.name,
-            data_version=(f"RLHF-V/RLAIF-V@{RLAIFV_COMMIT[:12]} eval/data/{QUESTIONS} (git blob "
-                          f"{QUESTIONS_GIT_BLOB[:12]}); {SYNONYMS_REFINE} sha256 {SYNONYMS_REFINE_SHA256[:16]}; "
-                          "COCO 2014 annotations"),
-            scorer_source=(f"{SCORER}, {'GPT' if llm else 'rule-based'} object extraction; needs "
-                           f"{', '.join(NLTK_NEEDS['rlaifv'])}" + (f", spaCy {self.spacy_model}" if llm else "")),
+            data_version=(
+                f"RLHF-V/RLAIF-V@{RLAIFV_COMMIT[:12]} eval/data/{QUESTIONS} (git blob "
+                f"{QUESTIONS_GIT_BLOB[:12]}); {SYNONYMS_REFINE} sha256 {SYNONYMS_REFINE_SHA256[:16]}; "
+                "COCO 2014 annotations"
+            ),
+            scorer_source=(
+                f"{SCORER}, {'GPT' if llm else 'rule-based'} object extraction; needs "
+                f"{', '.join(NLTK_NEEDS['rlaifv'])}" + (f", spaCy {self.spacy_model}" if llm else "")
+            ),
             judge_model=(self.judge_model or OFFICIAL_MODEL) if llm else None,
             judge_temperature=TEMPERATURE if llm else None,
             judge_max_tokens=MAX_TOKENS if llm else None,
@@ -175,16 +197,24 @@ class ObjHalBenchmark(Benchmark):
         )
 
     def generation_params(self) -> dict[str, Any]:
-        return {"max_new_tokens": self.max_new_tokens, "greedy": True, "temperature": 0.0,
-                "official_num_beams": 3}
+        return {"max_new_tokens": self.max_new_tokens, "greedy": True, "temperature": 0.0, "official_num_beams": 3}
 
     def data_sources(self) -> list[DataSource]:
         return [
-            DataSource(path=QUESTIONS, url=QUESTIONS_URL,
-                       note=(f"Object HalBench questions with base64 images (about 64 MB; CC BY-NC 4.0). No SHA-256 "
-                             f"is published; `load` checks the git blob SHA-1 {QUESTIONS_GIT_BLOB}.")),
-            DataSource(path=SYNONYMS_REFINE, url=SYNONYMS_REFINE_URL, sha256=SYNONYMS_REFINE_SHA256,
-                       note="RLAIF-V's refined CHAIR synonym list."),
+            DataSource(
+                path=QUESTIONS,
+                url=QUESTIONS_URL,
+                note=(
+                    f"Object HalBench questions with base64 images (about 64 MB; CC BY-NC 4.0). No SHA-256 "
+                    f"is published; `load` checks the git blob SHA-1 {QUESTIONS_GIT_BLOB}."
+                ),
+            ),
+            DataSource(
+                path=SYNONYMS_REFINE,
+                url=SYNONYMS_REFINE_URL,
+                sha256=SYNONYMS_REFINE_SHA256,
+                note="RLAIF-V's refined CHAIR synonym list.",
+            ),
             coco_annotations_source(),
             *nltk_sources(NLTK_PACKAGES),
         ]
@@ -195,8 +225,12 @@ class ObjHalBenchmark(Benchmark):
         data_dir = Path(data_dir)
         questions = read_questions(data_dir / QUESTIONS, data_dir / IMAGE_DIR, expected_blob=self.questions_git_blob)
         self._data_dir = data_dir
-        return [BenchItem(id=str(q.index), image=q.image, prompt=q.question,
-                          meta={"image_id": q.image_id, "question": q.question}) for q in questions]
+        return [
+            BenchItem(
+                id=str(q.index), image=q.image, prompt=q.question, meta={"image_id": q.image_id, "question": q.question}
+            )
+            for q in questions
+        ]
 
     # ----------------------------------------------------------------- predictions
     def read_predictions(self, path: Path, items: Sequence[BenchItem]) -> dict[str, str]:
@@ -213,8 +247,10 @@ class ObjHalBenchmark(Benchmark):
                 if key not in known:
                     raise HarnessError(f"{where}: question_id {key} is not an Object HalBench question (0..299)")
                 if "image_id" in row and int_field(row, "image_id", where) != int(known[key].meta["image_id"]):
-                    raise HarnessError(f"{where}: question_id {key} has image_id {row['image_id']}, the question "
-                                       f"file has {known[key].meta['image_id']}")
+                    raise HarnessError(
+                        f"{where}: question_id {key} has image_id {row['image_id']}, the question "
+                        f"file has {known[key].meta['image_id']}"
+                    )
             else:
                 image_id = int_field(row, "image_id", where)
                 if image_id not in by_image:
@@ -236,13 +272,20 @@ class ObjHalBenchmark(Benchmark):
         for item in items:
             if item.id not in predictions:
                 raise HarnessError(f"{path}: no answer for question_id {item.id}")
-            rows.append({"question_id": int(item.id), "image_id": int(item.meta["image_id"]),
-                         "prompt": item.meta["question"], "text": predictions[item.id]})
+            rows.append(
+                {
+                    "question_id": int(item.id),
+                    "image_id": int(item.meta["image_id"]),
+                    "prompt": item.meta["question"],
+                    "text": predictions[item.id],
+                }
+            )
         write_jsonl(path, rows)
 
     # ----------------------------------------------------------------- scoring
-    def score(self, items: Sequence[BenchItem], predictions: dict[str, str], judge: Judge | None = None,
-              *, runs: int = 1) -> ScoreReport:
+    def score(
+        self, items: Sequence[BenchItem], predictions: dict[str, str], judge: Judge | None = None, *, runs: int = 1
+    ) -> ScoreReport:
         """``rule``: deterministic (``judge``/``runs`` unused). ``llm``: ``runs`` judge runs, averaged."""
         if self._data_dir is None:
             raise HarnessError("objhal: call load(data_dir) before score() (the scorer needs the synonym list)")
@@ -259,8 +302,9 @@ class ObjHalBenchmark(Benchmark):
             judge = require_judge(judge, self.name)  # before any NLTK or COCO work
             check_runs(runs, self.name)
         vocab = CocoVocabulary.read(self._data_dir / SYNONYMS_REFINE, refined=True)
-        normalise = self.normaliser or nltk_normaliser("rlaifv", self.nltk_data or self._data_dir / "nltk_data",
-                                                       benchmark=self.name)
+        normalise = self.normaliser or nltk_normaliser(
+            "rlaifv", self.nltk_data or self._data_dir / "nltk_data", benchmark=self.name
+        )
 
         def mentions(text: str) -> CaptionMentions:
             return vocab.mentions(normalise(text))
@@ -292,8 +336,12 @@ class ObjHalBenchmark(Benchmark):
         missing: list[dict[str, Any]] = []
         unparsed_kinds: list[str] = []
         failures: list[int] = []
-        records = {item.id: _record(item, int(item.meta["image_id"]), answers[item.id], None,
-                                    truth[int(item.meta["image_id"])]) for item in items}
+        records = {
+            item.id: _record(
+                item, int(item.meta["image_id"]), answers[item.id], None, truth[int(item.meta["image_id"])]
+            )
+            for item in items
+        }
         for run in range(runs):
             extracted: dict[str, list[str]] = {item.id: [] for item in items if not needs_call(answers[item.id])}
             pending = [item for item in items if needs_call(answers[item.id])]
@@ -302,8 +350,11 @@ class ObjHalBenchmark(Benchmark):
                 if not pending:
                     break
                 requests: list[JudgeRequest] = [
-                    extraction_request(f"objhal/{item.id}", item.meta["question"], answers[item.id], run_index=run,
-                                       attempt=attempt) for item in pending]
+                    extraction_request(
+                        f"objhal/{item.id}", item.meta["question"], answers[item.id], run_index=run, attempt=attempt
+                    )
+                    for item in pending
+                ]
                 again = []
                 for item, reply in zip(pending, ask(judge, requests, self.name)):
                     failure = reply_failure(reply)
@@ -330,10 +381,15 @@ class ObjHalBenchmark(Benchmark):
                 result = score_caption(vocab.objects_to_mentions(candidates), truth[image_id], answers[item.id])
                 scores.append(result)
                 rec = records[item.id]
-                rec.setdefault("runs", []).append({
-                    "run": run, "extracted": extracted[item.id], "candidates": candidates,
-                    "mentions": [[w, c] for w, c in zip(result.words, result.classes)],
-                    "hallucinated": [list(p) for p in result.hallucinated]})
+                rec.setdefault("runs", []).append(
+                    {
+                        "run": run,
+                        "extracted": extracted[item.id],
+                        "candidates": candidates,
+                        "mentions": [[w, c] for w, c in zip(result.words, result.classes)],
+                        "hallucinated": [list(p) for p in result.hallucinated],
+                    }
+                )
                 rec.setdefault("_ok", []).append(0.0 if result.is_hallucinated else 1.0)
             t = totals(scores)
             per_run.append(objhal_metrics(t))
@@ -342,18 +398,28 @@ class ObjHalBenchmark(Benchmark):
             oks = rec.pop("_ok", [])
             rec["score"] = sum(oks) / len(oks) if oks else None
         metrics, std = mean_and_std(per_run)
-        return ScoreReport(metrics=metrics, per_run=per_run, std=std if runs > 1 else {},
-                           records=list(records.values()), failures=failure_counts(failures),
-                           official=with_run_suffix(official_runs),
-                           unparsed=unparsed_counts(unparsed_kinds) if unparsed_kinds else {}, missing=missing)
+        return ScoreReport(
+            metrics=metrics,
+            per_run=per_run,
+            std=std if runs > 1 else {},
+            records=list(records.values()),
+            failures=failure_counts(failures),
+            official=with_run_suffix(official_runs),
+            unparsed=unparsed_counts(unparsed_kinds) if unparsed_kinds else {},
+            missing=missing,
+        )
 
 
-def _record(item: BenchItem, image_id: int, answer: str, result: CaptionScore | None,
-            truth: set[str]) -> dict[str, Any]:
+def _record(
+    item: BenchItem, image_id: int, answer: str, result: CaptionScore | None, truth: set[str]
+) -> dict[str, Any]:
     record: dict[str, Any] = {"id": item.id, "image_id": image_id, "answer": answer, "truth": sorted(truth)}
     if result is not None:
-        record.update(mentions=[[w, c] for w, c in zip(result.words, result.classes)],
-                      hallucinated=[list(p) for p in result.hallucinated], correct=not result.is_hallucinated)
+        record.update(
+            mentions=[[w, c] for w, c in zip(result.words, result.classes)],
+            hallucinated=[list(p) for p in result.hallucinated],
+            correct=not result.is_hallucinated,
+        )
     return record
 
 

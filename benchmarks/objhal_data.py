@@ -47,8 +47,9 @@ class ObjHalQuestion:
     image: Path
 
 
-def read_questions(path: Path, image_dir: Path, *,
-                   expected_blob: str | None = QUESTIONS_GIT_BLOB) -> list[ObjHalQuestion]:
+def read_questions(
+    path: Path, image_dir: Path, *, expected_blob: str | None = QUESTIONS_GIT_BLOB
+) -> list[ObjHalQuestion]:
     """The questions in file order; base64 images are written once to ``image_dir/<index>.jpg``.
 
     ``expected_blob``: the git blob SHA-1 the file must have (None: not checked, for other copies).
@@ -59,8 +60,10 @@ def read_questions(path: Path, image_dir: Path, *,
     if expected_blob is not None:
         blob = git_blob_sha1(path)
         if blob != expected_blob:
-            raise HarnessError(f"{path}: git blob SHA-1 {blob}, expected {expected_blob} (RLHF-V/RLAIF-V@"
-                               f"{RLAIFV_COMMIT[:12]}); delete it and run `harness data pull objhal` again")
+            raise HarnessError(
+                f"{path}: git blob SHA-1 {blob}, expected {expected_blob} (RLHF-V/RLAIF-V@"
+                f"{RLAIFV_COMMIT[:12]}); delete it and run `harness data pull objhal` again"
+            )
     questions: list[ObjHalQuestion] = []
     for index, (lineno, row) in enumerate(iter_jsonl(path, "Object HalBench question file")):
         where = f"{path}:{lineno}"

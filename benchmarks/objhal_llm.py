@@ -70,11 +70,25 @@ def needs_call(answer: str) -> bool:
     return len(answer.strip().split()) > 3
 
 
-def extraction_request(key: str, question: str, answer: str, *, run_index: int = 0, attempt: int = 0,
-                       temperature: float = TEMPERATURE, max_tokens: int = MAX_TOKENS) -> JudgeRequest:
+def extraction_request(
+    key: str,
+    question: str,
+    answer: str,
+    *,
+    run_index: int = 0,
+    attempt: int = 0,
+    temperature: float = TEMPERATURE,
+    max_tokens: int = MAX_TOKENS,
+) -> JudgeRequest:
     prompt = EXTRACTION_PROMPT.replace("{question}", question).replace("{answer}", answer)
-    return JudgeRequest(key=key, messages=(("system", prompt),), temperature=temperature, max_tokens=max_tokens,
-                        run_index=run_index, attempt=attempt)
+    return JudgeRequest(
+        key=key,
+        messages=(("system", prompt),),
+        temperature=temperature,
+        max_tokens=max_tokens,
+        run_index=run_index,
+        attempt=attempt,
+    )
 
 
 def parse_object_list(text: str) -> list[str] | None:
@@ -128,7 +142,7 @@ def _double_words_only(lemmas: Sequence[str], vocab: CocoVocabulary) -> list[str
     found: list[str] = []
     i = 0
     while i < len(lemmas):
-        pair = " ".join(lemmas[i:i + 2])
+        pair = " ".join(lemmas[i : i + 2])
         if pair in vocab.double_words:
             found.append(vocab.double_words[pair])
             i += 2
@@ -142,13 +156,16 @@ def spacy_analyser(model: str) -> Analyse:
     try:
         import spacy  # type: ignore[import-not-found]
     except ImportError:
-        raise HarnessError("objhal extraction='llm' needs spaCy: pip install 'self-evolution-harness[spacy]' "
-                           f"and the model {model!r} (python -m spacy download {model})") from None
+        raise HarnessError(
+            "objhal extraction='llm' needs spaCy: pip install 'self-evolution-harness[spacy]' "
+            f"and the model {model!r} (python -m spacy download {model})"
+        ) from None
     try:
         nlp = spacy.load(model)
     except OSError as exc:
-        raise HarnessError(f"objhal extraction='llm': spaCy model {model!r} is not installed "
-                           f"(python -m spacy download {model}): {exc}") from None
+        raise HarnessError(
+            f"objhal extraction='llm': spaCy model {model!r} is not installed (python -m spacy download {model}): {exc}"
+        ) from None
 
     def analyse(text: str) -> list[tuple[str, str]]:
         return [(token.lemma_, token.tag_) for token in nlp(text)]

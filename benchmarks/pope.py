@@ -63,14 +63,29 @@ class PopeBenchmark(Benchmark):
         LeaderboardColumn("POPE Yes %", "Yes-ratio", order=60),
     )
     reported = (
-        ReportedNumbers(source="haotian-liu/LLaVA docs/MODEL_ZOO.md @ c121f0432da2", model="LLaVA-1.5-7B",
-                        values={"pope/F1": 85.9}, note="mean of the three per-split F1, POPE at e3e3926"),
-        ReportedNumbers(source="haotian-liu/LLaVA docs/MODEL_ZOO.md @ c121f0432da2", model="LLaVA-1.5-13B",
-                        values={"pope/F1": 85.9}, note="mean of the three per-split F1, POPE at e3e3926"),
+        ReportedNumbers(
+            source="haotian-liu/LLaVA docs/MODEL_ZOO.md @ c121f0432da2",
+            model="LLaVA-1.5-7B",
+            values={"pope/F1": 85.9},
+            note="mean of the three per-split F1, POPE at e3e3926",
+        ),
+        ReportedNumbers(
+            source="haotian-liu/LLaVA docs/MODEL_ZOO.md @ c121f0432da2",
+            model="LLaVA-1.5-13B",
+            values={"pope/F1": 85.9},
+            note="mean of the three per-split F1, POPE at e3e3926",
+        ),
     )
 
-    def __init__(self, version: str = "llava", *, prompt_suffix: str = "llava", parser: str = "official",
-                 image_root: Path | None = None, max_new_tokens: int = 128) -> None:
+    def __init__(
+        self,
+        version: str = "llava",
+        *,
+        prompt_suffix: str = "llava",
+        parser: str = "official",
+        image_root: Path | None = None,
+        max_new_tokens: int = 128,
+    ) -> None:
         """``version``: ``llava`` (default) or ``current`` question files. ``prompt_suffix``: one of
         llava, none, yes-or-no, vcd. ``parser``: official (default), lmms-eval or vlmevalkit.
         ``image_root``: COCO val2014 images (default ``<data_dir>/val2014``)."""
@@ -101,16 +116,20 @@ class PopeBenchmark(Benchmark):
         if self.version != "llava":
             deviations.append(f"version {self.version!r}: {v.note}.")
         if self.parser != "official":
-            deviations.append(f"parser {self.parser!r} instead of POPE's evaluate.py: an unparsed answer is wrong "
-                              "for accuracy and absent from TP/FP/TN/FN; aggregation stays per split.")
+            deviations.append(
+                f"parser {self.parser!r} instead of POPE's evaluate.py: an unparsed answer is wrong "
+                "for accuracy and absent from TP/FP/TN/FN; aggregation stays per split."
+            )
         if self.prompt_suffix != "llava":
             deviations.append(f"prompt suffix {self.prompt_suffix!r} instead of LLaVA-1.5's.")
         return ProtocolCard(
             benchmark=self.name,
             data_version=f"RUCAIBox/POPE@{v.commit[:12]} output/coco ({self.version}: "
-                         f"{sum(v.questions.values())} questions)",
-            scorer_source=(f"RUCAIBox/POPE@3df3ba1b110e evaluate.py = haotian-liu/LLaVA@{LLAVA_COMMIT[:12]} "
-                           f"llava/eval/eval_pope.py; parser {self.parser!r}; headline = mean of per-split F1 ×100"),
+            f"{sum(v.questions.values())} questions)",
+            scorer_source=(
+                f"RUCAIBox/POPE@3df3ba1b110e evaluate.py = haotian-liu/LLaVA@{LLAVA_COMMIT[:12]} "
+                f"llava/eval/eval_pope.py; parser {self.parser!r}; headline = mean of per-split F1 ×100"
+            ),
             judge_model=None,
             prompt_version=f"suffix {self.prompt_suffix!r}: {SUFFIXES[self.prompt_suffix]!r}",
             generation=self.generation_params(),
@@ -119,16 +138,25 @@ class PopeBenchmark(Benchmark):
         )
 
     def generation_params(self) -> dict[str, Any]:
-        return {"max_new_tokens": self.max_new_tokens, "greedy": True, "temperature": 0.0,
-                "prompt_suffix": SUFFIXES[self.prompt_suffix]}
+        return {
+            "max_new_tokens": self.max_new_tokens,
+            "greedy": True,
+            "temperature": 0.0,
+            "prompt_suffix": SUFFIXES[self.prompt_suffix],
+        }
 
     def data_sources(self) -> list[DataSource]:
         sources = []
         for version in VERSIONS.values():  # both versions: small, and `version=current` then needs no new pull
             for split in SPLITS:
-                sources.append(DataSource(path=version.path(split), url=version.url(split),
-                                          sha256=version.sha256[split],
-                                          note=f"POPE {split} questions/labels ({version.name}: {version.note}; MIT)"))
+                sources.append(
+                    DataSource(
+                        path=version.path(split),
+                        url=version.url(split),
+                        sha256=version.sha256[split],
+                        note=f"POPE {split} questions/labels ({version.name}: {version.note}; MIT)",
+                    )
+                )
         sources.append(coco_val2014_images_source("POPE's 500 images"))
         return sources
 
@@ -142,8 +170,14 @@ class PopeBenchmark(Benchmark):
         items = []
         for split in SPLITS:
             for q in read_label_file(data_dir / v.path(split), split):
-                items.append(BenchItem(id=q.item_id, image=root / q.image, prompt=q.text + suffix,
-                                       meta={"split": split, "label": q.label, "question_id": q.question_id}))
+                items.append(
+                    BenchItem(
+                        id=q.item_id,
+                        image=root / q.image,
+                        prompt=q.text + suffix,
+                        meta={"split": split, "label": q.label, "question_id": q.question_id},
+                    )
+                )
         return items
 
     # ----------------------------------------------------------------- predictions
@@ -159,9 +193,11 @@ class PopeBenchmark(Benchmark):
             if not isinstance(text, str):
                 raise HarnessError(f"{where}: question_id {key}: missing or non-string field 'text'")
             if key not in known:
-                raise HarnessError(f"{where}: question_id {key} is not a POPE question of version {self.version!r} "
-                                   f"(ids: adversarial 1.., random {ID_OFFSET['random'] + 1}.., popular "
-                                   f"{ID_OFFSET['popular'] + 1}..)")
+                raise HarnessError(
+                    f"{where}: question_id {key} is not a POPE question of version {self.version!r} "
+                    f"(ids: adversarial 1.., random {ID_OFFSET['random'] + 1}.., popular "
+                    f"{ID_OFFSET['popular'] + 1}..)"
+                )
             if key in predictions:
                 raise HarnessError(f"{where}: question_id {key} appears more than once")
             predictions[key] = text
@@ -175,13 +211,15 @@ class PopeBenchmark(Benchmark):
         for item in items:
             if item.id not in predictions:
                 raise HarnessError(f"{path}: no answer for question_id {item.id}")
-            rows.append({"question_id": int(item.id), "prompt": item.prompt, "text": predictions[item.id],
-                         "metadata": {}})
+            rows.append(
+                {"question_id": int(item.id), "prompt": item.prompt, "text": predictions[item.id], "metadata": {}}
+            )
         write_jsonl(path, rows)
 
     # ----------------------------------------------------------------- scoring
-    def score(self, items: Sequence[BenchItem], predictions: dict[str, str], judge: Judge | None = None,
-              *, runs: int = 1) -> ScoreReport:
+    def score(
+        self, items: Sequence[BenchItem], predictions: dict[str, str], judge: Judge | None = None, *, runs: int = 1
+    ) -> ScoreReport:
         """Rule-based and deterministic (``judge``/``runs`` unused); every item needs an answer."""
         if not items:
             raise HarnessError("pope: nothing to score (no items)")
@@ -202,8 +240,16 @@ class PopeBenchmark(Benchmark):
             preds, labels = per_split.setdefault(split, ([], []))
             preds.append(pred)
             labels.append(label)
-            records.append({"id": item.id, "split": split, "label": label, "response": answer,
-                            "prediction": pred, "correct": pred == label})
+            records.append(
+                {
+                    "id": item.id,
+                    "split": split,
+                    "label": label,
+                    "response": answer,
+                    "prediction": pred,
+                    "correct": pred == label,
+                }
+            )
         metrics: dict[str, float] = {}
         official: dict[str, float] = {}
         split_values = {split: split_metrics(*per_split[split]) for split in SPLITS if split in per_split}
@@ -215,8 +261,13 @@ class PopeBenchmark(Benchmark):
                 if key in RATES:
                     official[f"{split}/{key}"] = value  # eval_pope.py's full-precision fractions
         unparsed = int(sum(v["unparsed"] for v in split_values.values()))
-        return ScoreReport(metrics=metrics, per_run=[dict(metrics)], records=records, official=official,
-                           unparsed={"unmatched_answer": unparsed, "total": unparsed} if unparsed else {})
+        return ScoreReport(
+            metrics=metrics,
+            per_run=[dict(metrics)],
+            records=records,
+            official=official,
+            unparsed={"unmatched_answer": unparsed, "total": unparsed} if unparsed else {},
+        )
 
 
 @hookimpl

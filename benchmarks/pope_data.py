@@ -49,7 +49,9 @@ class PopeVersion:
 
 VERSIONS = {
     "llava": PopeVersion(
-        name="llava", commit="e3e39262c85a6a83f26cf5094022a782cb0df58d", folder="coco_llava_pinned_e3e3926",
+        name="llava",
+        commit="e3e39262c85a6a83f26cf5094022a782cb0df58d",
+        folder="coco_llava_pinned_e3e3926",
         sha256={
             "random": "c16b65d2df6d70bb0814c8a4375833d39cdb09928fd936d3fc546491efa37f35",
             "popular": "5b16653023bf4f64d57eb0d168259de6627f5cde7538b85ebed3cc33034aa6cc",
@@ -59,7 +61,9 @@ VERSIONS = {
         note="the version LLaVA-1.5 pins (docs/Evaluation.md) and was scored against",
     ),
     "current": PopeVersion(
-        name="current", commit="3df3ba1b110ecce25696989577fad583b67d4239", folder="coco",
+        name="current",
+        commit="3df3ba1b110ecce25696989577fad583b67d4239",
+        folder="coco",
         sha256={
             "random": "ac25245170b975a5bdf9080b23fd431dfe6be458bc038259c1f4f09a6bef7994",
             "popular": "72c1a8ad45d0c13514f5f22598261df41d3b533854d29682e924db50ed8aa753",

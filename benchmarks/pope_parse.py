@@ -100,7 +100,10 @@ def split_metrics(predictions: Sequence[str | None], labels: Sequence[str]) -> d
     precision = _ratio(tp, tp + fp)
     recall = _ratio(tp, tp + fn)
     return {
-        "TP": float(tp), "FP": float(fp), "TN": float(tn), "FN": float(fn),
+        "TP": float(tp),
+        "FP": float(fp),
+        "TN": float(tn),
+        "FN": float(fn),
         "unparsed": float(sum(p is None for p in predictions)),
         "Accuracy": _ratio(tp + tn, len(predictions)),
         "Precision": precision,

@@ -57,6 +57,7 @@ def bench_scene(index: int) -> Scene:
     """Scene ``index`` of the benchmark."""
     return make_scene(NAMESPACE, index, PRIOR)
 
+
 DEFAULT_SCENES = 100
 EXISTENCE_PROMPT = "Is there a {kind} in this image?"
 DESCRIBE_PROMPT = "Describe the image."
@@ -78,6 +79,7 @@ def _f1(precision: float, recall: float) -> float:
 
 def qa_metrics(counters: Counter) -> dict[str, float]:
     """Accuracy, Precision, Recall ("No" positive) and F1 from AMBER's yes/no counters."""
+
     def total(name: str) -> float:
         return NUM_START + counters[name] if name.endswith("_num") else float(counters[name])
 
@@ -143,13 +145,21 @@ class ShapesBenchmark(Benchmark):
         LeaderboardColumn("Shapes CHAIR", "CHAIR", lower_is_better=True, headline=True, order=90),
         LeaderboardColumn("Shapes Cover", "Cover", headline=True, order=90),
     )
-    description = ("Synthetic shape scenes (offline, judge-free): existence yes/no Acc/P/R/F1 (AMBER-style) "
-                   "and description CHAIR/Cover")
+    description = (
+        "Synthetic shape scenes (offline, judge-free): existence yes/no Acc/P/R/F1 (AMBER-style) "
+        "and description CHAIR/Cover"
+    )
     needs_judge = False
     predictions_filename = "predictions.jsonl"
 
-    def __init__(self, scenes: int = DEFAULT_SCENES, *, normalize_answers: bool = False,
-                 max_new_tokens: int = 48, image_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        scenes: int = DEFAULT_SCENES,
+        *,
+        normalize_answers: bool = False,
+        max_new_tokens: int = 48,
+        image_dir: Path | None = None,
+    ) -> None:
         """``scenes``: how many scenes (4 items each). ``normalize_answers``: see the module doc.
         ``image_dir``: where the rendered images go when ``load`` gets no data_dir (default: the
         harness cache folder, ``$HARNESS_CACHE_DIR`` or the user cache, at call time)."""
@@ -172,8 +182,10 @@ class ShapesBenchmark(Benchmark):
             "colour); a mention's colour must match. Per-item 'score' = covered / (objects + hallucinated).",
         ]
         if self.normalize_answers:
-            deviations.append("normalize_answers: responses opening with yes/no are mapped to exactly "
-                              "'Yes'/'No' before scoring; `official` keeps the exact-match numbers.")
+            deviations.append(
+                "normalize_answers: responses opening with yes/no are mapped to exactly "
+                "'Yes'/'No' before scoring; `official` keeps the exact-match numbers."
+            )
         return ProtocolCard(
             benchmark=self.name,
             data_version=f"harness.images.synthetic make_scene({NAMESPACE!r}, 0..{self.scenes - 1}, {PRIOR})",
@@ -211,10 +223,19 @@ class ShapesBenchmark(Benchmark):
             base = {"scene": index, "shapes": [s.name for s in scene.shapes], "objects": scene.objects}
             for kind in SHAPES:
                 truth = "yes" if kind in scene.objects else "no"
-                items.append(BenchItem(id=f"{index}-{kind}", image=image, prompt=EXISTENCE_PROMPT.format(kind=kind),
-                                       meta={**base, "task": "existence", "kind": kind, "truth": truth}))
-            items.append(BenchItem(id=f"{index}-describe", image=image, prompt=DESCRIBE_PROMPT,
-                                   meta={**base, "task": "description"}))
+                items.append(
+                    BenchItem(
+                        id=f"{index}-{kind}",
+                        image=image,
+                        prompt=EXISTENCE_PROMPT.format(kind=kind),
+                        meta={**base, "task": "existence", "kind": kind, "truth": truth},
+                    )
+                )
+            items.append(
+                BenchItem(
+                    id=f"{index}-describe", image=image, prompt=DESCRIBE_PROMPT, meta={**base, "task": "description"}
+                )
+            )
         return items
 
     # ----------------------------------------------------------------- predictions
@@ -271,8 +292,9 @@ class ShapesBenchmark(Benchmark):
         """The metrics from summed unit counters (``bootstrap_units``)."""
         return metrics_from_counters(totals)
 
-    def score(self, items: Sequence[BenchItem], predictions: dict[str, str], judge: Judge | None = None,
-              *, runs: int = 1) -> ScoreReport:
+    def score(
+        self, items: Sequence[BenchItem], predictions: dict[str, str], judge: Judge | None = None, *, runs: int = 1
+    ) -> ScoreReport:
         """Rule-based and deterministic (``judge``/``runs`` unused); every item needs a prediction.
 
         ``ScoreReport.intervals`` holds 95 % bootstrap intervals of every metric, resampling scenes (a
@@ -289,12 +311,20 @@ class ShapesBenchmark(Benchmark):
         raw_units: list[dict[str, float]] = []
         for item in items:
             response = predictions[item.id]
-            record: dict[str, Any] = {"id": item.id, "scene": item.meta["scene"], "task": item.meta["task"],
-                                      "response": response}
+            record: dict[str, Any] = {
+                "id": item.id,
+                "scene": item.meta["scene"],
+                "task": item.meta["task"],
+                "response": response,
+            }
             if item.meta["task"] == "existence":
                 answer = normalize_yes_no(response) if self.normalize_answers else response
-                record.update(kind=item.meta["kind"], truth=item.meta["truth"], answer=answer,
-                              correct=count_answer(Counter(), EXISTENCE_TYPE, item.meta["truth"], answer))
+                record.update(
+                    kind=item.meta["kind"],
+                    truth=item.meta["truth"],
+                    answer=answer,
+                    correct=count_answer(Counter(), EXISTENCE_TYPE, item.meta["truth"], answer),
+                )
                 raw = Counter()
                 count_answer(raw, EXISTENCE_TYPE, item.meta["truth"], response)
                 raw["answered_yes"] = int(response == "Yes")
@@ -303,15 +333,25 @@ class ShapesBenchmark(Benchmark):
                 scene = bench_scene(item.meta["scene"])
                 result = describe_mentions(response, scene)
                 wrong = [m for m, h in zip(result.mentions, result.hallucinated) if h]
-                record.update(objects=scene.objects, mentions=result.mentions, hallucinated=wrong,
-                              prior_predicted=prior_predicted(wrong, scene), covered=result.covered,
-                              score=result.score)
+                record.update(
+                    objects=scene.objects,
+                    mentions=result.mentions,
+                    hallucinated=wrong,
+                    prior_predicted=prior_predicted(wrong, scene),
+                    covered=result.covered,
+                    score=result.score,
+                )
             records.append(record)
         totals = sum_counters(record_counters(r) for r in records)
         metrics = metrics_from_counters(totals)
         official = metrics_from_counters(sum_counters([totals_without_qa(totals)] + raw_units))
-        return ScoreReport(metrics=metrics, per_run=[dict(metrics)], records=records, official=official,
-                           intervals=intervals(scene_units(records), metrics_from_counters))
+        return ScoreReport(
+            metrics=metrics,
+            per_run=[dict(metrics)],
+            records=records,
+            official=official,
+            intervals=intervals(scene_units(records), metrics_from_counters),
+        )
 
 
 def prior_predicted(hallucinated: Sequence[str], scene: Scene) -> list[str]:
@@ -330,10 +370,16 @@ def record_counters(record: dict[str, Any]) -> dict[str, float]:
         counters["answered_yes"] = int(record["answer"] == "Yes")
         return dict(counters)
     wrong = record["hallucinated"]
-    return {"mentions": len(record["mentions"]), "hallucinated": len(wrong),
-            "absent_kind": sum(m.split()[-1] not in record["objects"] for m in wrong),
-            "prior_predicted": len(record.get("prior_predicted", [])), "objects": len(record["objects"]),
-            "covered": len(record["covered"]), "descriptions": 1, "hallucination_free": int(not wrong)}
+    return {
+        "mentions": len(record["mentions"]),
+        "hallucinated": len(wrong),
+        "absent_kind": sum(m.split()[-1] not in record["objects"] for m in wrong),
+        "prior_predicted": len(record.get("prior_predicted", [])),
+        "objects": len(record["objects"]),
+        "covered": len(record["covered"]),
+        "descriptions": 1,
+        "hallucination_free": int(not wrong),
+    }
 
 
 def sum_counters(parts) -> Counter:
@@ -366,13 +412,15 @@ def metrics_from_counters(totals) -> dict[str, float]:
     totals = Counter(totals)
     metrics: dict[str, float] = {}
     if totals["descriptions"]:
-        metrics.update({
-            "CHAIR": _percent(totals["hallucinated"], NUM_START + totals["mentions"]),
-            "Cover": _percent(totals["covered"], NUM_START + totals["objects"]),
-            "Hal": round(100 - totals["hallucination_free"] / (NUM_START + totals["descriptions"]) * 100, 1),
-            "CHAIRobj": _percent(totals["absent_kind"], NUM_START + totals["mentions"]),
-            "Prior": _percent(totals["prior_predicted"], NUM_START + totals["absent_kind"]),
-        })
+        metrics.update(
+            {
+                "CHAIR": _percent(totals["hallucinated"], NUM_START + totals["mentions"]),
+                "Cover": _percent(totals["covered"], NUM_START + totals["objects"]),
+                "Hal": round(100 - totals["hallucination_free"] / (NUM_START + totals["descriptions"]) * 100, 1),
+                "CHAIRobj": _percent(totals["absent_kind"], NUM_START + totals["mentions"]),
+                "Prior": _percent(totals["prior_predicted"], NUM_START + totals["absent_kind"]),
+            }
+        )
     if totals["qa_correct_num"]:
         metrics.update(qa_metrics(totals))
         metrics["Yes"] = _percent(totals["answered_yes"], NUM_START + totals["qa_correct_num"])

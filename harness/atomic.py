@@ -114,8 +114,7 @@ def read_jsonl(path: str | os.PathLike) -> list[Any]:
 def utf8_error(path: str | os.PathLike, data: bytes, exc: UnicodeDecodeError) -> str:
     """A message naming the file, line and byte where ``data`` stops being UTF-8."""
     line = data.count(b"\n", 0, exc.start) + 1
-    return (f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
-            "save the file as UTF-8")
+    return f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); save the file as UTF-8"
 
 
 def read_text_utf8(path: str | os.PathLike) -> str:

@@ -188,6 +188,7 @@ class Benchmark(ABC):
         """Write predictions in the official format (so the official scorer can read them too)."""
 
     @abstractmethod
-    def score(self, items: Sequence[BenchItem], predictions: dict[str, str], judge: Judge | None,
-              *, runs: int = 1) -> ScoreReport:
+    def score(
+        self, items: Sequence[BenchItem], predictions: dict[str, str], judge: Judge | None, *, runs: int = 1
+    ) -> ScoreReport:
         """Score exactly as the official scorer does."""

@@ -22,8 +22,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-data_app = typer.Typer(help="Download benchmark data from its official sources, or check what is present.",
-                       no_args_is_help=True)
+data_app = typer.Typer(
+    help="Download benchmark data from its official sources, or check what is present.", no_args_is_help=True
+)
 app.add_typer(data_app, name="data")
 
 
@@ -59,8 +60,7 @@ def user_errors(fn):
 
 def _options_table(title: str, options: list, flag: str) -> Table:
     with_help = any(o.help for o in options)
-    table = Table(f"{flag} key", "type", "default", *(["help"] if with_help else []), title=title,
-                  title_justify="left")
+    table = Table(f"{flag} key", "type", "default", *(["help"] if with_help else []), title=title, title_justify="left")
     for o in options:
         table.add_row(o.name, o.type, o.default, *([o.help] if with_help else []))
     return table
@@ -68,8 +68,9 @@ def _options_table(title: str, options: list, flag: str) -> Table:
 
 @app.command("methods")
 @user_errors
-def methods_cmd(name: Optional[str] = typer.Argument(None, help="Show one method's options, variants and "
-                                                     "training recipe.")) -> None:
+def methods_cmd(
+    name: Optional[str] = typer.Argument(None, help="Show one method's options, variants and training recipe."),
+) -> None:
     """List the registered self-evolution methods, with their options and variants."""
     from harness.plugin_info import method_options, method_recipe, method_variants
     from harness.plugins import registry
@@ -80,23 +81,27 @@ def methods_cmd(name: Optional[str] = typer.Argument(None, help="Show one method
         cls = reg.method(name)
         console.print(f"[bold]{name}[/bold]: {getattr(cls, 'description', '')}  ({cls.__module__})", highlight=False)
         console.print(_options_table("Options (harness evolve --set key=value)", method_options(cls), "--set"))
-        variants = Table("variant", "overrides", title="Variants (harness evolve --variant NAME)",
-                         title_justify="left")
+        variants = Table("variant", "overrides", title="Variants (harness evolve --variant NAME)", title_justify="left")
         for vname, over in sorted(method_variants(cls).items()):
             variants.add_row(vname, ", ".join(f"{k}={v}" for k, v in over.items()) or "(the defaults)")
         console.print(variants if method_variants(cls) else "No variants.")
         recipe = method_recipe(cls)
-        console.print("Training recipe (harness evolve --train key=value overrides it): "
-                      + (", ".join(f"{k}={v}" for k, v in recipe.items()) or "the trainer's defaults"),
-                      highlight=False)
+        console.print(
+            "Training recipe (harness evolve --train key=value overrides it): "
+            + (", ".join(f"{k}={v}" for k, v in recipe.items()) or "the trainer's defaults"),
+            highlight=False,
+        )
         return
     papers = Table("method", "description", "variants", "options", title="Registered methods")
-    controls = Table("method", "description", "variants", "options",
-                     title="Validation controls (not a paper's method)")
+    controls = Table("method", "description", "variants", "options", title="Validation controls (not a paper's method)")
     for mname, cls in sorted(reg.methods.items()):
         target = controls if getattr(cls, "validation_only", False) else papers
-        target.add_row(mname, getattr(cls, "description", ""), ", ".join(sorted(method_variants(cls))) or "–",
-                       str(len(method_options(cls))))
+        target.add_row(
+            mname,
+            getattr(cls, "description", ""),
+            ", ".join(sorted(method_variants(cls))) or "–",
+            str(len(method_options(cls))),
+        )
     if not reg.methods:
         console.print("No methods registered.")
         return
@@ -108,8 +113,9 @@ def methods_cmd(name: Optional[str] = typer.Argument(None, help="Show one method
 
 @app.command("benchmarks")
 @user_errors
-def benchmarks_cmd(name: Optional[str] = typer.Argument(None, help="Show one benchmark's options and "
-                                                        "leaderboard columns.")) -> None:
+def benchmarks_cmd(
+    name: Optional[str] = typer.Argument(None, help="Show one benchmark's options and leaderboard columns."),
+) -> None:
     """List the registered benchmarks, with their options."""
     from harness.plugin_info import benchmark_options
     from harness.plugins import registry
@@ -118,19 +124,30 @@ def benchmarks_cmd(name: Optional[str] = typer.Argument(None, help="Show one ben
     console = _console()
     if name is not None:
         cls = reg.benchmark(name)
-        console.print(f"[bold]{name}[/bold]: {getattr(cls, 'description', '')}  ({cls.__module__}); judge: "
-                      f"{'yes' if getattr(cls, 'needs_judge', False) else 'no'}", highlight=False)
+        console.print(
+            f"[bold]{name}[/bold]: {getattr(cls, 'description', '')}  ({cls.__module__}); judge: "
+            f"{'yes' if getattr(cls, 'needs_judge', False) else 'no'}",
+            highlight=False,
+        )
         console.print(_options_table("Options (harness eval --set key=value)", benchmark_options(cls), "--set"))
         cols = Table("column", "metric", "direction", "plotted", title="Leaderboard columns", title_justify="left")
         for c in getattr(cls, "columns", ()):
-            cols.add_row(c.label, c.metric, "lower is better" if c.lower_is_better else "higher is better",
-                         "yes" if c.headline else "no")
+            cols.add_row(
+                c.label,
+                c.metric,
+                "lower is better" if c.lower_is_better else "higher is better",
+                "yes" if c.headline else "no",
+            )
         console.print(cols)
         return
     table = Table("benchmark", "judge", "description", "options", title="Registered benchmarks")
     for bname, cls in sorted(reg.benchmarks.items()):
-        table.add_row(bname, "yes" if getattr(cls, "needs_judge", False) else "no", getattr(cls, "description", ""),
-                      ", ".join(o.name for o in benchmark_options(cls)) or "–")
+        table.add_row(
+            bname,
+            "yes" if getattr(cls, "needs_judge", False) else "no",
+            getattr(cls, "description", ""),
+            ", ".join(o.name for o in benchmark_options(cls)) or "–",
+        )
     console.print(table if reg.benchmarks else "No benchmarks registered.")
 
 
@@ -147,34 +164,56 @@ def evolve_cmd(
     method: str = typer.Option(..., "--method", "-m", help="Registered method (see `harness methods`)."),
     iters: int = typer.Option(3, "--iters", "-n", help="Number of iterations θ0 → θN."),
     model: str = typer.Option("tiny", help="θ0: a llava-hf checkpoint folder, or `tiny` (built-in, offline)."),
-    images: Optional[str] = typer.Option(None, help="Unlabeled images: a folder, a LLaVA-665k or COCO .json "
-                                         "(with --image-root), or `synthetic` (default)."),
+    images: Optional[str] = typer.Option(
+        None,
+        help="Unlabeled images: a folder, a LLaVA-665k or COCO .json (with --image-root), or `synthetic` (default).",
+    ),
     image_root: Optional[str] = typer.Option(None, help="Folder the image paths of a .json source are relative to."),
-    images_per_iter: Optional[int] = typer.Option(None, help="Images per iteration (default: 6000 as the paper; "
-                                                  "32 with the tiny model)."),
-    backend: str = typer.Option("hf", help="Generation backend: hf (transformers), vllm or vllm_embeds (GPU extra; vllm_embeds feeds noised images as embeddings of the exact noised tensor)."),
+    images_per_iter: Optional[int] = typer.Option(
+        None, help="Images per iteration (default: 6000 as the paper; 32 with the tiny model)."
+    ),
+    backend: str = typer.Option(
+        "hf",
+        help="Generation backend: hf (transformers), vllm or vllm_embeds (GPU extra; vllm_embeds feeds noised images as embeddings of the exact noised tensor).",
+    ),
     gen_batch_size: int = typer.Option(16, help="Batch size of the hf backend."),
-    gen_dtype: str = typer.Option("auto", help="Generation precision: auto (fp16 on GPU as the official scripts, "
-                                  "fp32 on CPU and for the tiny model), fp16, bf16 or fp32; recorded in the run."),
-    backend_opts: list[str] = typer.Option([], "--backend-opt", help="Engine option key=value of the backend "
-                                           "(repeatable), e.g. gpu_memory_utilization=0.7, data_parallel_size=8."),
-    chunk_images: int = typer.Option(256, help="Images per journaled chunk of the synthesis stage (and pairs per "
-                                     "chunk of the reference pass): a killed stage resumes at its first "
-                                     "unfinished chunk; host memory is bounded by one chunk."),
+    gen_dtype: str = typer.Option(
+        "auto",
+        help="Generation precision: auto (fp16 on GPU as the official scripts, "
+        "fp32 on CPU and for the tiny model), fp16, bf16 or fp32; recorded in the run.",
+    ),
+    backend_opts: list[str] = typer.Option(
+        [],
+        "--backend-opt",
+        help="Engine option key=value of the backend "
+        "(repeatable), e.g. gpu_memory_utilization=0.7, data_parallel_size=8.",
+    ),
+    chunk_images: int = typer.Option(
+        256,
+        help="Images per journaled chunk of the synthesis stage (and pairs per "
+        "chunk of the reference pass): a killed stage resumes at its first "
+        "unfinished chunk; host memory is bounded by one chunk.",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the run's plan (`harness plan`) and do nothing."),
-    eval_benches: Optional[list[str]] = typer.Option(None, "--eval", help="Benchmark(s) to score each θi on; "
-                                                     "repeat the option or separate with commas; `none` to skip "
-                                                     "(default: the benchmarks that declare themselves the "
-                                                     "default, see `harness benchmarks`)."),
+    eval_benches: Optional[list[str]] = typer.Option(
+        None,
+        "--eval",
+        help="Benchmark(s) to score each θi on; "
+        "repeat the option or separate with commas; `none` to skip "
+        "(default: the benchmarks that declare themselves the "
+        "default, see `harness benchmarks`).",
+    ),
     runs_dir: Path = typer.Option(Path("runs"), help="Folder holding run directories."),
     run_dir: Optional[Path] = typer.Option(None, help="This run's directory (default: derived from the options)."),
-    run_id: Optional[str] = typer.Option(None, help="Name of this run's directory under --runs-dir (a new run "
-                                         "beside one with another config)."),
+    run_id: Optional[str] = typer.Option(
+        None, help="Name of this run's directory under --runs-dir (a new run beside one with another config)."
+    ),
     seed: int = typer.Option(0, help="Seed of image sampling, prompt choice and noise."),
     variant: Optional[str] = typer.Option(None, help="A named variant of the method (e.g. a paper's ablation rows)."),
     sets: list[str] = typer.Option([], "--set", help="Method option key=value (repeatable), e.g. se=false."),
-    train_sets: list[str] = typer.Option([], "--train", help="Training option key=value (repeatable), "
-                                         "e.g. lora=true, learning_rate=1e-6."),
+    train_sets: list[str] = typer.Option(
+        [], "--train", help="Training option key=value (repeatable), e.g. lora=true, learning_rate=1e-6."
+    ),
     restart: bool = typer.Option(False, help="Delete an existing run directory with another config and start over."),
 ) -> None:
     """Self-evolve a policy: θ0 → θ1 → … on unlabeled images (synthesize pairs, reference pass, DPO).
@@ -186,12 +225,28 @@ def evolve_cmd(
 
     evals = None if eval_benches is None else [b.strip() for e in eval_benches for b in e.split(",") if b.strip()]
     evals = [] if evals == ["none"] else evals  # `--eval a,b` too; None: the declared defaults
-    opts = EvolveOptions(method=method, iters=iters, model=model, images=images, image_root=image_root,
-                         images_per_iter=images_per_iter, backend=backend, gen_batch_size=gen_batch_size,
-                         evals=evals, runs_dir=runs_dir, run_dir=run_dir, seed=seed, variant=variant,
-                         overrides=list(sets), train_overrides=_parse_train_sets(train_sets), restart=restart,
-                         run_id=run_id, gen_dtype=gen_dtype, backend_opts=list(backend_opts),
-                         chunk_images=chunk_images)
+    opts = EvolveOptions(
+        method=method,
+        iters=iters,
+        model=model,
+        images=images,
+        image_root=image_root,
+        images_per_iter=images_per_iter,
+        backend=backend,
+        gen_batch_size=gen_batch_size,
+        evals=evals,
+        runs_dir=runs_dir,
+        run_dir=run_dir,
+        seed=seed,
+        variant=variant,
+        overrides=list(sets),
+        train_overrides=_parse_train_sets(train_sets),
+        restart=restart,
+        run_id=run_id,
+        gen_dtype=gen_dtype,
+        backend_opts=list(backend_opts),
+        chunk_images=chunk_images,
+    )
     if dry_run:
         from harness.plan import plan_evolve, print_plan
 
@@ -209,6 +264,7 @@ def _parse_bench_sets(bench: str, items: list[str]) -> dict:
 
     if not items:
         return {}
+
     def settable_type(p: inspect.Parameter) -> str | None:
         """bool/int/float/str/Path for an option the command line can set, else None."""
         if isinstance(p.default, (str, int, float, bool)):
@@ -217,17 +273,22 @@ def _parse_bench_sets(bench: str, items: list[str]) -> dict:
         return names[0] if len(names) == 1 and names[0] in ("bool", "int", "float", "str", "Path") else None
 
     cls = registry().benchmark(bench)
-    params = {name: t for name, p in inspect.signature(cls).parameters.items()
-              if name not in ("self", "judge_model", "judge_runs")
-              and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and (t := settable_type(p)) is not None}
+    params = {
+        name: t
+        for name, p in inspect.signature(cls).parameters.items()
+        if name not in ("self", "judge_model", "judge_runs")
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        and (t := settable_type(p)) is not None
+    }
     out = {}
     for item in items:
         if "=" not in item:
             raise HarnessError(f"--set {item!r}: expected key=value")
         key, raw = item.split("=", 1)
         if key not in params:
-            raise HarnessError(f"--set {key}: benchmark {bench!r} has no such option; accepted: "
-                               f"{', '.join(sorted(params)) or 'none'}")
+            raise HarnessError(
+                f"--set {key}: benchmark {bench!r} has no such option; accepted: {', '.join(sorted(params)) or 'none'}"
+            )
         out[key] = Path(raw) if params[key] == "Path" else _coerce(params[key], raw, key)
     return out
 
@@ -242,8 +303,9 @@ def plan_cmd(
     variant: Optional[str] = typer.Option(None, help="A named variant of the method."),
     sets: list[str] = typer.Option([], "--set", help="Method option key=value (repeatable)."),
     train_sets: list[str] = typer.Option([], "--train", help="Training option key=value (repeatable)."),
-    eval_benches: Optional[list[str]] = typer.Option(None, "--eval", help="Benchmark(s) each θi is scored on; "
-                                                     "`none` to skip."),
+    eval_benches: Optional[list[str]] = typer.Option(
+        None, "--eval", help="Benchmark(s) each θi is scored on; `none` to skip."
+    ),
     gpus: Optional[int] = typer.Option(None, help="GPUs to plan for (default: the ones this machine has)."),
     gpu_memory: Optional[float] = typer.Option(None, help="GiB per GPU to plan for (default: this machine's)."),
 ) -> None:
@@ -259,8 +321,16 @@ def plan_cmd(
         raise HarnessError(f"--gpu-memory: must be a number > 0, got {gpu_memory}")
     evals = None if eval_benches is None else [b.strip() for e in eval_benches for b in e.split(",") if b.strip()]
     evals = [] if evals == ["none"] else evals
-    opts = EvolveOptions(method=method, iters=iters, model=model, images_per_iter=images_per_iter, variant=variant,
-                         overrides=list(sets), train_overrides=_parse_train_sets(train_sets), evals=evals)
+    opts = EvolveOptions(
+        method=method,
+        iters=iters,
+        model=model,
+        images_per_iter=images_per_iter,
+        variant=variant,
+        overrides=list(sets),
+        train_overrides=_parse_train_sets(train_sets),
+        evals=evals,
+    )
     print_plan(plan_evolve(opts, gpus=gpus, gpu_memory_gib=gpu_memory), _console())
 
 
@@ -271,43 +341,70 @@ def reproduce_cmd(
     model: str = typer.Option("tiny", help="θ0: a llava-hf checkpoint folder, or `tiny` (built-in, offline)."),
     images: Optional[str] = typer.Option(None, help="Unlabeled images, as for `harness evolve`."),
     image_root: Optional[str] = typer.Option(None, help="Folder the image paths of a .json source are relative to."),
-    images_per_iter: Optional[int] = typer.Option(None, help="Images per iteration (default: the paper's; "
-                                                  "32 with the tiny model)."),
+    images_per_iter: Optional[int] = typer.Option(
+        None, help="Images per iteration (default: the paper's; 32 with the tiny model)."
+    ),
     backend: str = typer.Option("hf", help="Generation backend (see `harness evolve --help`)."),
     gen_batch_size: int = typer.Option(16, help="Batch size of the hf backend."),
     gen_dtype: str = typer.Option("auto", help="Generation precision: auto, fp16, bf16 or fp32."),
-    eval_benches: Optional[list[str]] = typer.Option(None, "--eval", help="Benchmark(s) to score (repeatable; "
-                                                     "default: the table's; with the tiny model evolve's default)."),
-    out: Optional[Path] = typer.Option(None, help="Folder of the table's runs, table.md and table.json "
-                                       "(default: runs/reproduce-<table>-<model>-s<seed>)."),
+    eval_benches: Optional[list[str]] = typer.Option(
+        None,
+        "--eval",
+        help="Benchmark(s) to score (repeatable; default: the table's; with the tiny model evolve's default).",
+    ),
+    out: Optional[Path] = typer.Option(
+        None,
+        help="Folder of the table's runs, table.md and table.json (default: runs/reproduce-<table>-<model>-s<seed>).",
+    ),
     runs_dir: Path = typer.Option(Path("runs"), help="Folder holding run directories."),
     seed: int = typer.Option(0, help="Seed of image sampling, prompt choice and noise (the same for every row)."),
     sets: list[str] = typer.Option([], "--set", help="Method option key=value added to every row (repeatable)."),
     train_sets: list[str] = typer.Option([], "--train", help="Training option key=value (repeatable)."),
     judge_model: Optional[str] = typer.Option(None, help="Judge model (default: the benchmarks' protocol judge)."),
-    judge_base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible judge server; the key is read from "
-                                                 "OPENAI_API_KEY."),
+    judge_base_url: Optional[str] = typer.Option(
+        None, help="OpenAI-compatible judge server; the key is read from OPENAI_API_KEY."
+    ),
     judge_runs: int = typer.Option(3, help="Judge runs per item."),
     judge_concurrency: int = typer.Option(16, help="Concurrent judge requests."),
     no_judge_cache: bool = typer.Option(False, help="Bypass the judge cache."),
     max_cost: Optional[float] = typer.Option(None, help="Stop before a benchmark's judge spend passes this many USD."),
-    dry_run: bool = typer.Option(False, help="List the runs, generations, judge calls and estimated judge cost; "
-                                 "run nothing."),
+    dry_run: bool = typer.Option(
+        False, help="List the runs, generations, judge calls and estimated judge cost; run nothing."
+    ),
 ) -> None:
     """Re-run a paper's table (e.g. an ablation grid) and print ours beside the published numbers.
 
     Every row is an evolve run (resumable: rerun the same command to continue); θ0 is evaluated once.
     """
-    from harness.reproduce import ReproduceOptions, dry_run as plan_only, reproduce
+    from harness.reproduce import ReproduceOptions, reproduce
+    from harness.reproduce import dry_run as plan_only
 
-    eval_options = {"judge_model": judge_model, "judge_base_url": judge_base_url, "judge_runs": judge_runs,
-                    "judge_concurrency": judge_concurrency, "use_cache": not no_judge_cache, "max_cost": max_cost}
+    eval_options = {
+        "judge_model": judge_model,
+        "judge_base_url": judge_base_url,
+        "judge_runs": judge_runs,
+        "judge_concurrency": judge_concurrency,
+        "use_cache": not no_judge_cache,
+        "max_cost": max_cost,
+    }
     evals = None if eval_benches is None else ([] if eval_benches == ["none"] else list(eval_benches))
-    opts = ReproduceOptions(table=table, model=model, images=images, image_root=image_root,
-                            images_per_iter=images_per_iter, backend=backend, gen_batch_size=gen_batch_size,
-                            gen_dtype=gen_dtype, evals=evals, out=out, runs_dir=runs_dir, seed=seed,
-                            overrides=list(sets), train_overrides=_parse_train_sets(train_sets),
-                            eval_options=eval_options)
+    opts = ReproduceOptions(
+        table=table,
+        model=model,
+        images=images,
+        image_root=image_root,
+        images_per_iter=images_per_iter,
+        backend=backend,
+        gen_batch_size=gen_batch_size,
+        gen_dtype=gen_dtype,
+        evals=evals,
+        out=out,
+        runs_dir=runs_dir,
+        seed=seed,
+        overrides=list(sets),
+        train_overrides=_parse_train_sets(train_sets),
+        eval_options=eval_options,
+    )
     if dry_run:
         plan_only(opts, _console())
     else:
@@ -322,8 +419,11 @@ def _declared_option_values() -> str | None:
         benches = registry().benchmarks
     except Exception:  # help must show even when a plugin is broken
         return None
-    lines = [f"{name}: --set {key}= {text}" for name, cls in sorted(benches.items())
-             for key, text in (getattr(cls, "option_help", None) or {}).items()]
+    lines = [
+        f"{name}: --set {key}= {text}"
+        for name, cls in sorted(benches.items())
+        for key, text in (getattr(cls, "option_help", None) or {}).items()
+    ]
     return "Benchmark options: " + " · ".join(lines) if lines else None
 
 
@@ -339,14 +439,23 @@ class _EvalCommand(TyperCommand):
 @user_errors
 def eval_cmd(
     bench: str = typer.Option(..., "--bench", "-b", help="Registered benchmark (see `harness benchmarks`)."),
-    model: Optional[str] = typer.Option(None, help="A checkpoint folder, `tiny`, or RUN_ID:ITER. Default: every θi "
-                                        "of the stored runs without a result for this benchmark, then θ0."),
+    model: Optional[str] = typer.Option(
+        None,
+        help="A checkpoint folder, `tiny`, or RUN_ID:ITER. Default: every θi "
+        "of the stored runs without a result for this benchmark, then θ0.",
+    ),
     data_dir: Optional[Path] = typer.Option(None, help="The benchmark's data (default: data/<bench>)."),
-    predictions: Optional[Path] = typer.Option(None, help="Score this predictions file (official format); "
-                                               "no generation."),
-    judge_model: str = typer.Option("gpt-4-1106-preview", help="Judge model (default: the papers' gpt-4-1106-preview)."),
-    judge_base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible server (default: OPENAI_BASE_URL "
-                                                 "or api.openai.com); the key is read from OPENAI_API_KEY."),
+    predictions: Optional[Path] = typer.Option(
+        None, help="Score this predictions file (official format); no generation."
+    ),
+    judge_model: str = typer.Option(
+        "gpt-4-1106-preview", help="Judge model (default: the papers' gpt-4-1106-preview)."
+    ),
+    judge_base_url: Optional[str] = typer.Option(
+        None,
+        help="OpenAI-compatible server (default: OPENAI_BASE_URL "
+        "or api.openai.com); the key is read from OPENAI_API_KEY.",
+    ),
     judge_runs: int = typer.Option(3, help="Judge runs per item (the paper averages 3)."),
     judge_concurrency: int = typer.Option(16, help="Concurrent judge requests."),
     no_judge_cache: bool = typer.Option(False, help="Bypass the judge cache."),
@@ -356,13 +465,23 @@ def eval_cmd(
     runs_dir: Path = typer.Option(Path("runs"), help="Folder holding run directories."),
     backend: str = typer.Option("hf", help="Generation backend."),
     batch_size: int = typer.Option(16, help="Generation batch size (hf backend)."),
-    limit: Optional[int] = typer.Option(None, help="Only the first N items (smoke tests; stored apart as "
-                                        "results.limit<N>.json, never as the benchmark's result)."),
-    rescore: bool = typer.Option(False, help="Score again although the same model, protocol and items were "
-                                 "scored (predictions are reused; only a complete score replaces the result)."),
-    sets: list[str] = typer.Option([], "--set", help="Benchmark option key=value (repeatable), e.g. "
-                                   "evaluation_type=g; an unknown key lists the benchmark's options; the values "
-                                   "benchmarks declare are listed below, and by `harness benchmarks NAME`."),
+    limit: Optional[int] = typer.Option(
+        None,
+        help="Only the first N items (smoke tests; stored apart as "
+        "results.limit<N>.json, never as the benchmark's result).",
+    ),
+    rescore: bool = typer.Option(
+        False,
+        help="Score again although the same model, protocol and items were "
+        "scored (predictions are reused; only a complete score replaces the result).",
+    ),
+    sets: list[str] = typer.Option(
+        [],
+        "--set",
+        help="Benchmark option key=value (repeatable), e.g. "
+        "evaluation_type=g; an unknown key lists the benchmark's options; the values "
+        "benchmarks declare are listed below, and by `harness benchmarks NAME`.",
+    ),
 ) -> None:
     """Score a model (or every θi of the stored runs) on a benchmark.
 
@@ -373,15 +492,34 @@ def eval_cmd(
 
     bench_options = _parse_bench_sets(bench, list(sets))
     data = data_dir or Path("data") / bench
-    common = dict(data_dir=data, judge_model=judge_model, judge_base_url=judge_base_url, judge_runs=judge_runs,
-                  judge_concurrency=judge_concurrency, use_cache=not no_judge_cache, max_cost=max_cost,
-                  dry_run=dry_run, backend=backend, batch_size=batch_size, limit=limit, console=_console(),
-                  rescore=rescore, runs_dir=runs_dir, results_dir=Path("results"),
-                  bench_options=bench_options or None)
+    common = dict(
+        data_dir=data,
+        judge_model=judge_model,
+        judge_base_url=judge_base_url,
+        judge_runs=judge_runs,
+        judge_concurrency=judge_concurrency,
+        use_cache=not no_judge_cache,
+        max_cost=max_cost,
+        dry_run=dry_run,
+        backend=backend,
+        batch_size=batch_size,
+        limit=limit,
+        console=_console(),
+        rescore=rescore,
+        runs_dir=runs_dir,
+        results_dir=Path("results"),
+        bench_options=bench_options or None,
+    )
     if predictions is not None or model is not None:
         ref = resolve_model(model, runs_dir) if model is not None else None  # None: keyed by the file's content
-        evaluate(bench, model=(ref.path or model) if ref is not None and predictions is None else None,
-                 predictions=predictions, out=out, model_ref=ref, **common)
+        evaluate(
+            bench,
+            model=(ref.path or model) if ref is not None and predictions is None else None,
+            predictions=predictions,
+            out=out,
+            model_ref=ref,
+            **common,
+        )
         return
     refs = pending_models(runs_dir, bench)
     if not refs:
@@ -390,21 +528,30 @@ def eval_cmd(
     incomplete: list[str] = []
     for ref in refs:  # one model's missing judgements do not stop the others; the exit code says so at the end
         try:
-            evaluate(bench, model=ref.path, predictions=None, out=results_path(ref, bench, runs_dir, Path("results")),
-                     model_ref=ref, **common)
+            evaluate(
+                bench,
+                model=ref.path,
+                predictions=None,
+                out=results_path(ref, bench, runs_dir, Path("results")),
+                model_ref=ref,
+                **common,
+            )
         except IncompleteResultError as exc:
             Console(stderr=True).print(f"[bold red]incomplete:[/] {exc}", highlight=False, soft_wrap=True)
             incomplete.append(ref.id)
     if incomplete:
-        raise IncompleteResultError(f"{bench}: {len(incomplete)} of {len(refs)} model(s) have missing judgements "
-                                    f"({', '.join(incomplete)}); rerun the same command to complete them")
+        raise IncompleteResultError(
+            f"{bench}: {len(incomplete)} of {len(refs)} model(s) have missing judgements "
+            f"({', '.join(incomplete)}); rerun the same command to complete them"
+        )
 
 
 @app.command("leaderboard")
 @user_errors
 def leaderboard_cmd(
-    runs: Optional[list[Path]] = typer.Option(None, "--runs", help="Folders to scan for results (repeatable; "
-                                              "default: runs/ and results/ where they exist)."),
+    runs: Optional[list[Path]] = typer.Option(
+        None, "--runs", help="Folders to scan for results (repeatable; default: runs/ and results/ where they exist)."
+    ),
     out: Path = typer.Option(Path("leaderboard.md"), help="The markdown file to write (plots go next to it)."),
     force: bool = typer.Option(False, help="Overwrite an existing leaderboard even when no result is found."),
     strict: bool = typer.Option(False, help="Fail, writing nothing, when any results file cannot be read."),
@@ -423,8 +570,12 @@ def leaderboard_cmd(
     for w in report.warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     skipped = f", {len(report.skipped)} file(s) skipped (listed in it)" if report.skipped else ""
-    console.print(f"wrote {report.out} ({report.rows} rows from {report.results_used} results{skipped}) and "
-                  f"{len(report.plots)} plot(s)", highlight=False, soft_wrap=True)
+    console.print(
+        f"wrote {report.out} ({report.rows} rows from {report.results_used} results{skipped}) and "
+        f"{len(report.plots)} plot(s)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command("compare")

@@ -38,8 +38,10 @@ def _hub_offline() -> bool:
     """Whether the Hugging Face hub must not be contacted (``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE``, read now)."""
     import os
 
-    return any(os.environ.get(k, "").strip().lower() in ("1", "true", "yes", "on")
-               for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(k, "").strip().lower() in ("1", "true", "yes", "on")
+        for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 def _load_parts(path: str | Path, option: str):
@@ -48,8 +50,11 @@ def _load_parts(path: str | Path, option: str):
 
     def load(local_only: bool):
         kw = {"local_files_only": local_only}
-        return (AutoModel.from_pretrained(path, **kw), AutoTokenizer.from_pretrained(path, **kw),
-                AutoImageProcessor.from_pretrained(path, **kw))
+        return (
+            AutoModel.from_pretrained(path, **kw),
+            AutoTokenizer.from_pretrained(path, **kw),
+            AutoImageProcessor.from_pretrained(path, **kw),
+        )
 
     try:
         return load(True)
@@ -61,14 +66,16 @@ def _load_parts(path: str | Path, option: str):
         raise HarnessError(
             f"{option}={path}: not in the local Hugging Face cache and the hub is offline (HF_HUB_OFFLINE); "
             f"download it where the hub is reachable (huggingface-cli download {path} --local-dir "
-            f"ckpt/{path.split('/')[-1]}) and pass --set {option}=ckpt/{path.split('/')[-1]} ({first})") from None
+            f"ckpt/{path.split('/')[-1]}) and pass --set {option}=ckpt/{path.split('/')[-1]} ({first})"
+        ) from None
     try:
         return load(False)
     except Exception as exc:  # network, authentication or format errors from the hub client
         raise HarnessError(
             f"{option}={path}: cannot be loaded from the Hugging Face hub ({type(exc).__name__}: {exc}); "
             f"download it (huggingface-cli download {path} --local-dir ckpt/{path.split('/')[-1]}) and pass "
-            f"--set {option}=ckpt/{path.split('/')[-1]}") from None
+            f"--set {option}=ckpt/{path.split('/')[-1]}"
+        ) from None
 
 
 def split_sentences(text: str) -> list[str]:
@@ -97,8 +104,14 @@ class ClipScorer:
     batch_size: int = 64
 
     @classmethod
-    def load(cls, spec: str | Path = "tiny", *, cache_root: Path | None = None, device: str | None = None,
-             option: str = "clip_model") -> "ClipScorer":
+    def load(
+        cls,
+        spec: str | Path = "tiny",
+        *,
+        cache_root: Path | None = None,
+        device: str | None = None,
+        option: str = "clip_model",
+    ) -> ClipScorer:
         """A scorer from a CLIP checkpoint folder, a hub id, or ``"tiny"`` (built offline on first use).
 
         ``option``: the user-facing option that named ``spec``, quoted in errors.
@@ -112,8 +125,10 @@ class ClipScorer:
         elif Path(spec).exists() or not _HUB_ID.match(str(spec)):
             path = Path(spec)
             if not (path / "config.json").is_file():
-                raise HarnessError(f"{option}={spec}: not a CLIP checkpoint folder (no config.json); use a local "
-                                   f"transformers CLIP folder, a hub id such as {DEFAULT_CLIP}, or 'tiny'")
+                raise HarnessError(
+                    f"{option}={spec}: not a CLIP checkpoint folder (no config.json); use a local "
+                    f"transformers CLIP folder, a hub id such as {DEFAULT_CLIP}, or 'tiny'"
+                )
         else:
             path = str(spec)
         model, tokenizer, image_processor = _load_parts(path, option)
@@ -144,19 +159,34 @@ class ClipScorer:
         img_out, txt_out = [], []
         with torch.inference_mode():
             for k in range(0, len(images), self.batch_size):
-                px = self.image_processor(images=[im.convert("RGB") for im in images[k:k + self.batch_size]],
-                                          return_tensors="pt")["pixel_values"].to(device)
+                px = self.image_processor(
+                    images=[im.convert("RGB") for im in images[k : k + self.batch_size]], return_tensors="pt"
+                )["pixel_values"].to(device)
                 img_out.append(self.model.get_image_features(pixel_values=px).pooler_output.float())
             for k in range(0, len(texts), self.batch_size):
-                enc = self.tokenizer(list(texts[k:k + self.batch_size]), padding=True, truncation=True,
-                                     max_length=self.max_tokens, return_tensors="pt").to(device)
-                txt_out.append(self.model.get_text_features(input_ids=enc["input_ids"],
-                                                            attention_mask=enc["attention_mask"]).pooler_output.float())
+                enc = self.tokenizer(
+                    list(texts[k : k + self.batch_size]),
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_tokens,
+                    return_tensors="pt",
+                ).to(device)
+                txt_out.append(
+                    self.model.get_text_features(
+                        input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]
+                    ).pooler_output.float()
+                )
         norm = torch.nn.functional.normalize
         return norm(torch.cat(img_out), dim=-1), norm(torch.cat(txt_out), dim=-1)
 
-    def score(self, images: Sequence, texts: Sequence[str], *, image_index: Sequence[int] | None = None,
-              aggregate: str = "mean") -> list[TextScore]:
+    def score(
+        self,
+        images: Sequence,
+        texts: Sequence[str],
+        *,
+        image_index: Sequence[int] | None = None,
+        aggregate: str = "mean",
+    ) -> list[TextScore]:
         """CLIPScore of ``texts[k]`` against ``images[image_index[k]]`` (``image_index`` defaults to k).
 
         Every image and every segment is encoded once, in batches.
@@ -175,7 +205,7 @@ class ClipScorer:
         img, txt = self._features(images, flat)
         out, k = [], 0
         for i, ps in zip(index, pieces):
-            cos = (txt[k:k + len(ps)] @ img[i]).tolist()
+            cos = (txt[k : k + len(ps)] @ img[i]).tolist()
             k += len(ps)
             per = [CLIPSCORE_W * max(c, 0.0) for c in cos]
             agg = sum(per) / len(per) if aggregate == "mean" else min(per)

@@ -70,8 +70,9 @@ def model_slug(model_id: str) -> str:
     return slug or "model"
 
 
-def results_path(ref: ModelRef, bench: str, runs_dir: Path = DEFAULT_RUNS_DIR,
-                 results_dir: Path = DEFAULT_RESULTS_DIR) -> Path:
+def results_path(
+    ref: ModelRef, bench: str, runs_dir: Path = DEFAULT_RUNS_DIR, results_dir: Path = DEFAULT_RESULTS_DIR
+) -> Path:
     """``runs/<run_id>/iter<i>/eval/<bench>/results.json`` for a run's model, else
     ``results/<model-slug>/<bench>/results.json``."""
     if ref.run_id is not None and ref.iteration is not None:
@@ -119,8 +120,15 @@ def run_model_ref(runs_dir: Path, run_id: str, iteration: int) -> ModelRef:
     checkpoint = run_dir / f"iter{iteration}" / "checkpoint"
     if not (checkpoint / "config.json").is_file():
         raise HarnessError(f"{checkpoint}: no checkpoint for θ{iteration} of run {rid} (not trained yet?)")
-    return ModelRef(id=f"{rid}/theta{iteration}", path=str(checkpoint), run_id=rid, iteration=iteration,
-                    method=method, variant=variant, base=base)
+    return ModelRef(
+        id=f"{rid}/theta{iteration}",
+        path=str(checkpoint),
+        run_id=rid,
+        iteration=iteration,
+        method=method,
+        variant=variant,
+        base=base,
+    )
 
 
 def pending_models(runs_dir: Path, bench: str) -> list[ModelRef]:
@@ -147,8 +155,17 @@ def pending_models(runs_dir: Path, bench: str) -> list[ModelRef]:
             checkpoint = run_dir / f"iter{i}" / "checkpoint"
             if done or not (checkpoint / "config.json").is_file():
                 continue
-            trained.append(ModelRef(id=f"{rid}/theta{i}", path=str(checkpoint), run_id=rid, iteration=i,
-                                    method=method, variant=variant, base=base))
+            trained.append(
+                ModelRef(
+                    id=f"{rid}/theta{i}",
+                    path=str(checkpoint),
+                    run_id=rid,
+                    iteration=i,
+                    method=method,
+                    variant=variant,
+                    base=base,
+                )
+            )
         if base is not None and base not in bases:
             bases[base] = ModelRef(id=f"{rid}/theta0", path=base, run_id=rid, iteration=0, base=base)
     return trained + [ref for base, ref in bases.items() if base not in base_done]
@@ -161,8 +178,10 @@ def resolve_model(model: str | Path, runs_dir: Path = DEFAULT_RUNS_DIR) -> Model
     if m and (Path(runs_dir) / m.group("run") / "manifest.json").is_file():
         return run_model_ref(runs_dir, m.group("run"), int(m.group("iter")))
     if m and not Path(text).exists():
-        raise HarnessError(f"{text}: no run {m.group('run')!r} under {runs_dir} (a model is '<run_id>:<i>', "
-                           "'tiny' or a checkpoint folder)")
+        raise HarnessError(
+            f"{text}: no run {m.group('run')!r} under {runs_dir} (a model is '<run_id>:<i>', "
+            "'tiny' or a checkpoint folder)"
+        )
     if text == "tiny":
         return ModelRef(id="tiny", path="tiny", base="tiny")
     path = Path(text)
@@ -190,8 +209,9 @@ class DryRunReport:
     exact: bool
 
     def describe(self) -> str:
-        todo = (f"{self.to_generate} answers to generate" if self.to_generate
-                else "predictions given, nothing to generate")
+        todo = (
+            f"{self.to_generate} answers to generate" if self.to_generate else "predictions given, nothing to generate"
+        )
         lines = [f"{self.benchmark}: {self.items} items for {self.model}; {todo}"]
         if self.estimate is None:
             lines.append("no judge: rule-based scoring, no calls, no cost")
@@ -213,8 +233,9 @@ class _RecordingJudge:
         return [JudgeReply(r, None, error="dry run: not sent") for r in requests]
 
 
-def _dry_run(bench: Benchmark, judge, items: list[BenchItem], predictions: dict[str, str] | None,
-             runs: int, model_id: str) -> DryRunReport:
+def _dry_run(
+    bench: Benchmark, judge, items: list[BenchItem], predictions: dict[str, str] | None, runs: int, model_id: str
+) -> DryRunReport:
     estimate = None
     exact = predictions is not None
     if judge is not None:
@@ -227,12 +248,23 @@ def _dry_run(bench: Benchmark, judge, items: list[BenchItem], predictions: dict[
             first_calls = []
         if not first_calls:  # the scorer builds no request without answers: one per item and run
             exact = False
-            first_calls = [JudgeRequest.chat(f"{bench.name}/{item.id}", None, item.prompt, temperature=0.0,
-                                             max_tokens=1024, run_index=r) for r in range(runs) for item in items]
+            first_calls = [
+                JudgeRequest.chat(
+                    f"{bench.name}/{item.id}", None, item.prompt, temperature=0.0, max_tokens=1024, run_index=r
+                )
+                for r in range(runs)
+                for item in items
+            ]
         estimate = judge.estimate(first_calls)
-    return DryRunReport(benchmark=bench.name, model=model_id, items=len(items),
-                        to_generate=0 if predictions is not None else len(items), judge_runs=runs,
-                        estimate=estimate, exact=exact)
+    return DryRunReport(
+        benchmark=bench.name,
+        model=model_id,
+        items=len(items),
+        to_generate=0 if predictions is not None else len(items),
+        judge_runs=runs,
+        estimate=estimate,
+        exact=exact,
+    )
 
 
 # ------------------------------------------------------------------------------------ evaluate
@@ -268,8 +300,16 @@ def _load_items(bench: Benchmark, data_dir: Path | None) -> list[BenchItem]:
     return items
 
 
-def _generate(bench: Benchmark, items: list[BenchItem], model_path: str, *, backend: str, batch_size: int,
-              reg: Registry, console: Console) -> dict[str, str]:
+def _generate(
+    bench: Benchmark,
+    items: list[BenchItem],
+    model_path: str,
+    *,
+    backend: str,
+    batch_size: int,
+    reg: Registry,
+    console: Console,
+) -> dict[str, str]:
     from PIL import Image
 
     from harness.backends.base import GenerationRequest
@@ -288,8 +328,11 @@ def _generate(bench: Benchmark, items: list[BenchItem], model_path: str, *, back
                         image = opened[Path(item.image)] = im.convert("RGB")
                 except (OSError, ValueError) as exc:
                     raise HarnessError(f"{item.image}: cannot open the image of item {item.id!r} ({exc})") from None
-        requests.append(GenerationRequest(image=image, prompt=item.prompt, max_new_tokens=max_new_tokens,
-                                          with_image=image is not None))
+        requests.append(
+            GenerationRequest(
+                image=image, prompt=item.prompt, max_new_tokens=max_new_tokens, with_image=image is not None
+            )
+        )
     console.print(f"loading {model_path} …")
     policy = load_policy(model_path)
     cls = reg.backend(backend)
@@ -315,8 +358,13 @@ def _print_metrics(console: Console, bench: str, model_id: str, report: ScoreRep
 def _print_failures(console: Console, report: ScoreReport, n_items: int, usage: dict[str, Any]) -> None:
     if not report.failures.get("total"):
         return
-    table = Table("judge run", "failed judgements", "items", title="Judge failures (left out of the headline)",
-                  title_style="bold red")
+    table = Table(
+        "judge run",
+        "failed judgements",
+        "items",
+        title="Judge failures (left out of the headline)",
+        title_style="bold red",
+    )
     for key, count in report.failures.items():
         if key != "total":
             table.add_row(key, str(count), str(n_items))
@@ -327,8 +375,9 @@ def _print_failures(console: Console, report: ScoreReport, n_items: int, usage: 
         console.print("reasons: " + ", ".join(f"{k} × {v}" for k, v in reasons.items()), highlight=False)
 
 
-def _output_paths(out: Path | None, ref: ModelRef, bench: Benchmark, runs_dir: Path,
-                  results_dir: Path, limit: int | None) -> ResultSlot:
+def _output_paths(
+    out: Path | None, ref: ModelRef, bench: Benchmark, runs_dir: Path, results_dir: Path, limit: int | None
+) -> ResultSlot:
     if out is None:
         results_file = results_path(ref, bench.name, runs_dir, results_dir)
     else:
@@ -375,12 +424,16 @@ class _TrackingJudge:
         return getattr(self.inner, name)
 
     def never_answered(self) -> list[dict[str, Any]]:
-        return [{"item": key, "run": run, "reason": error}
-                for (key, run), (_, error) in sorted(self.last.items()) if error is not None]
+        return [
+            {"item": key, "run": run, "reason": error}
+            for (key, run), (_, error) in sorted(self.last.items())
+            if error is not None
+        ]
 
 
-def _check_options(judge_runs: int, judge_concurrency: int, max_cost: float | None, batch_size: int,
-                   limit: int | None) -> None:
+def _check_options(
+    judge_runs: int, judge_concurrency: int, max_cost: float | None, batch_size: int, limit: int | None
+) -> None:
     from harness.options import at_least, non_negative_number
 
     at_least("--judge-runs", judge_runs, 1)
@@ -415,30 +468,51 @@ def _model_identity(ref: ModelRef, model: str | Path | None, predictions_sha: st
     return {"kind": "checkpoint", "sha256": folder_sha256(path)}
 
 
-def _missing_message(bench: str, missing: list[dict[str, Any]], judgements: int, slot: ResultSlot,
-                     use_cache: bool) -> str:
+def _missing_message(
+    bench: str, missing: list[dict[str, Any]], judgements: int, slot: ResultSlot, use_cache: bool
+) -> str:
     reasons = Counter(re.sub(r"^judge_error: ", "", str(m.get("reason") or "no answer")) for m in missing)
     why = ", ".join(f"{reason} × {n}" for reason, n in reasons.most_common(3))
     kept = f"{slot.results} is unchanged" if slot.results.exists() else "nothing was stored as a result"
     answered = max(judgements - len(missing), 0)
     if use_cache:
-        how = (f"rerun the same command: it asks the judge only for these {len(missing)}"
-               + (f" (the judge cache holds the other {answered})" if answered else ""))
+        how = f"rerun the same command: it asks the judge only for these {len(missing)}" + (
+            f" (the judge cache holds the other {answered})" if answered else ""
+        )
     else:
         how = "rerun the same command without --no-judge-cache, so that the judge cache keeps what was answered"
-    return (f"{bench}: {len(missing)} of {judgements} judgements are missing (the judge never answered: {why}); "
-            f"the result is incomplete and {kept}. Partial state: {slot.partial}. To complete it, {how}.")
+    return (
+        f"{bench}: {len(missing)} of {judgements} judgements are missing (the judge never answered: {why}); "
+        f"the result is incomplete and {kept}. Partial state: {slot.partial}. To complete it, {how}."
+    )
 
 
-def evaluate(bench_name: str, *, model: str | Path | None = None, data_dir: Path | None = None,
-             predictions: Path | None = None, out: Path | None = None,
-             judge_model: str | None = None, judge_base_url: str | None = None, judge_runs: int = 3,
-             judge_concurrency: int = 16, use_cache: bool = True, max_cost: float | None = None,
-             dry_run: bool = False, backend: str = "hf", batch_size: int = 16, limit: int | None = None,
-             model_ref: ModelRef | None = None, console: Console | None = None,
-             runs_dir: Path = DEFAULT_RUNS_DIR, results_dir: Path = DEFAULT_RESULTS_DIR,
-             judge_cache_dir: Path | None = None, bench_options: dict[str, Any] | None = None,
-             reg: Registry | None = None, rescore: bool = False) -> Results | DryRunReport:
+def evaluate(
+    bench_name: str,
+    *,
+    model: str | Path | None = None,
+    data_dir: Path | None = None,
+    predictions: Path | None = None,
+    out: Path | None = None,
+    judge_model: str | None = None,
+    judge_base_url: str | None = None,
+    judge_runs: int = 3,
+    judge_concurrency: int = 16,
+    use_cache: bool = True,
+    max_cost: float | None = None,
+    dry_run: bool = False,
+    backend: str = "hf",
+    batch_size: int = 16,
+    limit: int | None = None,
+    model_ref: ModelRef | None = None,
+    console: Console | None = None,
+    runs_dir: Path = DEFAULT_RUNS_DIR,
+    results_dir: Path = DEFAULT_RESULTS_DIR,
+    judge_cache_dir: Path | None = None,
+    bench_options: dict[str, Any] | None = None,
+    reg: Registry | None = None,
+    rescore: bool = False,
+) -> Results | DryRunReport:
     """Score ``model`` (or a predictions file) on ``bench_name`` and write results.json.
 
     ``model``: ``tiny``, a checkpoint folder or ``<run_id>:<i>``; with ``predictions`` it only labels
@@ -466,15 +540,23 @@ def evaluate(bench_name: str, *, model: str | Path | None = None, data_dir: Path
     judge_model = judge_model or DEFAULT_JUDGE_MODEL
     bench = _instantiate(cls, judge_model, judge_runs, bench_options)
     if predictions is None and model is None and model_ref is None:
-        raise HarnessError("give a model (--model: 'tiny', a checkpoint folder or '<run_id>:<i>') "
-                           "or a predictions file (--predictions)")
+        raise HarnessError(
+            "give a model (--model: 'tiny', a checkpoint folder or '<run_id>:<i>') "
+            "or a predictions file (--predictions)"
+        )
 
     judge = None
     if bench.needs_judge:  # per instance: a benchmark option may switch a judge on
         if not dry_run:
             check_credentials(judge_base_url)  # before any loading or generation
-        judge = OpenAIJudge(judge_model, judge_base_url, concurrency=judge_concurrency, use_cache=use_cache,
-                            cache_dir=judge_cache_dir, max_cost_usd=max_cost)
+        judge = OpenAIJudge(
+            judge_model,
+            judge_base_url,
+            concurrency=judge_concurrency,
+            use_cache=use_cache,
+            cache_dir=judge_cache_dir,
+            max_cost_usd=max_cost,
+        )
 
     predictions_sha = None
     if predictions is not None:
@@ -510,25 +592,38 @@ def evaluate(bench_name: str, *, model: str | Path | None = None, data_dir: Path
     card = bench.card()
     items_id = items_identity([item.id for item in items], limit)
     model_id = _model_identity(model_ref, model, predictions_sha)
-    protocol_id = {"judge_model": judge.model if judge is not None else None, "judge_runs": runs if judge else None,
-                   "prompt_version": card.prompt_version, "data_version": card.data_version,
-                   "options": dict(sorted((bench_options or {}).items()))}
+    protocol_id = {
+        "judge_model": judge.model if judge is not None else None,
+        "judge_runs": runs if judge else None,
+        "prompt_version": card.prompt_version,
+        "data_version": card.data_version,
+        "options": dict(sorted((bench_options or {}).items())),
+    }
     identity = make_identity(model_id, bench.name, protocol_id, items_id)
     stored = stored_result(slot, identity)
     if stored is not None and not rescore:
-        console.print(f"{bench.name} · {model_ref.id}: already scored with the same model, protocol and items: "
-                      f"{slot.results} (reused; --rescore scores again)", highlight=False)
+        console.print(
+            f"{bench.name} · {model_ref.id}: already scored with the same model, protocol and items: "
+            f"{slot.results} (reused; --rescore scores again)",
+            highlight=False,
+        )
         return stored
     subset = None if limit is None else {"limit": limit, "items": len(items), "total": len(all_items)}
 
     if preds is None:
-        provenance = {"model": model_id, "benchmark": bench.name, "items": items_id,
-                      "generation": bench.generation_params()}
+        provenance = {
+            "model": model_id,
+            "benchmark": bench.name,
+            "items": items_id,
+            "generation": bench.generation_params(),
+        }
         if reusable_predictions(slot, provenance):
             preds = bench.read_predictions(slot.predictions, all_items if limit is None else items)
             preds = {item.id: preds[item.id] for item in items}
-            console.print(f"predictions: {slot.predictions} (reused: generated earlier by this model for these "
-                          "items)", highlight=False)
+            console.print(
+                f"predictions: {slot.predictions} (reused: generated earlier by this model for these items)",
+                highlight=False,
+            )
         else:
             path = model_ref.path if model_ref.path is not None else str(model)
             preds = _generate(bench, items, path, backend=backend, batch_size=batch_size, reg=reg, console=console)
@@ -547,11 +642,25 @@ def evaluate(bench_name: str, *, model: str | Path | None = None, data_dir: Path
     missing = list(report.missing) or (tracker.never_answered() if tracker is not None else [])
     usage = judge.usage_dict() if judge is not None else {}
     results = Results(
-        benchmark=bench.name, model=model_ref, protocol=card.to_dict(), metrics=report.metrics,
-        std=report.std, per_run=report.per_run, official=report.official, failures=report.failures,
-        judge_usage=usage, records=report.records, predictions_file=stored_predictions,
-        identity=identity, subset=subset, unparsed=dict(report.unparsed), missing=missing,
-        excluded=dict(report.excluded), intervals=dict(report.intervals), predictions_sha256=predictions_sha)
+        benchmark=bench.name,
+        model=model_ref,
+        protocol=card.to_dict(),
+        metrics=report.metrics,
+        std=report.std,
+        per_run=report.per_run,
+        official=report.official,
+        failures=report.failures,
+        judge_usage=usage,
+        records=report.records,
+        predictions_file=stored_predictions,
+        identity=identity,
+        subset=subset,
+        unparsed=dict(report.unparsed),
+        missing=missing,
+        excluded=dict(report.excluded),
+        intervals=dict(report.intervals),
+        predictions_sha256=predictions_sha,
+    )
     _print_failures(console, report, len(items), usage)
     if missing:
         results.write(slot.partial)  # beside the last good result, which stays as it is

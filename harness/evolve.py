@@ -137,8 +137,11 @@ def evolve(opts: EvolveOptions, console: Console | None = None) -> list[Iteratio
         "method_config": method.config_dict(),
         "objective": dataclasses.asdict(method.objective()),
         "base_model": opts.model,
-        "images": {"source": source.describe(), "per_iter": per_iter,
-                   "plan": plan.to_dict() if plan is not None else None},
+        "images": {
+            "source": source.describe(),
+            "per_iter": per_iter,
+            "plan": plan.to_dict() if plan is not None else None,
+        },
         "iterations": opts.iters,
         "seed": opts.seed,
         "backend": opts.backend,
@@ -153,16 +156,19 @@ def evolve(opts: EvolveOptions, console: Console | None = None) -> list[Iteratio
         run_dir = opts.run_dir or opts.runs_dir / _slug(f"{label}-{Path(str(opts.model)).name}-s{opts.seed}")
     run = _open_run(run_dir, config, opts, source, per_iter, console, plan=plan)
     atomic.write_json(run.dir / "config.json", run.manifest.get("config", config))  # the resolved run config
-    console.print(f"[bold]run[/] {run.dir}  method={label}  model={opts.model}  "
-                  f"{opts.iters} iterations × {per_iter} images  seed={opts.seed}")
+    console.print(
+        f"[bold]run[/] {run.dir}  method={label}  model={opts.model}  "
+        f"{opts.iters} iterations × {per_iter} images  seed={opts.seed}"
+    )
 
     summaries = [IterationSummary(0)]
     if opts.eval_theta0:
         summaries[0].metrics = _evaluate_stage(run, 0, base_path, opts, console, label)
     for i in range(1, opts.iters + 1):
         summaries.append(_iteration(run, i, base_path, method, source, train_cfg, opts, console, label))
-    declared = {b: [(c.label, c.metric) for c in getattr(reg.benchmark(b), "columns", ()) if c.headline]
-                for b in opts.evals}
+    declared = {
+        b: [(c.label, c.metric) for c in getattr(reg.benchmark(b), "columns", ()) if c.headline] for b in opts.evals
+    }
     console.print(_summary_table(summaries, opts.evals, declared))
     return summaries
 
@@ -180,15 +186,26 @@ def _check_options(opts: EvolveOptions) -> None:
         if opts.run_dir is not None:
             raise HarnessError("--run-id and --run-dir both name the run directory; give one of them")
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._=+-]*", opts.run_id):
-            raise HarnessError(f"--run-id {opts.run_id}: a folder name of letters, digits and ._=+- "
-                               "(no path separators)")
+            raise HarnessError(
+                f"--run-id {opts.run_id}: a folder name of letters, digits and ._=+- (no path separators)"
+            )
 
 
-_OPTION_OF = {"method": "--method", "variant": "--variant/--set", "method_config": "--set",
-              "objective": "--set/--variant", "base_model": "--model", "images.source": "--images/--image-root",
-              "images.per_iter": "--images-per-iter", "images": "--images", "seed": "--seed",
-              "backend": "--backend", "train": "--train", "generation": "--gen-dtype",
-              "train_recipe": "--train/--method"}
+_OPTION_OF = {
+    "method": "--method",
+    "variant": "--variant/--set",
+    "method_config": "--set",
+    "objective": "--set/--variant",
+    "base_model": "--model",
+    "images.source": "--images/--image-root",
+    "images.per_iter": "--images-per-iter",
+    "images": "--images",
+    "seed": "--seed",
+    "backend": "--backend",
+    "train": "--train",
+    "generation": "--gen-dtype",
+    "train_recipe": "--train/--method",
+}
 
 
 def _option_name(key: str) -> str:
@@ -217,9 +234,11 @@ def _free_run_id(run_dir: Path) -> str:
 
 def _mismatch_message(exc: RunConfigMismatch) -> str:
     diffs = "; ".join(f"{_option_name(k)} ({_short(a)} → {_short(b)})" for k, a, b in exc.differences)
-    return (f"{exc.run_dir} holds a run with a different config that cannot be continued: {diffs}. "
-            f"Start a new run beside it with --run-id {_free_run_id(exc.run_dir)}, or delete this one and start "
-            "over with --restart")
+    return (
+        f"{exc.run_dir} holds a run with a different config that cannot be continued: {diffs}. "
+        f"Start a new run beside it with --run-id {_free_run_id(exc.run_dir)}, or delete this one and start "
+        "over with --restart"
+    )
 
 
 def _drawn_iterations(run_dir: Path, old_config: dict[str, Any]) -> int:
@@ -232,8 +251,9 @@ def _drawn_iterations(run_dir: Path, old_config: dict[str, Any]) -> int:
     return int(drawn if drawn is not None else old_config.get("iterations", 0))
 
 
-def _open_run(run_dir: Path, config: dict[str, Any], opts: EvolveOptions, source, per_iter: int,
-              console: Console, plan=None) -> Run:
+def _open_run(
+    run_dir: Path, config: dict[str, Any], opts: EvolveOptions, source, per_iter: int, console: Console, plan=None
+) -> Run:
     """Open (create, resume or grow) the run and draw the images it still needs.
 
     The images are drawn before the run directory is created or changed, so a source with too few
@@ -261,20 +281,25 @@ def _open_run(run_dir: Path, config: dict[str, Any], opts: EvolveOptions, source
             used.update(str(r["id"]) for r in atomic.read_json(run_dir / f"iter{i}" / "images.json"))
         reused = sorted(used & {r.id for refs in split.iterations[drawn:] for r in refs})
         if reused:
-            raise HarnessError(f"{run_dir}: the images drawn for θ{drawn + 1}…θ{total} include {len(reused)} used by "
-                               f"θ1…θ{drawn} (e.g. {reused[0]}; did the image source change?); --iters cannot "
-                               f"continue this run: start a new one with --run-id {_free_run_id(run_dir)}")
+            raise HarnessError(
+                f"{run_dir}: the images drawn for θ{drawn + 1}…θ{total} include {len(reused)} used by "
+                f"θ1…θ{drawn} (e.g. {reused[0]}; did the image source change?); --iters cannot "
+                f"continue this run: start a new one with --run-id {_free_run_id(run_dir)}"
+            )
     run = Run.open(run_dir, config, restart=opts.restart, continuable=CONTINUABLE)
     if split is not None:
         for i in range(drawn + 1, total + 1):
             atomic.write_json(run.iter_dir(i) / "images.json", [r.to_dict() for r in split.iterations[i - 1]])
         if split.skipped:
-            console.print(f"[yellow]skipped {len(split.skipped)} unreadable image(s)[/], e.g. {split.skipped[0][0]}: "
-                          f"{split.skipped[0][1]}")
+            console.print(
+                f"[yellow]skipped {len(split.skipped)} unreadable image(s)[/], e.g. {split.skipped[0][0]}: "
+                f"{split.skipped[0][1]}"
+            )
         if drawn:
             console.print(f"run grows: θ{drawn + 1}…θ{total} get {per_iter} new images each, disjoint from θ1…θ{drawn}")
-        run.mark_done("images", skipped=[list(s) for s in split.skipped], iterations=total, mode=split.mode,
-                      quotas=split.quotas)
+        run.mark_done(
+            "images", skipped=[list(s) for s in split.skipped], iterations=total, mode=split.mode, quotas=split.quotas
+        )
     return run
 
 
@@ -308,8 +333,17 @@ def _iteration(run, i, base_path, method, source, train_cfg, opts, console, labe
         summary.metrics = _evaluate_stage(run, i, base_path, opts, console, label)
         summary.seconds = round(time.monotonic() - started, 1)
         return summary
-    examples = [{"image_ref": p.image, "image_path": p.image_path, "prompt": p.prompt, "chosen": p.chosen,
-                 "rejected": p.rejected, "kind": p.kind} for p in pairs]
+    examples = [
+        {
+            "image_ref": p.image,
+            "image_path": p.image_path,
+            "prompt": p.prompt,
+            "chosen": p.chosen,
+            "rejected": p.rejected,
+            "kind": p.kind,
+        }
+        for p in pairs
+    ]
 
     if not train_cfg.live_reference and run.done(f"reference-{i}"):
         summary.stages_reused += 1
@@ -324,8 +358,9 @@ def _iteration(run, i, base_path, method, source, train_cfg, opts, console, labe
         ref_dtype = reference_dtype(train_cfg)
         jpath = out / "reference.journal.jsonl"
         size = recorded(jpath, "chunk_pairs", opts.chunk_images)
-        journal = Journal(jpath, {"stage": f"reference-{i}", "chunk_pairs": size, "pairs": len(examples),
-                                  "dtype": ref_dtype})
+        journal = Journal(
+            jpath, {"stage": f"reference-{i}", "chunk_pairs": size, "pairs": len(examples), "dtype": ref_dtype}
+        )
         ref_chunks = list(chunked(examples, size))
         collator = None
         for k, chunk in ref_chunks:  # journaled per chunk: a killed pass resumes at its first unfinished chunk
@@ -336,10 +371,21 @@ def _iteration(run, i, base_path, method, source, train_cfg, opts, console, labe
                 _release_accelerator()
                 policy = _load(prev, ref_dtype)
             if collator is None:
-                collator = LlavaPairCollator(policy.processor, get_template(train_cfg.template), open_image,
-                                             max_length=train_cfg.max_length, pad_to_square=policy.pad_to_square)
-            rows = reference_logps(policy.model, collator, list(chunk), batch_size=train_cfg.ref_batch_size,
-                                   progress=opts.progress, on_batch=lambda n: maybe_kill(f"reference-{i}"))
+                collator = LlavaPairCollator(
+                    policy.processor,
+                    get_template(train_cfg.template),
+                    open_image,
+                    max_length=train_cfg.max_length,
+                    pad_to_square=policy.pad_to_square,
+                )
+            rows = reference_logps(
+                policy.model,
+                collator,
+                list(chunk),
+                batch_size=train_cfg.ref_batch_size,
+                progress=opts.progress,
+                on_batch=lambda n: maybe_kill(f"reference-{i}"),
+            )
             journal.append(k, {"rows": rows})
             maybe_kill(f"reference-{i}-chunk-{k}")
         refs_lp = [row for rec in journal.records(len(ref_chunks)) for row in rec["rows"]]
@@ -363,18 +409,34 @@ def _iteration(run, i, base_path, method, source, train_cfg, opts, console, labe
             ref_rows = atomic.read_jsonl(out / "ref_logps.jsonl")
             if len(ref_rows) != len(examples):
                 raise HarnessError(f"{out / 'ref_logps.jsonl'}: {len(ref_rows)} rows for {len(examples)} pairs")
-            rows = [dict(e, ref_chosen_logps=r["chosen_logps"], ref_rejected_logps=r["rejected_logps"])
-                    for e, r in zip(examples, ref_rows)]
+            rows = [
+                dict(e, ref_chosen_logps=r["chosen_logps"], ref_rejected_logps=r["rejected_logps"])
+                for e, r in zip(examples, ref_rows)
+            ]
         if train_cfg.launcher == "accelerate":
             from harness.train.launch import launch, write_job
 
-            job = write_job(out / "train_job.json", policy_path=prev, out_dir=out / "checkpoint", rows=rows,
-                            objective=method.objective(), cfg=train_cfg, source=source.describe())
+            job = write_job(
+                out / "train_job.json",
+                policy_path=prev,
+                out_dir=out / "checkpoint",
+                rows=rows,
+                objective=method.objective(),
+                cfg=train_cfg,
+                source=source.describe(),
+            )
             launch(job, train_cfg.accelerate_config, num_processes=_local_gpus() or None)
             info = atomic.read_json(job.with_suffix(".result.json"))
         else:
-            info = train_iteration(prev, out / "checkpoint", rows, objective=method.objective(), cfg=train_cfg,
-                                   open_image=open_image, on_step=lambda step: maybe_kill(f"train-{i}"))
+            info = train_iteration(
+                prev,
+                out / "checkpoint",
+                rows,
+                objective=method.objective(),
+                cfg=train_cfg,
+                open_image=open_image,
+                on_step=lambda step: maybe_kill(f"train-{i}"),
+            )
         atomic.write_json(out / "train.json", info)
         run.mark_done(f"train-{i}", steps=info["steps"], train_loss=info["train_loss"])
         loss = f", loss {info['train_loss']:.4f}" if isinstance(info.get("train_loss"), (int, float)) else ""
@@ -416,6 +478,7 @@ def _open_chunk(source, refs: list[ImageRef]) -> tuple[dict[str, Any], list[list
 
 def _chunk_opener(opened: dict[str, Any], source):
     """ctx.open_image for one chunk: its already decoded images; any other ref is opened from the source."""
+
     def open_image(ref):
         image = opened.get(ref.id)
         return image if image is not None else source.open(ref)
@@ -423,16 +486,25 @@ def _chunk_opener(opened: dict[str, Any], source):
     return open_image
 
 
-def _synthesize_stage(run: Run, i: int, prev: Path, method, source, refs: list[ImageRef], opts: EvolveOptions,
-                      console: Console):
+def _synthesize_stage(
+    run: Run, i: int, prev: Path, method, source, refs: list[ImageRef], opts: EvolveOptions, console: Console
+):
     """Synthesis, streamed: chunks of ``chunk_images`` images, each opened, generated and appended to the
     journal (``synthesize.journal.jsonl``) before the next is opened; a rerun skips the journaled chunks.
     pairs.jsonl is then written from the journal, atomically. Returns the policy when it can be reused."""
     out = run.iter_dir(i)
     jpath = out / "synthesize.journal.jsonl"
     size = recorded(jpath, "chunk_images", opts.chunk_images)  # a resumed stage keeps its chunking
-    journal = Journal(jpath, {"stage": f"synthesize-{i}", "chunk_images": size, "images": len(refs),
-                              "first": refs[0].id if refs else None, "last": refs[-1].id if refs else None})
+    journal = Journal(
+        jpath,
+        {
+            "stage": f"synthesize-{i}",
+            "chunk_images": size,
+            "images": len(refs),
+            "first": refs[0].id if refs else None,
+            "last": refs[-1].id if refs else None,
+        },
+    )
     chunks = list(chunked(refs, size))
     todo = [k for k, _ in chunks if not journal.done(k)]
     title = f"θ{i} · synthesize pairs with θ{i - 1}"
@@ -448,15 +520,25 @@ def _synthesize_stage(run: Run, i: int, prev: Path, method, source, refs: list[I
             if journal.done(k):
                 continue
             opened, skipped = _open_chunk(source, list(chunk))
-            ctx = SynthesisContext(seed=opts.seed * 1000 + i, iteration=i, checkpoint=str(prev),
-                                   open_image=_chunk_opener(opened, source), progress=opts.progress,
-                                   base_model=str(opts.model))
+            ctx = SynthesisContext(
+                seed=opts.seed * 1000 + i,
+                iteration=i,
+                checkpoint=str(prev),
+                open_image=_chunk_opener(opened, source),
+                progress=opts.progress,
+                base_model=str(opts.model),
+            )
             before = counted.requests
             readable = [r for r in chunk if r.id in opened]
             pset = method.synthesize(counted, readable, ctx) if readable else None
-            record = {"pairs": [p.to_dict() for p in pset.pairs] if pset else [],
-                      "counts": pset.counts if pset else {}, "stats": pset.stats if pset else {},
-                      "images": len(chunk), "skipped": skipped, "requests": counted.requests - before}
+            record = {
+                "pairs": [p.to_dict() for p in pset.pairs] if pset else [],
+                "counts": pset.counts if pset else {},
+                "stats": pset.stats if pset else {},
+                "images": len(chunk),
+                "skipped": skipped,
+                "requests": counted.requests - before,
+            }
             del opened, ctx, pset, readable  # this chunk's images go before the next chunk's are opened
             gc.collect()
             journal.append(k, record)
@@ -475,17 +557,31 @@ def _synthesize_stage(run: Run, i: int, prev: Path, method, source, refs: list[I
     counts = merge_counts([rec["counts"] for rec in records])
     if skipped:
         counts = {"images.unreadable_at_synthesis": len(skipped), **counts}
-        console.print(f"[yellow]skipped {len(skipped)} image(s) that vanished or are unreadable[/], "
-                      f"e.g. {skipped[0][0]}: {skipped[0][1]}")
+        console.print(
+            f"[yellow]skipped {len(skipped)} image(s) that vanished or are unreadable[/], "
+            f"e.g. {skipped[0][0]}: {skipped[0][1]}"
+        )
     stats = records[0]["stats"] if len(records) == 1 else {"chunks": [rec["stats"] for rec in records]}
     atomic.write_jsonl(out / "pairs.jsonl", pairs)
-    atomic.write_json(out / "stats.json", {
-        "pairs": len(pairs), "images": len(refs), "counts": counts, "stats": stats,
-        "skipped_images": skipped, "chunk_images": size, "chunks": len(chunks),
-        "chunks_resumed": len(chunks) - len(todo), "requests_by_chunk": [rec["requests"] for rec in records],
-        "requests_this_invocation": requests_now, "wall_s": round(time.monotonic() - t0, 3)})
-    run.mark_done(f"synthesize-{i}", pairs=len(pairs), chunk_images=size, chunks=len(chunks),
-                  skipped_images=len(skipped))
+    atomic.write_json(
+        out / "stats.json",
+        {
+            "pairs": len(pairs),
+            "images": len(refs),
+            "counts": counts,
+            "stats": stats,
+            "skipped_images": skipped,
+            "chunk_images": size,
+            "chunks": len(chunks),
+            "chunks_resumed": len(chunks) - len(todo),
+            "requests_by_chunk": [rec["requests"] for rec in records],
+            "requests_this_invocation": requests_now,
+            "wall_s": round(time.monotonic() - t0, 3),
+        },
+    )
+    run.mark_done(
+        f"synthesize-{i}", pairs=len(pairs), chunk_images=size, chunks=len(chunks), skipped_images=len(skipped)
+    )
     journal.remove()
     stage_end(console, title, t_stage, f"{len(refs)} images → {len(pairs)} pairs")
     maybe_kill(f"synthesized-{i}")  # the stage is finished (perf/streaming_memory.py measures up to here)
@@ -550,8 +646,15 @@ def _local_gpus() -> int:
         return 0
 
 
-def scale_training(model: str, base_path: Path, cfg: TrainConfig, record: dict, user: dict,
-                   gpus: int | None = None, gpu_memory_gib: float | None = None) -> tuple[TrainConfig, dict]:
+def scale_training(
+    model: str,
+    base_path: Path,
+    cfg: TrainConfig,
+    record: dict,
+    user: dict,
+    gpus: int | None = None,
+    gpu_memory_gib: float | None = None,
+) -> tuple[TrainConfig, dict]:
     """Training at scale by default: a non-tiny model on a machine with GPUs trains in accelerate workers on
     every local GPU with ZeRO-3 (``zero3_offload`` when the ZeRO-3 model states would take over 60 % of a
     GPU); CPU and the tiny model keep the single inline process. A ``--train launcher=...`` wins."""
@@ -566,16 +669,25 @@ def scale_training(model: str, base_path: Path, cfg: TrainConfig, record: dict, 
     if gpu_memory_gib is None:
         import torch
 
-        gpu_memory_gib = torch.cuda.get_device_properties(0).total_memory / 1024 ** 3
+        gpu_memory_gib = torch.cuda.get_device_properties(0).total_memory / 1024**3
     shape = model_shape(base_path, lora_r=cfg.lora_r if cfg.lora else None)
-    trainable = (shape.lora_params + (shape.projector if cfg.lora_train_projector else 0)) if cfg.lora else \
-        shape.language + shape.projector + (0 if cfg.freeze_vision_tower else shape.vision)
+    trainable = (
+        (shape.lora_params + (shape.projector if cfg.lora_train_projector else 0))
+        if cfg.lora
+        else shape.language + shape.projector + (0 if cfg.freeze_vision_tower else shape.vision)
+    )
     choice = training_launcher(model, cfg, gpus, gpu_memory_gib, shape.params, trainable)
     config_name = "zero3_offload" if "offload" in choice else "zero3"
     scaled = cfg.with_overrides({"launcher": "accelerate", "accelerate_config": config_name})
-    record = dict(record, scaled={"launcher": "accelerate", "accelerate_config": config_name, "gpus": gpus,
-                                  "why": f"{model}: {shape.params / 1e9:.1f}B parameters, {gpus} GPU(s) of "
-                                         f"{gpu_memory_gib:.0f} GiB"})
+    record = dict(
+        record,
+        scaled={
+            "launcher": "accelerate",
+            "accelerate_config": config_name,
+            "gpus": gpus,
+            "why": f"{model}: {shape.params / 1e9:.1f}B parameters, {gpus} GPU(s) of {gpu_memory_gib:.0f} GiB",
+        },
+    )
     return scaled, record
 
 
@@ -585,8 +697,9 @@ def _carry_forward(run: Run, i: int, prev: Path, out: Path, console: Console) ->
 
     if run.done(f"train-{i}"):
         return
-    console.print(f"[yellow]θ{i}: the method produced no pairs (counts in {out / 'stats.json'}); "
-                  f"θ{i} is θ{i - 1} unchanged[/]")
+    console.print(
+        f"[yellow]θ{i}: the method produced no pairs (counts in {out / 'stats.json'}); θ{i} is θ{i - 1} unchanged[/]"
+    )
     tmp = atomic.make_temp_dir(".carry-", out)
     shutil.copytree(prev, tmp / "checkpoint")
     target = out / "checkpoint"
@@ -594,8 +707,9 @@ def _carry_forward(run: Run, i: int, prev: Path, out: Path, console: Console) ->
         shutil.rmtree(target)
     (tmp / "checkpoint").rename(target)
     shutil.rmtree(tmp, ignore_errors=True)
-    atomic.write_json(out / "train.json", {"steps": 0, "examples": 0, "train_loss": None,
-                                            "skipped": "no pairs: θi is θi−1 unchanged"})
+    atomic.write_json(
+        out / "train.json", {"steps": 0, "examples": 0, "train_loss": None, "skipped": "no pairs: θi is θi−1 unchanged"}
+    )
     run.mark_done(f"train-{i}", steps=0, train_loss=None, skipped="no pairs")
 
 
@@ -627,8 +741,9 @@ def reference_dtype(cfg: TrainConfig) -> str:
     return "bfloat16" if bf16 and device.startswith("cuda") else "float32"
 
 
-def _evaluate_stage(run: Run, i: int, base_path: Path, opts: EvolveOptions, console: Console,
-                    label: str) -> dict[str, dict[str, float]]:
+def _evaluate_stage(
+    run: Run, i: int, base_path: Path, opts: EvolveOptions, console: Console, label: str
+) -> dict[str, dict[str, float]]:
     metrics: dict[str, dict[str, float]] = {}
     for bench in opts.evals:
         results_path = run.iter_dir(i) / "eval" / bench / "results.json"
@@ -639,10 +754,24 @@ def _evaluate_stage(run: Run, i: int, base_path: Path, opts: EvolveOptions, cons
             from harness.evaluate import evaluate
             from harness.report.results import ModelRef
 
-            ref = ModelRef(id=f"{run.id}/theta{i}" if i else str(opts.model), path=str(_checkpoint(run, i, base_path)),
-                           run_id=run.id, iteration=i, method=opts.method, variant=label, base=str(opts.model))
-            evaluate(bench, model=_checkpoint(run, i, base_path), out=results_path, model_ref=ref,
-                     backend="hf", console=console, **opts.eval_options)
+            ref = ModelRef(
+                id=f"{run.id}/theta{i}" if i else str(opts.model),
+                path=str(_checkpoint(run, i, base_path)),
+                run_id=run.id,
+                iteration=i,
+                method=opts.method,
+                variant=label,
+                base=str(opts.model),
+            )
+            evaluate(
+                bench,
+                model=_checkpoint(run, i, base_path),
+                out=results_path,
+                model_ref=ref,
+                backend="hf",
+                console=console,
+                **opts.eval_options,
+            )
             run.mark_done(stage)
             stage_end(console, title, t_stage, str(results_path))
         from harness.report.results import load_results
@@ -661,8 +790,9 @@ def _time_cell(s: IterationSummary) -> str:
     return text + (" (resumed)" if s.stages_reused else "")
 
 
-def _summary_table(summaries: list[IterationSummary], evals: list[str],
-                   columns: dict[str, list[tuple[str, str]]] | None = None) -> Table:
+def _summary_table(
+    summaries: list[IterationSummary], evals: list[str], columns: dict[str, list[tuple[str, str]]] | None = None
+) -> Table:
     """``columns``: per benchmark, the (label, metric) pairs its plugin declares as headline."""
     table = Table(title="Self-evolution summary")
     for col in ("θ", "images", "pairs", "DPO steps", "train loss", "time (s)"):
@@ -670,14 +800,21 @@ def _summary_table(summaries: list[IterationSummary], evals: list[str],
     headline = {}
     for bench in evals:
         declared = (columns or {}).get(bench)
-        keys = declared or [(f"{bench} {k}", k) for k in sorted({k for s in summaries
-                                                                 for k in s.metrics.get(bench, {})})[:4]]
+        keys = declared or [
+            (f"{bench} {k}", k) for k in sorted({k for s in summaries for k in s.metrics.get(bench, {})})[:4]
+        ]
         headline[bench] = [k for _, k in keys]
         for label, _ in keys:
             table.add_column(label, justify="right")
     for s in summaries:
-        row = [f"θ{s.iteration}", str(s.images or "–"), str(s.pairs or "–"), str(s.steps or "–"),
-               f"{s.train_loss:.4f}" if s.train_loss is not None else "–", _time_cell(s)]
+        row = [
+            f"θ{s.iteration}",
+            str(s.images or "–"),
+            str(s.pairs or "–"),
+            str(s.steps or "–"),
+            f"{s.train_loss:.4f}" if s.train_loss is not None else "–",
+            _time_cell(s),
+        ]
         for bench in evals:
             for k in headline[bench]:
                 v = s.metrics.get(bench, {}).get(k)

@@ -29,7 +29,7 @@ def chunked(items: Sequence[T], size: int) -> Iterator[tuple[int, Sequence[T]]]:
     if size < 1:
         raise HarnessError(f"chunk size must be ≥ 1, got {size}")
     for k, start in enumerate(range(0, len(items), size)):
-        yield k, items[start:start + size]
+        yield k, items[start : start + size]
 
 
 def recorded(path: Path, key: str, default: int) -> int:
@@ -65,8 +65,9 @@ class Journal:
             try:
                 rec = json.loads(raw.decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError):
-                raise HarnessError(f"{self.path}: line {n} is not a JSON object; delete the file to redo the "
-                                   "stage from its start") from None
+                raise HarnessError(
+                    f"{self.path}: line {n} is not a JSON object; delete the file to redo the stage from its start"
+                ) from None
             records.append(rec)
             good += len(raw) + 1
         if not records or records[0].get("header") != self.header:

@@ -33,7 +33,7 @@ class PreferencePair:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "PreferencePair":
+    def from_dict(cls, d: dict[str, Any]) -> PreferencePair:
         return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
 
 
@@ -147,8 +147,11 @@ class Method(ABC):
 
 
 def _coerce(field_type: Any, raw: str, key: str) -> Any:
-    t = field_type if isinstance(field_type, type) else {"bool": bool, "int": int, "float": float, "str": str}.get(
-        str(field_type).replace("'", ""), None)
+    t = (
+        field_type
+        if isinstance(field_type, type)
+        else {"bool": bool, "int": int, "float": float, "str": str}.get(str(field_type).replace("'", ""), None)
+    )
     if t is bool:
         low = raw.strip().lower()
         if low in ("true", "1", "yes", "on"):
@@ -185,8 +188,9 @@ def build_config(method_cls: type[Method], overrides: Sequence[str] = (), varian
         key, raw = item.split("=", 1)
         key = key.strip()
         if key not in fields:
-            raise HarnessError(f"--set {key}: unknown option of method {method_cls.name!r}; accepted: "
-                               f"{', '.join(sorted(fields))}")
+            raise HarnessError(
+                f"--set {key}: unknown option of method {method_cls.name!r}; accepted: {', '.join(sorted(fields))}"
+            )
         values[key] = _coerce(fields[key].type, raw, key)
     config = cfg_cls(**values)
     validate = getattr(config, "validate", None)

@@ -37,8 +37,9 @@ def scheduler():
     """diffusers' DDPM scheduler configured with the official sigmoid schedule."""
     from diffusers import DDPMScheduler
 
-    return DDPMScheduler(num_train_timesteps=NUM_STEPS, beta_start=BETA_START, beta_end=BETA_END,
-                         beta_schedule="sigmoid")
+    return DDPMScheduler(
+        num_train_timesteps=NUM_STEPS, beta_start=BETA_START, beta_end=BETA_END, beta_schedule="sigmoid"
+    )
 
 
 def check_step(t: int) -> int:
@@ -50,7 +51,7 @@ def check_step(t: int) -> int:
 def coefficients(t: int) -> tuple[float, float]:
     """(sqrt(alpha_bar_t), sqrt(1 - alpha_bar_t)) of the schedule."""
     ab = scheduler().alphas_cumprod[check_step(t)].item()
-    return ab ** 0.5, (1.0 - ab) ** 0.5
+    return ab**0.5, (1.0 - ab) ** 0.5
 
 
 def gaussian(shape: tuple[int, ...], seed: int) -> torch.Tensor:
@@ -68,8 +69,9 @@ def add_noise(pixel_values: torch.Tensor, t: int, seed: int) -> torch.Tensor:
     return noisy.to(pixel_values.dtype)
 
 
-def noisy_pil_image(image: Image.Image, t: int, seed: int, mean: tuple[float, float, float],
-                    std: tuple[float, float, float]) -> Image.Image:
+def noisy_pil_image(
+    image: Image.Image, t: int, seed: int, mean: tuple[float, float, float], std: tuple[float, float, float]
+) -> Image.Image:
     """The pixel-space equivalent for PIL consumers (vLLM): same schedule, clipped and quantised.
 
     ``image`` should already be padded/resized to the model's input size, so the processor does not

@@ -50,19 +50,26 @@ _Check = Callable[[Any], str | None]  # None when fine, else what is accepted
 
 
 def _int_min(minimum: int) -> _Check:
-    return lambda v: None if isinstance(v, int) and not isinstance(v, bool) and v >= minimum \
-        else f"an integer >= {minimum}"
+    return lambda v: (
+        None if isinstance(v, int) and not isinstance(v, bool) and v >= minimum else f"an integer >= {minimum}"
+    )
 
 
 def _num(low: float, *, low_open: bool, high: float | None = None, high_open: bool = True) -> _Check:
     def check(v: Any) -> str | None:
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) \
-            and (v > low if low_open else v >= low) and (high is None or (v < high if high_open else v <= high))
+        ok = (
+            isinstance(v, (int, float))
+            and not isinstance(v, bool)
+            and math.isfinite(v)
+            and (v > low if low_open else v >= low)
+            and (high is None or (v < high if high_open else v <= high))
+        )
         if ok:
             return None
         lo = f"> {low:g}" if low_open else f">= {low:g}"
         hi = "" if high is None else f" and {'<' if high_open else '<='} {high:g}"
         return f"a finite number {lo}{hi}"
+
     return check
 
 
@@ -178,8 +185,10 @@ def check_train_values(overrides: dict[str, Any]) -> None:
     if overrides.get("launcher") == "accelerate" and not overrides.get("accelerate_config"):
         from harness.train.config import shipped_accelerate_configs
 
-        raise HarnessError("--train launcher=accelerate needs --train accelerate_config=FILE or a shipped config "
-                           f"({', '.join(shipped_accelerate_configs())})")
+        raise HarnessError(
+            "--train launcher=accelerate needs --train accelerate_config=FILE or a shipped config "
+            f"({', '.join(shipped_accelerate_configs())})"
+        )
 
 
 def check_method_sets(config_cls: type, items: Sequence[str]) -> None:

@@ -33,7 +33,7 @@ from rich.table import Table
 
 from harness.errors import HarnessError
 
-GIB = 1024 ** 3
+GIB = 1024**3
 TEMPLATE_TOKENS = 40  # the conversation template and a short user prompt, besides the image tokens
 PERF_README = Path(__file__).resolve().parents[1] / "perf" / "README.md"
 
@@ -103,9 +103,17 @@ def model_shape(path: Path, *, lora_r: int | None = None) -> ModelShape:
     if not image_tokens:
         v = config.vision_config
         image_tokens = (v.image_size // v.patch_size) ** 2
-    return ModelShape(path=str(path), params=sum(parts.values()), vision=parts["vision"],
-                      projector=parts["projector"], language=parts["language"], image_tokens=image_tokens,
-                      hidden=int(text.hidden_size), layers=int(text.num_hidden_layers), lora_params=lora)
+    return ModelShape(
+        path=str(path),
+        params=sum(parts.values()),
+        vision=parts["vision"],
+        projector=parts["projector"],
+        language=parts["language"],
+        image_tokens=image_tokens,
+        hidden=int(text.hidden_size),
+        layers=int(text.num_hidden_layers),
+        lora_params=lora,
+    )
 
 
 def zero_memory(params: int, trainable: int, gpus: int) -> dict[str, float]:
@@ -194,8 +202,9 @@ def plan_evolve(opts, *, gpus: int | None = None, gpu_memory_gib: float | None =
             found, mem = 0, 0.0
         gpus = found if gpus is None else gpus
         gpu_memory_gib = mem if gpu_memory_gib is None else gpu_memory_gib
-    per_iter = opts.images_per_iter or (TINY_IMAGES_PER_ITER if opts.model == "tiny"
-                                        else getattr(cls, "images_per_iter", None) or PAPER_IMAGES_PER_ITER)
+    per_iter = opts.images_per_iter or (
+        TINY_IMAGES_PER_ITER if opts.model == "tiny" else getattr(cls, "images_per_iter", None) or PAPER_IMAGES_PER_ITER
+    )
     gens = method.estimate_generations(per_iter)
     max_new = getattr(method.config, "max_new_tokens", None)
     prompt_tokens = None if gens is None else gens * (shape.image_tokens + TEMPLATE_TOKENS)
@@ -213,10 +222,23 @@ def plan_evolve(opts, *, gpus: int | None = None, gpu_memory_gib: float | None =
         trainable = shape.language + shape.projector + vision_trainable
     memory = zero_memory(shape.params, trainable, gpus or 1)
     launcher = training_launcher(opts.model, cfg, gpus, gpu_memory_gib, shape.params, trainable)
-    plan = Plan(command="evolve", model=shape, iterations=opts.iters, images_per_iter=per_iter, generations=gens,
-                prompt_tokens=prompt_tokens, decoded_tokens_max=decoded, pairs_assumed=pairs,
-                reference_tokens=ref_tokens, train_steps=steps, trainable=trainable, gpus=gpus or 0,
-                gpu_memory_gib=gpu_memory_gib, memory=memory, launcher=launcher)
+    plan = Plan(
+        command="evolve",
+        model=shape,
+        iterations=opts.iters,
+        images_per_iter=per_iter,
+        generations=gens,
+        prompt_tokens=prompt_tokens,
+        decoded_tokens_max=decoded,
+        pairs_assumed=pairs,
+        reference_tokens=ref_tokens,
+        train_steps=steps,
+        trainable=trainable,
+        gpus=gpus or 0,
+        gpu_memory_gib=gpu_memory_gib,
+        memory=memory,
+        launcher=launcher,
+    )
     device = "h200" if gpus else "cpu"
     rates = recorded_throughputs()
     key = _model_key(str(opts.model), shape, device)
@@ -229,9 +251,12 @@ def plan_evolve(opts, *, gpus: int | None = None, gpu_memory_gib: float | None =
         plan.estimates["training"] = _fmt_seconds(steps * rates[(key, "training s/step")])
     if not plan.estimates:
         plan.notes.append(f"no throughput recorded for {key} in perf/README.md: no wall-time estimate")
-    plan.notes.append(f"pairs assumed: {pairs} per iteration (about one per image); decoded tokens are an upper "
-                      f"bound ({max_new} new tokens per generation)" if max_new else
-                      f"pairs assumed: {pairs} per iteration (about one per image)")
+    plan.notes.append(
+        f"pairs assumed: {pairs} per iteration (about one per image); decoded tokens are an upper "
+        f"bound ({max_new} new tokens per generation)"
+        if max_new
+        else f"pairs assumed: {pairs} per iteration (about one per image)"
+    )
     plan.evaluations = _evaluations(opts, reg)
     return plan
 
@@ -262,10 +287,16 @@ def _evaluations(opts, reg) -> list[dict[str, Any]]:
             out.append(entry)
             continue
         est = report.estimate
-        entry.update(items=report.items, generations=report.items * models,
-                     judge_calls=(est.requests * models) if est is not None else 0,
-                     cost_usd_max=(est.cost_usd_max * models if est is not None and est.cost_usd_max is not None
-                                   else (None if est is not None else 0.0)))
+        entry.update(
+            items=report.items,
+            generations=report.items * models,
+            judge_calls=(est.requests * models) if est is not None else 0,
+            cost_usd_max=(
+                est.cost_usd_max * models
+                if est is not None and est.cost_usd_max is not None
+                else (None if est is not None else 0.0)
+            ),
+        )
         out.append(entry)
     return out
 
@@ -281,20 +312,33 @@ def _n(x: float | int | None) -> str:
 
 def print_plan(plan: Plan, console: Console) -> None:
     m = plan.model
-    console.print(f"[bold]plan[/] (nothing runs): {m.path}: {_n(m.params)} parameters (vision {_n(m.vision)}, "
-                  f"projector {_n(m.projector)}, LM {_n(m.language)}), {m.image_tokens} image tokens; "
-                  f"{plan.iterations} iterations × {plan.images_per_iter} images; "
-                  f"{plan.gpus} GPU(s){f' of {plan.gpu_memory_gib:.0f} GiB' if plan.gpus else ''}")
+    console.print(
+        f"[bold]plan[/] (nothing runs): {m.path}: {_n(m.params)} parameters (vision {_n(m.vision)}, "
+        f"projector {_n(m.projector)}, LM {_n(m.language)}), {m.image_tokens} image tokens; "
+        f"{plan.iterations} iterations × {plan.images_per_iter} images; "
+        f"{plan.gpus} GPU(s){f' of {plan.gpu_memory_gib:.0f} GiB' if plan.gpus else ''}"
+    )
     t = Table(title="Per iteration")
     for col in ("stage", "work", "tokens", "wall time (estimate)"):
         t.add_column(col)
-    t.add_row("synthesis", f"{_n(plan.generations)} generations",
-              f"prompt {_n(plan.prompt_tokens)}, decoded ≤ {_n(plan.decoded_tokens_max)}",
-              plan.estimates.get("synthesis", "–"))
-    t.add_row("reference pass", f"{_n(plan.pairs_assumed)} pairs" if plan.reference_tokens else "live (none)",
-              _n(plan.reference_tokens), plan.estimates.get("reference", "–"))
-    t.add_row("training", f"{plan.train_steps} optimiser steps ({_n(plan.trainable)} trainable)",
-              plan.launcher, plan.estimates.get("training", "–"))
+    t.add_row(
+        "synthesis",
+        f"{_n(plan.generations)} generations",
+        f"prompt {_n(plan.prompt_tokens)}, decoded ≤ {_n(plan.decoded_tokens_max)}",
+        plan.estimates.get("synthesis", "–"),
+    )
+    t.add_row(
+        "reference pass",
+        f"{_n(plan.pairs_assumed)} pairs" if plan.reference_tokens else "live (none)",
+        _n(plan.reference_tokens),
+        plan.estimates.get("reference", "–"),
+    )
+    t.add_row(
+        "training",
+        f"{plan.train_steps} optimiser steps ({_n(plan.trainable)} trainable)",
+        plan.launcher,
+        plan.estimates.get("training", "–"),
+    )
     console.print(t)
     mem = Table(title=f"Training memory per GPU, model states (N = {max(1, plan.gpus)} GPUs; activations extra)")
     mem.add_column("stage")
@@ -302,8 +346,10 @@ def print_plan(plan: Plan, console: Console) -> None:
     for label, gib in plan.memory.items():
         mem.add_row(label, f"{gib:.1f}")
     console.print(mem)
-    console.print("  formula: weights 2Ψ + gradients 2Ψt + Adam 12Ψt (fp32 master, m, v); ZeRO-1 shards the "
-                  "optimizer /N, ZeRO-2 also gradients, ZeRO-3 also weights; inline fp32: 4Ψ + 12Ψt")
+    console.print(
+        "  formula: weights 2Ψ + gradients 2Ψt + Adam 12Ψt (fp32 master, m, v); ZeRO-1 shards the "
+        "optimizer /N, ZeRO-2 also gradients, ZeRO-3 also weights; inline fp32: 4Ψ + 12Ψt"
+    )
     if plan.evaluations:
         ev = Table(title="Evaluations (all θ)")
         for col in ("benchmark", "models", "generations", "judge calls", "judge cost (max, USD)"):
@@ -313,8 +359,13 @@ def print_plan(plan: Plan, console: Console) -> None:
                 ev.add_row(e["benchmark"], str(e["models"]), e["error"], "–", "–")
                 continue
             cost = e.get("cost_usd_max")
-            ev.add_row(e["benchmark"], str(e["models"]), str(e["generations"]), str(e["judge_calls"]),
-                       "unknown" if cost is None else f"{cost:.2f}")
+            ev.add_row(
+                e["benchmark"],
+                str(e["models"]),
+                str(e["generations"]),
+                str(e["judge_calls"]),
+                "unknown" if cost is None else f"{cost:.2f}",
+            )
         console.print(ev)
     for note in plan.notes:
         console.print(f"  [dim]{note}[/]")

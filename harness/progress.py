@@ -12,12 +12,19 @@ and saving checkpoints ("Loading weights", "Writing model shards"); the CLI call
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 LOG_EVERY_S = 30.0
 LOG_WIDTH = 240  # wide enough that a table is never cut at 80 columns in a log file
@@ -82,24 +89,39 @@ class Tracker:
 
 
 @contextmanager
-def progress(desc: str, total: int | None = None, *, console: Console | None = None, disable: bool = False,
-             every_s: float = LOG_EVERY_S) -> Iterator[Tracker]:
+def progress(
+    desc: str,
+    total: int | None = None,
+    *,
+    console: Console | None = None,
+    disable: bool = False,
+    every_s: float = LOG_EVERY_S,
+) -> Iterator[Tracker]:
     """Track ``total`` pieces of work; see the module docstring for what is printed where."""
     console = console or make_console()
     if disable:
         yield Tracker(desc, total, console, None, float("inf"))
         return
     if console.is_terminal:
-        bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-                       TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)
+        bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
         with bar:
             yield Tracker(desc, total, console, bar, every_s)
         return
     tracker = Tracker(desc, total, console, None, every_s)
     yield tracker
     dt = time.monotonic() - tracker.started
-    console.print(f"  {desc}: {tracker.done} done in {fmt_seconds(dt)} ({tracker._rate(time.monotonic())})",
-                  highlight=False)
+    console.print(
+        f"  {desc}: {tracker.done} done in {fmt_seconds(dt)} ({tracker._rate(time.monotonic())})", highlight=False
+    )
 
 
 def stage_start(console: Console, title: str) -> float:

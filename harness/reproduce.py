@@ -116,8 +116,10 @@ def known_reproductions(reg=None) -> dict[str, tuple[Reproduction, type]]:
     for cls in reg.methods.values():
         for rep in getattr(cls, "reproductions", ()) or ():
             if rep.name in out and out[rep.name][1] is not cls:
-                raise HarnessError(f"two method plugins declare the table {rep.name!r}: "
-                                   f"{out[rep.name][1].__module__} and {cls.__module__}")
+                raise HarnessError(
+                    f"two method plugins declare the table {rep.name!r}: "
+                    f"{out[rep.name][1].__module__} and {cls.__module__}"
+                )
             out[rep.name] = (rep, cls)
     return out
 
@@ -238,13 +240,24 @@ class ReproductionResult:
     def to_dict(self) -> dict[str, Any]:
         rep = self.reproduction
         return {
-            "table": rep.name, "title": rep.title, "source": rep.source, "evals": self.evals,
+            "table": rep.name,
+            "title": rep.title,
+            "source": rep.source,
+            "evals": self.evals,
             "columns": [{"key": k, "label": label, "in_paper": k in dict(rep.columns)} for k, label in self.columns],
-            "rows": [{"label": row.label, "run": run, "iteration": row.iteration,
-                      "reported_model": row.reported_model,
-                      "cells": {k: {"paper": c.paper, "ours": c.ours, "diff": c.diff, "measured": c.measured}
-                                for k, c in cells.items()}}
-                     for row, run, cells in self.rows],
+            "rows": [
+                {
+                    "label": row.label,
+                    "run": run,
+                    "iteration": row.iteration,
+                    "reported_model": row.reported_model,
+                    "cells": {
+                        k: {"paper": c.paper, "ours": c.ours, "diff": c.diff, "measured": c.measured}
+                        for k, c in cells.items()
+                    },
+                }
+                for row, run, cells in self.rows
+            ],
         }
 
 
@@ -270,12 +283,26 @@ def _evolve_options(opts: ReproduceOptions, run: PlannedRun, out: Path, evals: l
     from harness.evolve import EvolveOptions
 
     return EvolveOptions(
-        method=run.method, iters=run.iters, model=opts.model, images=opts.images, image_root=opts.image_root,
-        images_per_iter=opts.images_per_iter, backend=opts.backend, gen_batch_size=opts.gen_batch_size,
-        evals=list(evals), run_dir=out / run.key, seed=opts.seed, variant=run.variant,
-        overrides=[*run.options, *opts.overrides], train_overrides=dict(opts.train_overrides),
-        progress=opts.progress, eval_options=dict(opts.eval_options), gen_dtype=opts.gen_dtype,
-        eval_theta0=run.eval_theta0, share_from=out / run.share_from if run.share_from else None)
+        method=run.method,
+        iters=run.iters,
+        model=opts.model,
+        images=opts.images,
+        image_root=opts.image_root,
+        images_per_iter=opts.images_per_iter,
+        backend=opts.backend,
+        gen_batch_size=opts.gen_batch_size,
+        evals=list(evals),
+        run_dir=out / run.key,
+        seed=opts.seed,
+        variant=run.variant,
+        overrides=[*run.options, *opts.overrides],
+        train_overrides=dict(opts.train_overrides),
+        progress=opts.progress,
+        eval_options=dict(opts.eval_options),
+        gen_dtype=opts.gen_dtype,
+        eval_theta0=run.eval_theta0,
+        share_from=out / run.share_from if run.share_from else None,
+    )
 
 
 def check_options(opts: ReproduceOptions, rep: Reproduction, reg=None) -> None:
@@ -302,8 +329,11 @@ def reproduce(opts: ReproduceOptions, console: Console | None = None) -> Reprodu
     out = default_out(opts)
     runs = plan_runs(rep)
     share_synthesis(runs, overrides=opts.overrides)
-    console.print(f"[bold]reproduce[/] {rep.name}: {rep.title}\n{len(runs)} run(s) under {out}; "
-                  f"benchmarks: {', '.join(evals) or 'none'}", highlight=False)
+    console.print(
+        f"[bold]reproduce[/] {rep.name}: {rep.title}\n{len(runs)} run(s) under {out}; "
+        f"benchmarks: {', '.join(evals) or 'none'}",
+        highlight=False,
+    )
     for k, run in enumerate(runs, 1):
         rows = ", ".join(r.label for r in run.rows)
         console.rule(f"run {k}/{len(runs)}: {run.key} (θ1…θ{run.iters}; rows {rows})")
@@ -315,8 +345,9 @@ def reproduce(opts: ReproduceOptions, console: Console | None = None) -> Reprodu
     return result
 
 
-def collect(rep: Reproduction, out: Path, runs: Sequence[PlannedRun], evals: Sequence[str],
-            reg=None) -> ReproductionResult:
+def collect(
+    rep: Reproduction, out: Path, runs: Sequence[PlannedRun], evals: Sequence[str], reg=None
+) -> ReproductionResult:
     """The table's cells from the runs' stored results and the plugins' published numbers."""
     from harness.plugins import registry
     from harness.report.results import load_results
@@ -330,8 +361,9 @@ def collect(rep: Reproduction, out: Path, runs: Sequence[PlannedRun], evals: Seq
     for bench in evals:
         if bench in {k.split("/", 1)[0] for k in table_keys}:
             continue
-        declared = [c for c in getattr(reg.benchmark(bench), "columns", ()) if c.headline] or \
-            list(getattr(reg.benchmark(bench), "columns", ()))
+        declared = [c for c in getattr(reg.benchmark(bench), "columns", ()) if c.headline] or list(
+            getattr(reg.benchmark(bench), "columns", ())
+        )
         extra += [(f"{bench}/{c.metric}", c.label) for c in declared]
     columns = list(rep.columns) + extra
     rows = []
@@ -356,13 +388,13 @@ def _num(value: float | None, decimals: int) -> str:
     return "–" if value is None else f"{value:.{decimals}f}"
 
 
-def column_decimals(result: "ReproductionResult", key: str) -> int:
+def column_decimals(result: ReproductionResult, key: str) -> int:
     """As the paper prints the column (the table's ``decimals``; one by default)."""
     return dict(result.reproduction.decimals).get(key, 1)
 
 
 def cell_text(cell: Cell, decimals: int = 1) -> str:
-    """"ours vs paper (Δ ours − paper)"; "not measured here" where the benchmark was not run."""
+    """ "ours vs paper (Δ ours − paper)"; "not measured here" where the benchmark was not run."""
     if not cell.measured:
         return NOT_MEASURED + (f" (paper {_num(cell.paper, decimals)})" if cell.paper is not None else "")
     if cell.paper is None:
@@ -370,24 +402,39 @@ def cell_text(cell: Cell, decimals: int = 1) -> str:
     if cell.ours is None:
         return f"– vs {_num(cell.paper, decimals)}"
     diff = cell.ours - cell.paper
-    return f"{_num(cell.ours, decimals)} vs {_num(cell.paper, decimals)} (Δ {'+' if diff >= 0 else '−'}" \
-           f"{_num(abs(diff), decimals)})"
+    return (
+        f"{_num(cell.ours, decimals)} vs {_num(cell.paper, decimals)} (Δ {'+' if diff >= 0 else '−'}"
+        f"{_num(abs(diff), decimals)})"
+    )
 
 
 def render_markdown(result: ReproductionResult) -> str:
     rep = result.reproduction
-    lines = [f"# {rep.title}", "", f"Paper: {rep.source}. Ours: `harness reproduce {rep.name}`, runs under "
-             f"`{result.out}`; benchmarks run: {', '.join(result.evals) or 'none'}.", "",
-             "Each cell: ours vs the paper's number (Δ = ours − paper); \"not measured here\" where the benchmark "
-             "was not run. ↓: lower is better.", ""]
+    lines = [
+        f"# {rep.title}",
+        "",
+        f"Paper: {rep.source}. Ours: `harness reproduce {rep.name}`, runs under "
+        f"`{result.out}`; benchmarks run: {', '.join(result.evals) or 'none'}.",
+        "",
+        'Each cell: ours vs the paper\'s number (Δ = ours − paper); "not measured here" where the benchmark '
+        "was not run. ↓: lower is better.",
+        "",
+    ]
     lower = set(rep.lower_is_better)
-    header = ["row", "run", *[label + (" ↓" if k in lower and "↓" not in label else "")
-                              for k, label in result.columns]]
+    header = ["row", "run", *[label + (" ↓" if k in lower and "↓" not in label else "") for k, label in result.columns]]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row, run, cells in result.rows:
-        lines.append("| " + " | ".join([row.label, f"{run} θ{row.iteration}",
-                                        *[cell_text(cells[k], column_decimals(result, k))
-                                          for k, _ in result.columns]]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    row.label,
+                    f"{run} θ{row.iteration}",
+                    *[cell_text(cells[k], column_decimals(result, k)) for k, _ in result.columns],
+                ]
+            )
+            + " |"
+        )
     lines += [""] + [f"- {n}" for n in rep.notes]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -442,19 +489,28 @@ class DryRun:
         for r in self.runs:
             gens = "unknown" if r["generations"] is None else f"~{r['generations']:,}"
             thetas = "θ1" if r["iterations"] == 1 else f"θ1…θ{r['iterations']}"
-            lines.append(f"  {r['key']}: {thetas} × {r['images_per_iter']} images"
-                         f"{' + θ0 evaluation' if r['eval_theta0'] else ''}; rows {', '.join(r['rows'])}; "
-                         f"{gens} generations to build pairs"
-                         + (f" (θ1's pairs shared with {r['share_from']})" if r["share_from"] else ""))
+            lines.append(
+                f"  {r['key']}: {thetas} × {r['images_per_iter']} images"
+                f"{' + θ0 evaluation' if r['eval_theta0'] else ''}; rows {', '.join(r['rows'])}; "
+                f"{gens} generations to build pairs"
+                + (f" (θ1's pairs shared with {r['share_from']})" if r["share_from"] else "")
+            )
         for b in self.benchmarks:
             if b.get("error"):
                 lines.append(f"  {b['benchmark']}: {b['models']} model(s); {b['error']}")
                 continue
-            judge = "no judge" if not b["judge_calls"] else (
-                f"{b['judge_calls']:,} judge calls ({b['judge_model']}), estimated cost "
-                + ("unknown (no price)" if b["cost_usd_max"] is None else f"≤ ${b['cost_usd_max']:.2f}"))
-            lines.append(f"  {b['benchmark']}: {b['items']} items × {b['models']} model(s) = "
-                         f"{b['generations']:,} answers; {judge}")
+            judge = (
+                "no judge"
+                if not b["judge_calls"]
+                else (
+                    f"{b['judge_calls']:,} judge calls ({b['judge_model']}), estimated cost "
+                    + ("unknown (no price)" if b["cost_usd_max"] is None else f"≤ ${b['cost_usd_max']:.2f}")
+                )
+            )
+            lines.append(
+                f"  {b['benchmark']}: {b['items']} items × {b['models']} model(s) = "
+                f"{b['generations']:,} answers; {judge}"
+            )
         total_g = "unknown" if self.generations is None else f"~{self.generations:,}"
         total_j = "unknown" if self.judge_calls is None else f"{self.judge_calls:,}"
         cost = "unknown" if self.cost_usd is None else f"≤ ${self.cost_usd:.2f}"
@@ -480,13 +536,24 @@ def dry_run(opts: ReproduceOptions, console: Console | None = None) -> DryRun:
     for run in runs:
         cls = reg.method(run.method)
         method = cls(build_config(cls, [*run.options, *opts.overrides], run.variant))
-        per_iter = opts.images_per_iter or (TINY_IMAGES_PER_ITER if opts.model == "tiny"
-                                            else getattr(cls, "images_per_iter", None) or PAPER_IMAGES_PER_ITER)
+        per_iter = opts.images_per_iter or (
+            TINY_IMAGES_PER_ITER
+            if opts.model == "tiny"
+            else getattr(cls, "images_per_iter", None) or PAPER_IMAGES_PER_ITER
+        )
         est = method.estimate_generations(per_iter)
         synthesized = run.iters - (1 if run.share_from else 0)  # a shared θ1 is copied, not generated
-        run_rows.append({"key": run.key, "rows": [r.label for r in run.rows], "iterations": run.iters,
-                         "images_per_iter": per_iter, "eval_theta0": run.eval_theta0, "share_from": run.share_from,
-                         "generations": None if est is None else est * synthesized})
+        run_rows.append(
+            {
+                "key": run.key,
+                "rows": [r.label for r in run.rows],
+                "iterations": run.iters,
+                "images_per_iter": per_iter,
+                "eval_theta0": run.eval_theta0,
+                "share_from": run.share_from,
+                "generations": None if est is None else est * synthesized,
+            }
+        )
     models = sum(r.iters for r in runs) + (1 if any(r.eval_theta0 for r in runs) else 0)
     quiet = Console(quiet=True)  # evaluate's own dry-run lines are summed up here
     benches = []
@@ -495,16 +562,23 @@ def dry_run(opts: ReproduceOptions, console: Console | None = None) -> DryRun:
         try:
             report = evaluate(bench, model=opts.model, dry_run=True, console=quiet, **opts.eval_options)
         except HarnessError as exc:
-            entry.update(items=None, generations=None, judge_calls=None, cost_usd_max=None,
-                         error=f"cannot count ({exc})")
+            entry.update(
+                items=None, generations=None, judge_calls=None, cost_usd_max=None, error=f"cannot count ({exc})"
+            )
             benches.append(entry)
             continue
         est = report.estimate
-        entry.update(items=report.items, generations=report.items * models,
-                     judge_calls=(est.requests * models) if est is not None else 0,
-                     judge_model=est.model if est is not None else None,
-                     cost_usd_max=(est.cost_usd_max * models if est is not None and est.cost_usd_max is not None
-                                   else (None if est is not None else 0.0)))
+        entry.update(
+            items=report.items,
+            generations=report.items * models,
+            judge_calls=(est.requests * models) if est is not None else 0,
+            judge_model=est.model if est is not None else None,
+            cost_usd_max=(
+                est.cost_usd_max * models
+                if est is not None and est.cost_usd_max is not None
+                else (None if est is not None else 0.0)
+            ),
+        )
         benches.append(entry)
     result = DryRun(rep, default_out(opts), evals, run_rows, benches)
     console.print(result.describe(), highlight=False)

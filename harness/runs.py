@@ -36,7 +36,17 @@ from typing import Any
 from harness import atomic
 from harness.errors import HarnessError
 
-PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "diffusers", "vllm", "openai", "self-evolution-harness")
+PACKAGES = (
+    "torch",
+    "transformers",
+    "trl",
+    "peft",
+    "accelerate",
+    "diffusers",
+    "vllm",
+    "openai",
+    "self-evolution-harness",
+)
 
 
 def package_versions() -> dict[str, str]:
@@ -58,8 +68,9 @@ def source_revision() -> str | None:
         return None
     if rev.returncode != 0:
         return None
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True,
-                           text=True, timeout=5).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, timeout=5
+    ).stdout.strip()
     return rev.stdout.strip() + ("+dirty" if dirty else "")
 
 
@@ -104,8 +115,10 @@ class RunConfigMismatch(HarnessError):
         self.run_dir = Path(run_dir)
         self.differences = differences
         names = ", ".join(d[0] for d in differences)
-        super().__init__(f"{run_dir} holds a run with a different config (differs in: {names}); "
-                         "use another --run-dir, or --restart to delete it and start over")
+        super().__init__(
+            f"{run_dir} holds a run with a different config (differs in: {names}); "
+            "use another --run-dir, or --restart to delete it and start over"
+        )
 
 
 def as_stored(config: dict[str, Any]) -> dict[str, Any]:
@@ -120,8 +133,9 @@ def check_continuable(run_dir: Path, config: dict[str, Any], continuable: Sequen
     manifest = read_manifest(run_dir)
     if manifest is None:
         return None
-    blocking = [d for d in config_differences(manifest.get("config", {}), config)
-                if d[0].split(".")[0] not in continuable]
+    blocking = [
+        d for d in config_differences(manifest.get("config", {}), config) if d[0].split(".")[0] not in continuable
+    ]
     if blocking:
         raise RunConfigMismatch(run_dir, blocking)
     return manifest
@@ -137,8 +151,15 @@ class Run:
         return self.manifest["run_id"]
 
     @classmethod
-    def open(cls, run_dir: Path, config: dict[str, Any], *, restart: bool = False,
-             command: list[str] | None = None, continuable: Sequence[str] = ()) -> Run:
+    def open(
+        cls,
+        run_dir: Path,
+        config: dict[str, Any],
+        *,
+        restart: bool = False,
+        command: list[str] | None = None,
+        continuable: Sequence[str] = (),
+    ) -> Run:
         """Create ``run_dir`` or resume it. A different config is refused (RunConfigMismatch) unless
         ``restart`` (delete and start over) or every difference is in a ``continuable`` key: then the
         manifest takes the new config and records the change in ``history``."""
@@ -153,7 +174,8 @@ class Run:
             changed = [{"key": k, "old": a, "new": b} for k, a, b in config_differences(old.get("config", {}), config)]
             manifest = dict(old, config=config, config_hash=config_hash(config))
             manifest["history"] = list(old.get("history", [])) + [
-                {"when": _now(), "command": command if command is not None else sys.argv, "changed": changed}]
+                {"when": _now(), "command": command if command is not None else sys.argv, "changed": changed}
+            ]
             cls._flatten(manifest, config)
             atomic.write_json(mpath, manifest)
             return cls(run_dir, manifest)

@@ -76,22 +76,29 @@ class ClipFilterConfig:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
                 raise HarnessError(f"clip_filter option {key}={v!r}: accepted values are numbers in 0-1")
         if self.mixing not in MIXING_RULES:
-            raise HarnessError(f"clip_filter option mixing={self.mixing!r}: accepted values are "
-                               f"{', '.join(MIXING_RULES)}")
+            raise HarnessError(
+                f"clip_filter option mixing={self.mixing!r}: accepted values are {', '.join(MIXING_RULES)}"
+            )
         if self.reverse_or_drop not in REVERSE_OR_DROP:
-            raise HarnessError(f"clip_filter option reverse_or_drop={self.reverse_or_drop!r}: accepted values are "
-                               f"{', '.join(REVERSE_OR_DROP)}")
+            raise HarnessError(
+                f"clip_filter option reverse_or_drop={self.reverse_or_drop!r}: accepted values are "
+                f"{', '.join(REVERSE_OR_DROP)}"
+            )
         if self.aggregate not in AGGREGATES:
-            raise HarnessError(f"clip_filter option aggregate={self.aggregate!r}: accepted values are "
-                               f"{', '.join(AGGREGATES)}")
+            raise HarnessError(
+                f"clip_filter option aggregate={self.aggregate!r}: accepted values are {', '.join(AGGREGATES)}"
+            )
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
-            raise HarnessError(f"clip_filter option max_new_tokens={self.max_new_tokens!r}: "
-                               f"accepted values are integers ≥ 1")
+            raise HarnessError(
+                f"clip_filter option max_new_tokens={self.max_new_tokens!r}: accepted values are integers ≥ 1"
+            )
         if not str(self.prompt).strip():
             raise HarnessError("clip_filter option prompt: must not be empty")
         if not str(self.clip_model).strip():
-            raise HarnessError("clip_filter option clip_model: accepted values are 'auto', 'tiny', a hub id or "
-                               "a CLIP checkpoint folder")
+            raise HarnessError(
+                "clip_filter option clip_model: accepted values are 'auto', 'tiny', a hub id or "
+                "a CLIP checkpoint folder"
+            )
 
 
 def is_tiny(ctx: SynthesisContext | None, policy=None) -> bool:
@@ -145,23 +152,43 @@ class ClipFilter(Method):
         log = StepLog()
         pictures = [ctx.open_image(ref) for ref in images]
         ratios = [draw_ratio(cfg.h_mean, cfg.h_std, ctx.seed, ctx.iteration, ref.id) for ref in images]
-        pos_ratios = [draw_ratio(cfg.pos_h_mean, cfg.pos_h_std, ctx.seed, ctx.iteration, ref.id, "positive")
-                      for ref in images] if (cfg.pos_h_mean or cfg.pos_h_std) else [0.0] * len(images)
+        pos_ratios = (
+            [draw_ratio(cfg.pos_h_mean, cfg.pos_h_std, ctx.seed, ctx.iteration, ref.id, "positive") for ref in images]
+            if (cfg.pos_h_mean or cfg.pos_h_std)
+            else [0.0] * len(images)
+        )
         reqs = [GenerationRequest(pic, cfg.prompt, max_new_tokens=cfg.max_new_tokens) for pic in pictures]
         batch_size = getattr(backend, "batch_size", 16)
         with log.step("positive", len(reqs)) as st:
             if any(pos_ratios):  # both answers mixed, the positive at its lower level
-                pos_mixed = mixed_generate(policy, pictures, [cfg.prompt] * len(pictures), pos_ratios,
-                                           max_new_tokens=cfg.max_new_tokens, batch_size=batch_size, rule=cfg.mixing)
+                pos_mixed = mixed_generate(
+                    policy,
+                    pictures,
+                    [cfg.prompt] * len(pictures),
+                    pos_ratios,
+                    max_new_tokens=cfg.max_new_tokens,
+                    batch_size=batch_size,
+                    rule=cfg.mixing,
+                )
                 positives = [m.text for m in pos_mixed]
                 st["generated_tokens"] = sum(m.tokens for m in pos_mixed)
             else:
                 positives = backend.generate(reqs, desc="clip_filter: positives") if reqs else []
                 st["generated_tokens"] = count_tokens(backend, positives)
         with log.step("negative", len(reqs)) as st:
-            mixed = mixed_generate(policy, pictures, [cfg.prompt] * len(pictures), ratios,
-                                   max_new_tokens=cfg.max_new_tokens, batch_size=batch_size,
-                                   rule=cfg.mixing) if reqs else []
+            mixed = (
+                mixed_generate(
+                    policy,
+                    pictures,
+                    [cfg.prompt] * len(pictures),
+                    ratios,
+                    max_new_tokens=cfg.max_new_tokens,
+                    batch_size=batch_size,
+                    rule=cfg.mixing,
+                )
+                if reqs
+                else []
+            )
             negatives = [m.text for m in mixed]
             st["generated_tokens"] = sum(m.tokens for m in mixed)
         counts = {"images": len(images), "generated": len(positives)}
@@ -174,8 +201,11 @@ class ClipFilter(Method):
             scorer = self.scorer(ctx, policy) if keep else None
             texts = [positives[i] for i in keep] + [negatives[i] for i in keep]
             index = list(range(len(keep))) * 2
-            scores = scorer.score([pictures[i] for i in keep], texts, image_index=index,
-                                  aggregate=cfg.aggregate) if keep else []
+            scores = (
+                scorer.score([pictures[i] for i in keep], texts, image_index=index, aggregate=cfg.aggregate)
+                if keep
+                else []
+            )
             st["clip_model"] = scorer.name if scorer else self.clip_spec(ctx, policy)
             st["segments"] = sum(s.segments for s in scores)
         n = len(keep)
@@ -192,17 +222,35 @@ class ClipFilter(Method):
                 chosen, rejected, flipped = rejected, chosen, True
                 reversed_n += 1
             ref = images[i]
-            pairs.append(PreferencePair(
-                image=ref.id, prompt=cfg.prompt, chosen=chosen, rejected=rejected, kind="des",
-                image_path=getattr(ref, "path", None),
-                provenance={"method": self.name, "checkpoint": ctx.checkpoint, "seed": ctx.seed,
-                            "iteration": ctx.iteration, "h_ratio": round(ratios[i], 6),
-                            "h_ratio_positive": round(pos_ratios[i], 6),
-                            "clip_positive": round(pos.score, 6), "clip_negative": round(neg.score, 6),
-                            "reversed": flipped, "config": config, "config_hash": self.config_hash()}))
+            pairs.append(
+                PreferencePair(
+                    image=ref.id,
+                    prompt=cfg.prompt,
+                    chosen=chosen,
+                    rejected=rejected,
+                    kind="des",
+                    image_path=getattr(ref, "path", None),
+                    provenance={
+                        "method": self.name,
+                        "checkpoint": ctx.checkpoint,
+                        "seed": ctx.seed,
+                        "iteration": ctx.iteration,
+                        "h_ratio": round(ratios[i], 6),
+                        "h_ratio_positive": round(pos_ratios[i], 6),
+                        "clip_positive": round(pos.score, 6),
+                        "clip_negative": round(neg.score, 6),
+                        "reversed": flipped,
+                        "config": config,
+                        "config_hash": self.config_hash(),
+                    },
+                )
+            )
         counts["verified"] = len(pairs)
-        extra = {"reversed": reversed_n, "dropped_by_clip": dropped_n,
-                 "h_ratio_mean": round(sum(ratios) / len(ratios), 6) if ratios else None}
+        extra = {
+            "reversed": reversed_n,
+            "dropped_by_clip": dropped_n,
+            "h_ratio_mean": round(sum(ratios) / len(ratios), 6) if ratios else None,
+        }
         return PreferenceSet(pairs, counts, log.stats(**extra))
 
 

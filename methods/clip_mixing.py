@@ -41,7 +41,8 @@ def policy_of(backend) -> object:
         raise HarnessError(
             f"the clip_filter method builds its negatives by mixing image-conditioned and image-free "
             f"next-token distributions, which needs the model in process: use the 'hf' backend "
-            f"(backend {getattr(backend, 'name', type(backend).__name__)!r} exposes no transformers policy)")
+            f"(backend {getattr(backend, 'name', type(backend).__name__)!r} exposes no transformers policy)"
+        )
     return policy
 
 
@@ -75,8 +76,14 @@ def _mixer_class():
                 ids = input_ids[:, -1:]
                 self.mask = torch.cat([self.mask, torch.ones_like(ids)], dim=1)
                 mask, pos = self.mask, self.pos + 1
-            out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=self.past,
-                             use_cache=True, logits_to_keep=1)
+            out = self.model(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=pos,
+                past_key_values=self.past,
+                use_cache=True,
+                logits_to_keep=1,
+            )
             self.past = out.past_key_values
             self.pos = pos[:, -1:]
             return out.logits[:, -1, :]
@@ -84,7 +91,7 @@ def _mixer_class():
         def __call__(self, input_ids, scores):
             no_img = self._image_free_logits(input_ids).float()
             lp_img = torch.log_softmax(scores.float(), dim=-1)
-            lp_no = torch.log_softmax(no_img[:, :scores.shape[-1]], dim=-1)
+            lp_no = torch.log_softmax(no_img[:, : scores.shape[-1]], dim=-1)
             h = self.h.to(scores.device)
             if self.rule == "logit":
                 return torch.log_softmax((1.0 - h) * lp_img + h * lp_no, dim=-1)
@@ -94,8 +101,16 @@ def _mixer_class():
     return ImageFreeMixer
 
 
-def mixed_generate(policy, images: Sequence, prompts: Sequence[str], ratios: Sequence[float], *,
-                   max_new_tokens: int = 512, batch_size: int = 16, rule: str = "probability") -> list[MixedOutput]:
+def mixed_generate(
+    policy,
+    images: Sequence,
+    prompts: Sequence[str],
+    ratios: Sequence[float],
+    *,
+    max_new_tokens: int = 512,
+    batch_size: int = 16,
+    rule: str = "probability",
+) -> list[MixedOutput]:
     """Greedy answers under the mixture (``rule``: see the module doc), one per (image, prompt, h), in order."""
     import torch
 
@@ -116,7 +131,7 @@ def mixed_generate(policy, images: Sequence, prompts: Sequence[str], ratios: Seq
     mixer_cls = _mixer_class()
     device = policy.device
     for k in range(0, len(order), max(1, batch_size)):
-        idx = order[k:k + max(1, batch_size)]
+        idx = order[k : k + max(1, batch_size)]
         pics = [im.convert("RGB") for im in (images[i] for i in idx)]
         if policy.pad_to_square:
             pics = [expand_to_square(im, policy.image_mean) for im in pics]
@@ -124,12 +139,22 @@ def mixed_generate(policy, images: Sequence, prompts: Sequence[str], ratios: Seq
         enc["pixel_values"] = enc["pixel_values"].to(policy.dtype)
         enc = {key: v.to(device) for key, v in enc.items()}
         free = tok([without[i] for i in idx], padding=True, padding_side="left", return_tensors="pt").to(device)
-        mixer = mixer_cls(model, free["input_ids"], free["attention_mask"],
-                          torch.tensor([float(ratios[i]) for i in idx], device=device), rule)
+        mixer = mixer_cls(
+            model,
+            free["input_ids"],
+            free["attention_mask"],
+            torch.tensor([float(ratios[i]) for i in idx], device=device),
+            rule,
+        )
         with torch.inference_mode():
-            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, logits_processor=[mixer],
-                                 pad_token_id=tok.pad_token_id)
-        new = gen[:, enc["input_ids"].shape[1]:]
+            gen = model.generate(
+                **enc,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                logits_processor=[mixer],
+                pad_token_id=tok.pad_token_id,
+            )
+        new = gen[:, enc["input_ids"].shape[1] :]
         texts = tok.batch_decode(new, skip_special_tokens=True)
         for row, i, text in zip(new.tolist(), idx, texts):
             n = len(row)

@@ -122,8 +122,10 @@ class CsrConfig:
 
 class Csr(Method):
     name = "csr"
-    description = ("CSR (NeurIPS 2024): sentence-level beam search, paths ranked by LM score + CLIP; best vs "
-                   "worst path, DPO, LoRA merged per round")
+    description = (
+        "CSR (NeurIPS 2024): sentence-level beam search, paths ranked by LM score + CLIP; best vs "
+        "worst path, DPO, LoRA merged per round"
+    )
     Config = CsrConfig
     variants: ClassVar[dict] = {
         "paper": {"reward": "paper_raw", "clip_guides_search": True},
@@ -131,13 +133,25 @@ class Csr(Method):
     }
     reported = (
         ReportedNumbers(
-            source="SENA (Tan et al., AAAI 2025), arXiv 2412.15650, Table 4", model="LLaVA-1.5-7B + CSR",
+            source="SENA (Tan et al., AAAI 2025), arXiv 2412.15650, Table 4",
+            model="LLaVA-1.5-7B + CSR",
             table="sena-table4",
             note="evaluated by SENA's authors on the released CSR model (†); GPT-4-1106-preview judge, 3 runs "
-                 "averaged; MMBench dev split",
-            values={"llava_wild/relative_score": 65.7, "mmvet/total": 32.2, "mmhal/average_score": 2.07,
-                    "mmhal/hallucination_rate": 0.60, "amber/CHAIR": 3.8, "amber/Cover": 45.0, "amber/Hal": 16.9,
-                    "amber/Cog": 1.4, "amber/Accuracy": 73.1, "amber/F1": 76.0, "mmbench/overall": 64.1}),
+            "averaged; MMBench dev split",
+            values={
+                "llava_wild/relative_score": 65.7,
+                "mmvet/total": 32.2,
+                "mmhal/average_score": 2.07,
+                "mmhal/hallucination_rate": 0.60,
+                "amber/CHAIR": 3.8,
+                "amber/Cover": 45.0,
+                "amber/Hal": 16.9,
+                "amber/Cog": 1.4,
+                "amber/Accuracy": 73.1,
+                "amber/F1": 76.0,
+                "mmbench/overall": 64.1,
+            },
+        ),
     )
 
     def __init__(self, config=None, scorer=None):
@@ -155,8 +169,16 @@ class Csr(Method):
     def train_recipe(self) -> dict:
         """YiyangZhou/CSR scripts/run_train.sh: LoRA r 128/α 256 on the LLM, lr 1e-7, cosine, warm-up 3 %, 1 epoch
         per round, merged after the round; the projector frozen. The global batch is not stated."""
-        return {"lora": True, "lora_r": 128, "lora_alpha": 256, "lora_train_projector": False,
-                "learning_rate": 1e-7, "lr_scheduler": "cosine", "warmup_ratio": 0.03, "epochs": 1.0}
+        return {
+            "lora": True,
+            "lora_r": 128,
+            "lora_alpha": 256,
+            "lora_train_projector": False,
+            "learning_rate": 1e-7,
+            "lr_scheduler": "cosine",
+            "warmup_ratio": 0.03,
+            "epochs": 1.0,
+        }
 
     def scorer(self, ctx: SynthesisContext):
         if self._scorer is not None:
@@ -169,7 +191,8 @@ class Csr(Method):
                 raise HarnessError(
                     "csr needs a CLIP model to score sentences: set --set clip_model=<local folder of "
                     "openai/clip-vit-large-patch14-336> (the release's scorer), or clip_model=tiny for the built-in "
-                    "offline CLIP")
+                    "offline CLIP"
+                )
             spec = "tiny"
         try:
             self._scorer = ClipScorer.load(spec)
@@ -210,10 +233,16 @@ class Csr(Method):
                 depth += 1
                 st["generation_calls"] += 1
                 st["requests"] += len(active)
-                found = expand(policy, [pictures[i] for i, _ in active], [prompts[i] for i, _ in active],
-                               [trees[i][k].tokens for i, k in active], groups=cfg.groups,
-                               penalty=float(cfg.diversity_penalty), max_new_tokens=cfg.max_new_tokens,
-                               batch_size=max(1, getattr(backend, "batch_size", 16) // cfg.groups))
+                found = expand(
+                    policy,
+                    [pictures[i] for i, _ in active],
+                    [prompts[i] for i, _ in active],
+                    [trees[i][k].tokens for i, k in active],
+                    groups=cfg.groups,
+                    penalty=float(cfg.diversity_penalty),
+                    max_new_tokens=cfg.max_new_tokens,
+                    batch_size=max(1, getattr(backend, "batch_size", 16) // cfg.groups),
+                )
                 by_image: dict[int, list[Node]] = {}
                 for (i, k), children in zip(active, found):
                     parent = trees[i][k]
@@ -236,8 +265,9 @@ class Csr(Method):
                         for n in nodes:
                             n.reward_cum = trees[i][n.parent].reward_cum + self._reward(n)
                 key = (lambda n: n.reward_cum) if cfg.clip_guides_search else (lambda n: n.cum)
-                active = [(i, n.index) for i, nodes in sorted(by_image.items())
-                          for n in prune(nodes, cfg.sentence_beams, key)]
+                active = [
+                    (i, n.index) for i, nodes in sorted(by_image.items()) for n in prune(nodes, cfg.sentence_beams, key)
+                ]
         with log.step("clip_score", 0) as st:
             for i, tree in enumerate(trees):
                 kept = [n for n in tree[1:] if not n.removed]
@@ -264,13 +294,28 @@ class Csr(Method):
                 continue
             counts["distinct_paths"] += 1
             ref = images[i]
-            pairs.append(PreferencePair(
-                image=ref.id, prompt=prompts[i], chosen=chosen, rejected=rejected, kind="des",
-                image_path=getattr(ref, "path", None),
-                provenance={"method": self.name, "checkpoint": ctx.checkpoint, "seed": ctx.seed,
-                            "iteration": ctx.iteration, "complete_paths": len(paths), "nodes": len(tree) - 1,
-                            "value_chosen": round(vc, 6), "value_rejected": round(vr, 6),
-                            "config": config, "config_hash": self.config_hash()}))
+            pairs.append(
+                PreferencePair(
+                    image=ref.id,
+                    prompt=prompts[i],
+                    chosen=chosen,
+                    rejected=rejected,
+                    kind="des",
+                    image_path=getattr(ref, "path", None),
+                    provenance={
+                        "method": self.name,
+                        "checkpoint": ctx.checkpoint,
+                        "seed": ctx.seed,
+                        "iteration": ctx.iteration,
+                        "complete_paths": len(paths),
+                        "nodes": len(tree) - 1,
+                        "value_chosen": round(vc, 6),
+                        "value_rejected": round(vr, 6),
+                        "config": config,
+                        "config_hash": self.config_hash(),
+                    },
+                )
+            )
         return PreferenceSet(pairs, counts, log.stats(removed_sentences=removed, max_depth=depth))
 
     @staticmethod

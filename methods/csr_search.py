@@ -34,7 +34,8 @@ def csr_policy(backend):
         raise HarnessError(
             "the csr method runs a sentence-level group beam search, which needs the model in process: use the "
             f"'hf' backend (backend {getattr(backend, 'name', type(backend).__name__)!r} exposes no transformers "
-            "policy)")
+            "policy)"
+        )
     return policy
 
 
@@ -56,8 +57,11 @@ def _hamming_processor(groups: int, penalty: float, start: int, stop_ids: torch.
             scores = torch.log_softmax(scores.float(), dim=-1)
             rows, vocab = scores.shape
             nodes = rows // groups
-            done = torch.isin(input_ids[:, start:], stop_ids.to(input_ids.device)).any(dim=1) \
-                if input_ids.shape[1] > start else torch.zeros(rows, dtype=torch.bool, device=scores.device)
+            done = (
+                torch.isin(input_ids[:, start:], stop_ids.to(input_ids.device)).any(dim=1)
+                if input_ids.shape[1] > start
+                else torch.zeros(rows, dtype=torch.bool, device=scores.device)
+            )
             counts = torch.zeros(nodes, vocab, device=scores.device)
             base = torch.arange(nodes, device=scores.device) * groups
             for g in range(groups):
@@ -71,44 +75,75 @@ def _hamming_processor(groups: int, penalty: float, start: int, stop_ids: torch.
     return HammingGroups()
 
 
-def expand(policy, images: Sequence, prompts: Sequence[str], prefixes: Sequence[list[int]], *, groups: int,
-           penalty: float, max_new_tokens: int, batch_size: int = 8) -> list[list[Expansion]]:
+def expand(
+    policy,
+    images: Sequence,
+    prompts: Sequence[str],
+    prefixes: Sequence[list[int]],
+    *,
+    groups: int,
+    penalty: float,
+    max_new_tokens: int,
+    batch_size: int = 8,
+) -> list[list[Expansion]]:
     """``groups`` next sentences for each (image, prompt, response prefix), in order."""
     out: list[list[Expansion]] = []
     for k in range(0, len(prompts), batch_size):
-        out += _expand_batch(policy, images[k:k + batch_size], prompts[k:k + batch_size],
-                             prefixes[k:k + batch_size], groups=groups, penalty=penalty,
-                             max_new_tokens=max_new_tokens)
+        out += _expand_batch(
+            policy,
+            images[k : k + batch_size],
+            prompts[k : k + batch_size],
+            prefixes[k : k + batch_size],
+            groups=groups,
+            penalty=penalty,
+            max_new_tokens=max_new_tokens,
+        )
     return out
 
 
 def _expand_batch(policy, images, prompts, prefixes, *, groups, penalty, max_new_tokens) -> list[list[Expansion]]:
     proc = policy.processor
     tok = proc.tokenizer
-    pics = [expand_to_square(im.convert("RGB"), policy.image_mean) if policy.pad_to_square else im.convert("RGB")
-            for im in images]
-    enc = proc(images=pics, text=[policy.template.render(p) for p in prompts], padding=True, padding_side="left",
-               return_tensors="pt")
-    rows = [ids[m.bool()].tolist() + list(pre)
-            for ids, m, pre in zip(enc["input_ids"], enc["attention_mask"], prefixes)]
+    pics = [
+        expand_to_square(im.convert("RGB"), policy.image_mean) if policy.pad_to_square else im.convert("RGB")
+        for im in images
+    ]
+    enc = proc(
+        images=pics,
+        text=[policy.template.render(p) for p in prompts],
+        padding=True,
+        padding_side="left",
+        return_tensors="pt",
+    )
+    rows = [
+        ids[m.bool()].tolist() + list(pre) for ids, m, pre in zip(enc["input_ids"], enc["attention_mask"], prefixes)
+    ]
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), tok.pad_token_id, dtype=torch.long)
     att = torch.zeros((len(rows), width), dtype=torch.long)
     for j, r in enumerate(rows):
-        ids[j, width - len(r):] = torch.tensor(r)
-        att[j, width - len(r):] = 1
+        ids[j, width - len(r) :] = torch.tensor(r)
+        att[j, width - len(r) :] = 1
     period = tok.convert_tokens_to_ids(".")
     stops = [t for t in (period, tok.eos_token_id) if t is not None and t != tok.unk_token_id]
     stop_ids = torch.tensor(stops)
     dev = policy.device
-    kwargs = {"input_ids": ids.repeat_interleave(groups, 0).to(dev),
-              "attention_mask": att.repeat_interleave(groups, 0).to(dev),
-              "pixel_values": enc["pixel_values"].repeat_interleave(groups, 0).to(dev, policy.dtype)}
+    kwargs = {
+        "input_ids": ids.repeat_interleave(groups, 0).to(dev),
+        "attention_mask": att.repeat_interleave(groups, 0).to(dev),
+        "pixel_values": enc["pixel_values"].repeat_interleave(groups, 0).to(dev, policy.dtype),
+    }
     with torch.inference_mode():
         gen = policy.model.generate(
-            **kwargs, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stops,
-            pad_token_id=tok.pad_token_id, logits_processor=[_hamming_processor(groups, penalty, width, stop_ids)],
-            output_scores=True, return_dict_in_generate=True)
+            **kwargs,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            eos_token_id=stops,
+            pad_token_id=tok.pad_token_id,
+            logits_processor=[_hamming_processor(groups, penalty, width, stop_ids)],
+            output_scores=True,
+            return_dict_in_generate=True,
+        )
     new = gen.sequences[:, width:].cpu()
     scores = torch.stack([s.float().cpu() for s in gen.scores], dim=1) if gen.scores else None
     result: list[list[Expansion]] = []
@@ -122,8 +157,14 @@ def _expand_batch(policy, images, prompts, prefixes, *, groups, penalty, max_new
                 total += scores[r, step, t].item()
                 if t in stops:
                     break
-            children.append(Expansion(toks, tok.decode(toks, skip_special_tokens=True).strip(),
-                                      total / max(1, len(toks)), tok.eos_token_id in toks))
+            children.append(
+                Expansion(
+                    toks,
+                    tok.decode(toks, skip_special_tokens=True).strip(),
+                    total / max(1, len(toks)),
+                    tok.eos_token_id in toks,
+                )
+            )
         result.append(children)
     return result
 
@@ -152,5 +193,5 @@ def prune(children: Sequence[Node], beams: int, key) -> list[Node]:
     ranked = sorted(children, key=key, reverse=True)
     if len(ranked) >= beams:
         top, bottom = beams // 2 - 1, beams // 2
-        return ranked[:top] + ranked[len(ranked) - bottom:]
+        return ranked[:top] + ranked[len(ranked) - bottom :]
     return ranked

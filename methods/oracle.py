@@ -52,42 +52,54 @@ class OracleConfig:
     max_new_tokens: int = 64
 
     def validate(self) -> None:
-        if isinstance(self.noise_step, bool) or not isinstance(self.noise_step, int) or \
-                not 0 <= self.noise_step < NUM_STEPS:
-            raise HarnessError(f"oracle option noise_step={self.noise_step!r}: accepted values are integers "
-                               f"0-{NUM_STEPS - 1}")
+        if (
+            isinstance(self.noise_step, bool)
+            or not isinstance(self.noise_step, int)
+            or not 0 <= self.noise_step < NUM_STEPS
+        ):
+            raise HarnessError(
+                f"oracle option noise_step={self.noise_step!r}: accepted values are integers 0-{NUM_STEPS - 1}"
+            )
         if not isinstance(self.prompts_per_image, int) or not 1 <= self.prompts_per_image <= len(DESCRIBE_PROMPTS):
-            raise HarnessError(f"oracle option prompts_per_image={self.prompts_per_image!r}: accepted values are "
-                               f"integers 1-{len(DESCRIBE_PROMPTS)}")
+            raise HarnessError(
+                f"oracle option prompts_per_image={self.prompts_per_image!r}: accepted values are "
+                f"integers 1-{len(DESCRIBE_PROMPTS)}"
+            )
         if not isinstance(self.sft_weight, (int, float)) or self.sft_weight < 0:
             raise HarnessError(f"oracle option sft_weight={self.sft_weight!r}: accepted values are numbers >= 0")
         if not isinstance(self.epochs, (int, float)) or self.epochs <= 0:
             raise HarnessError(f"oracle option epochs={self.epochs!r}: accepted values are numbers > 0")
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
-            raise HarnessError(f"oracle option max_new_tokens={self.max_new_tokens!r}: accepted values are "
-                               f"integers >= 1")
+            raise HarnessError(
+                f"oracle option max_new_tokens={self.max_new_tokens!r}: accepted values are integers >= 1"
+            )
 
 
 def scene_of(image_id: str) -> Scene:
     """The scene behind a synthetic image id ``synthetic/<namespace>/<index>``."""
     parts = image_id.split("/")
     if len(parts) != 3 or parts[0] != "synthetic" or not parts[2].isdigit():
-        raise HarnessError(f"oracle: image {image_id!r} is not a synthetic scene (synthetic/<namespace>/<index>); "
-                           f"the oracle knows the true content of synthetic scenes only (--images synthetic)")
+        raise HarnessError(
+            f"oracle: image {image_id!r} is not a synthetic scene (synthetic/<namespace>/<index>); "
+            f"the oracle knows the true content of synthetic scenes only (--images synthetic)"
+        )
     return make_scene(parts[1], int(parts[2]))
 
 
 class Oracle(Method):
     name = "oracle"
-    description = ("Positive control (validation only): chosen = the synthetic scene's true description, "
-                   "rejected = the policy's description of the noised image")
+    description = (
+        "Positive control (validation only): chosen = the synthetic scene's true description, "
+        "rejected = the policy's description of the noised image"
+    )
     Config = OracleConfig
     variants: ClassVar[dict] = {"with_existence": {"existence": True}}
     validation_only = True
 
     def objective(self) -> TrainingObjective:
-        return TrainingObjective(beta=0.1, name="dpo+sft" if self.config.sft_weight else "dpo",
-                                 sft_weight=float(self.config.sft_weight))
+        return TrainingObjective(
+            beta=0.1, name="dpo+sft" if self.config.sft_weight else "dpo", sft_weight=float(self.config.sft_weight)
+        )
 
     def train_recipe(self) -> dict:
         return {"epochs": float(self.config.epochs)}
@@ -102,16 +114,20 @@ class Oracle(Method):
         pictures = [ctx.open_image(ref) for ref in images]
         items: list[tuple[int, str, str, str]] = []  # (image index, kind of pair, prompt, true answer)
         for i, scene in enumerate(scenes):
-            for prompt in DESCRIBE_PROMPTS[:cfg.prompts_per_image]:
+            for prompt in DESCRIBE_PROMPTS[: cfg.prompts_per_image]:
                 items.append((i, "des", prompt, scene.caption()))
             if cfg.existence:
                 for kind in SHAPES:
-                    items.append((i, "qa", EXISTENCE_PROMPT.format(kind=kind),
-                                  "Yes" if kind in scene.objects else "No"))
-        seeds = [stable_seed("oracle-noise", ctx.seed, ctx.iteration, images[i].id, prompt)
-                 for i, _, prompt, _ in items]
-        reqs = [GenerationRequest(pictures[i], prompt, noise_step=cfg.noise_step, max_new_tokens=cfg.max_new_tokens,
-                                  seed=s) for (i, _, prompt, _), s in zip(items, seeds)]
+                    items.append(
+                        (i, "qa", EXISTENCE_PROMPT.format(kind=kind), "Yes" if kind in scene.objects else "No")
+                    )
+        seeds = [
+            stable_seed("oracle-noise", ctx.seed, ctx.iteration, images[i].id, prompt) for i, _, prompt, _ in items
+        ]
+        reqs = [
+            GenerationRequest(pictures[i], prompt, noise_step=cfg.noise_step, max_new_tokens=cfg.max_new_tokens, seed=s)
+            for (i, _, prompt, _), s in zip(items, seeds)
+        ]
         with log.step("answer_noised", len(reqs)) as st:
             rejected = backend.generate(reqs, desc=f"oracle: answers at t={cfg.noise_step}") if reqs else []
             st["generated_tokens"] = count_tokens(backend, rejected)
@@ -123,12 +139,26 @@ class Oracle(Method):
             if answer == truth or is_garbage(answer):
                 continue
             ref = images[i]
-            pairs.append(PreferencePair(
-                image=ref.id, prompt=prompt, chosen=truth, rejected=answer, kind=kind,
-                image_path=getattr(ref, "path", None),
-                provenance={"method": self.name, "checkpoint": ctx.checkpoint, "seed": ctx.seed,
-                            "iteration": ctx.iteration, "noise_step": cfg.noise_step, "noise_seed": s,
-                            "config": config, "config_hash": self.config_hash()}))
+            pairs.append(
+                PreferencePair(
+                    image=ref.id,
+                    prompt=prompt,
+                    chosen=truth,
+                    rejected=answer,
+                    kind=kind,
+                    image_path=getattr(ref, "path", None),
+                    provenance={
+                        "method": self.name,
+                        "checkpoint": ctx.checkpoint,
+                        "seed": ctx.seed,
+                        "iteration": ctx.iteration,
+                        "noise_step": cfg.noise_step,
+                        "noise_seed": s,
+                        "config": config,
+                        "config_hash": self.config_hash(),
+                    },
+                )
+            )
         counts["differs_from_truth"] = len(pairs)
         return PreferenceSet(pairs, counts, log.stats())
 

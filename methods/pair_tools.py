@@ -49,6 +49,11 @@ class StepLog:
     def stats(self, **extra: Any) -> dict[str, Any]:
         calls = sum(s.get("generation_calls", 0) for s in self.steps.values())
         tokens = [s["generated_tokens"] for s in self.steps.values() if s.get("generated_tokens") is not None]
-        return {"generation_calls": calls, "requests": sum(s.get("requests", 0) for s in self.steps.values()),
-                "generated_tokens": sum(tokens) if tokens else None, "steps": self.steps,
-                "wall_s": round(time.perf_counter() - self.started, 3), **extra}
+        return {
+            "generation_calls": calls,
+            "requests": sum(s.get("requests", 0) for s in self.steps.values()),
+            "generated_tokens": sum(tokens) if tokens else None,
+            "steps": self.steps,
+            "wall_s": round(time.perf_counter() - self.started, 3),
+            **extra,
+        }

@@ -68,8 +68,9 @@ class PovidConfig:
     def validate(self) -> None:
         for key, accepted in (("negative", NEGATIVES), ("stage", STAGES), ("objective", OBJECTIVES)):
             if str(getattr(self, key)) not in accepted:
-                raise HarnessError(f"povid option {key}={getattr(self, key)!r}: accepted values are "
-                                   f"{', '.join(accepted)}")
+                raise HarnessError(
+                    f"povid option {key}={getattr(self, key)!r}: accepted values are {', '.join(accepted)}"
+                )
         t = self.noise_step
         if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < NUM_STEPS:
             raise HarnessError(f"povid option noise_step={t!r}: accepted values are integers 0-{NUM_STEPS - 1}")
@@ -115,8 +116,10 @@ def load_stage1_pairs(path: str) -> dict[str, list[tuple[str, str, str]]]:
 
 class Povid(Method):
     name = "povid"
-    description = ("POVID (arXiv 2402.11411): argmax tokens under a t=500 noised image, teacher-forced, as the "
-                   "negative; + DPO on GPT-4V pairs from a file")
+    description = (
+        "POVID (arXiv 2402.11411): argmax tokens under a t=500 noised image, teacher-forced, as the "
+        "negative; + DPO on GPT-4V pairs from a file"
+    )
     Config = PovidConfig
     variants: ClassVar[dict] = {
         "generate_on_noise": {"negative": "generate_on_noise"},
@@ -126,11 +129,13 @@ class Povid(Method):
     reported = (
         ReportedNumbers(
             source="STIC (Deng et al., NeurIPS 2024, arXiv 2405.19716), Table 1 (project page figure, May 2024), "
-                   "row 'w/ POVID', copied there from the POVID paper",
-            model="LLaVA-1.5-7B + POVID", table="stic-table1",
+            "row 'w/ POVID', copied there from the POVID paper",
+            model="LLaVA-1.5-7B + POVID",
+            table="stic-table1",
             note="not in SENA's Table 4; other judge protocol than SENA's; the same figure's LLaVA-1.5 baseline is "
-                 "LLaVA-Bench 65.4, MMBench 64.3, MM-Vet 31.1",
-            values={"llava_wild/relative_score": 68.7, "mmbench/overall": 64.9, "mmvet/total": 31.8}),
+            "LLaVA-Bench 65.4, MMBench 64.3, MM-Vet 31.1",
+            values={"llava_wild/relative_score": 68.7, "mmbench/overall": 64.9, "mmvet/total": 31.8},
+        ),
     )
 
     def _has_file(self) -> bool:
@@ -142,9 +147,13 @@ class Povid(Method):
             obj = TrainingObjective(beta=0.1, name="povid-stage1" if str(cfg.stage) == "1" else "povid-noised-dpo")
         else:
             with_file = self._has_file()
-            obj = TrainingObjective(beta=0.1, name="povid", dpo_weight=0.5 if with_file else 0.0,
-                                    noise_negative_weight=0.5 if with_file else 1.0,
-                                    noise_negative_step=cfg.noise_step)
+            obj = TrainingObjective(
+                beta=0.1,
+                name="povid",
+                dpo_weight=0.5 if with_file else 0.0,
+                noise_negative_weight=0.5 if with_file else 1.0,
+                noise_negative_step=cfg.noise_step,
+            )
         if cfg.objective == "mdpo":
             from harness.train.objectives import with_mdpo
 
@@ -154,29 +163,53 @@ class Povid(Method):
     def train_recipe(self) -> dict:
         """YiyangZhou/POVID scripts/run_dpo.sh (stage 1, 3 epochs) and run_povid.sh (stage 2, 1 epoch): LoRA r 128/
         α 256 on the LLM, lr 1e-7, cosine, warm-up 3 %; the projector frozen. The global batch is not stated."""
-        return {"lora": True, "lora_r": 128, "lora_alpha": 256, "lora_train_projector": False,
-                "learning_rate": 1e-7, "lr_scheduler": "cosine", "warmup_ratio": 0.03,
-                "epochs": 3.0 if str(self.config.stage) == "1" else 1.0}
+        return {
+            "lora": True,
+            "lora_r": 128,
+            "lora_alpha": 256,
+            "lora_train_projector": False,
+            "learning_rate": 1e-7,
+            "lr_scheduler": "cosine",
+            "warmup_ratio": 0.03,
+            "epochs": 3.0 if str(self.config.stage) == "1" else 1.0,
+        }
 
     def synthesize(self, backend, images: Sequence, ctx: SynthesisContext) -> PreferenceSet:
         cfg = self.config
         log = StepLog()
         records = load_stage1_pairs(cfg.stage1_file) if self._has_file() else {}
-        base = dict(method=self.name, checkpoint=ctx.checkpoint, seed=ctx.seed, iteration=ctx.iteration,
-                    config=asdict(cfg), config_hash=self.config_hash())
+        base = dict(
+            method=self.name,
+            checkpoint=ctx.checkpoint,
+            seed=ctx.seed,
+            iteration=ctx.iteration,
+            config=asdict(cfg),
+            config_hash=self.config_hash(),
+        )
         pairs: list[PreferencePair] = []
         own: list[tuple[int, str]] = []  # (image index, prompt) answered by the policy
         for i, ref in enumerate(images):
             recs = records.get(ref.id, [])
             for q, c, r in recs:
                 if not is_garbage(c) and not is_garbage(r):
-                    pairs.append(PreferencePair(image=ref.id, prompt=q, chosen=c, rejected=r, kind="qa",
-                                                image_path=getattr(ref, "path", None),
-                                                provenance=dict(base, source="stage1_file")))
+                    pairs.append(
+                        PreferencePair(
+                            image=ref.id,
+                            prompt=q,
+                            chosen=c,
+                            rejected=r,
+                            kind="qa",
+                            image_path=getattr(ref, "path", None),
+                            provenance=dict(base, source="stage1_file"),
+                        )
+                    )
             if not recs and str(cfg.stage) == "2":
                 qs = list(getattr(ref, "questions", ()))
-                prompt = random.Random(stable_seed("povid-q", ctx.seed, ctx.iteration, ref.id)).choice(qs) if qs \
+                prompt = (
+                    random.Random(stable_seed("povid-q", ctx.seed, ctx.iteration, ref.id)).choice(qs)
+                    if qs
                     else cfg.prompt
+                )
                 own.append((i, prompt))
         counts = {"images": len(images), "file_pairs": len(pairs), "self_prompts": len(own)}
         pictures = {i: ctx.open_image(images[i]) for i, _ in own}
@@ -187,8 +220,10 @@ class Povid(Method):
         rejected = [""] * len(own)
         seeds = [stable_seed("povid-noise", ctx.seed, ctx.iteration, images[i].id) for i, _ in own]
         if cfg.negative == "generate_on_noise" and own:
-            noisy = [GenerationRequest(pictures[i], q, noise_step=cfg.noise_step, seed=s,
-                                       max_new_tokens=cfg.max_new_tokens) for (i, q), s in zip(own, seeds)]
+            noisy = [
+                GenerationRequest(pictures[i], q, noise_step=cfg.noise_step, seed=s, max_new_tokens=cfg.max_new_tokens)
+                for (i, q), s in zip(own, seeds)
+            ]
             with log.step("noised", len(noisy)) as st:
                 rejected = backend.generate(noisy, desc=f"povid: answers at t={cfg.noise_step}")
                 st["generated_tokens"] = count_tokens(backend, rejected)
@@ -198,12 +233,23 @@ class Povid(Method):
                 continue
             kept += 1
             ref = images[i]
-            negative = ("in the loss: argmax tokens under the image noised at t={}, teacher-forced along the chosen "
-                        "answer".format(cfg.noise_step) if cfg.negative == "argmax_teacher_forced"
-                        else f"greedy answer on the image noised at t={cfg.noise_step} (seed {s})")
-            pairs.append(PreferencePair(image=ref.id, prompt=q, chosen=c.strip(), rejected=r.strip(), kind="qa",
-                                        image_path=getattr(ref, "path", None),
-                                        provenance=dict(base, source="self", negative=negative)))
+            negative = (
+                f"in the loss: argmax tokens under the image noised at t={cfg.noise_step}, teacher-forced along the chosen "
+                "answer"
+                if cfg.negative == "argmax_teacher_forced"
+                else f"greedy answer on the image noised at t={cfg.noise_step} (seed {s})"
+            )
+            pairs.append(
+                PreferencePair(
+                    image=ref.id,
+                    prompt=q,
+                    chosen=c.strip(),
+                    rejected=r.strip(),
+                    kind="qa",
+                    image_path=getattr(ref, "path", None),
+                    provenance=dict(base, source="self", negative=negative),
+                )
+            )
         counts["self_valid"] = kept
         counts["pairs"] = len(pairs)
         if str(cfg.stage) == "1":

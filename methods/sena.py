@@ -91,9 +91,19 @@ NUM_NOISE_STEPS = 1000
 IMAGE_SAMPLING = ("per_source", "uniform")
 # run/run.sh + seva/scripts/zero3_offload.json of the release, as TrainConfig overrides (see train_recipe)
 TRAIN_RECIPE = {
-    "lora": False, "learning_rate": 2e-6, "global_batch_size": 128, "per_device_batch_size": 2, "epochs": 1.0,
-    "lr_scheduler": "constant_with_warmup", "warmup_ratio": 0.03, "weight_decay": 0.0, "max_grad_norm": 1.0,
-    "bf16": True, "gradient_checkpointing": True, "max_length": 2048, "seed": 42,
+    "lora": False,
+    "learning_rate": 2e-6,
+    "global_batch_size": 128,
+    "per_device_batch_size": 2,
+    "epochs": 1.0,
+    "lr_scheduler": "constant_with_warmup",
+    "warmup_ratio": 0.03,
+    "weight_decay": 0.0,
+    "max_grad_norm": 1.0,
+    "bf16": True,
+    "gradient_checkpointing": True,
+    "max_length": 2048,
+    "seed": 42,
 }
 
 
@@ -121,14 +131,17 @@ class SenaConfig:
             if not isinstance(getattr(self, name), bool):
                 raise HarnessError(f"sena option {name}={getattr(self, name)!r}: expected true or false")
         if self.se and not (self.se_des or self.se_gen):
-            raise HarnessError("sena options se=true with se_des=false and se_gen=false: enhance at least one "
-                               "answer, or set se=false")
+            raise HarnessError(
+                "sena options se=true with se_des=false and se_gen=false: enhance at least one answer, or set se=false"
+            )
         if self.ca and not (self.ca_des or self.ca_gen):
-            raise HarnessError("sena options ca=true with ca_des=false and ca_gen=false: align at least one "
-                               "answer, or set ca=false")
+            raise HarnessError(
+                "sena options ca=true with ca_des=false and ca_gen=false: align at least one answer, or set ca=false"
+            )
         if self.image_sampling not in IMAGE_SAMPLING:
-            raise HarnessError(f"sena option image_sampling={self.image_sampling!r}: accepted: "
-                               f"{', '.join(IMAGE_SAMPLING)}")
+            raise HarnessError(
+                f"sena option image_sampling={self.image_sampling!r}: accepted: {', '.join(IMAGE_SAMPLING)}"
+            )
         t = self.noise_step
         if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < NUM_NOISE_STEPS:
             raise HarnessError(f"sena option noise_step={t!r}: expected an integer in 0-{NUM_NOISE_STEPS - 1}")
@@ -204,8 +217,10 @@ class _Steps:
         start = time.perf_counter()
         raw = self.backend.generate(requests, desc=f"sena: {label}") if requests else []
         if len(raw) != len(requests):
-            raise HarnessError(f"sena step {step}: backend {getattr(self.backend, 'name', '?')!r} returned "
-                               f"{len(raw)} texts for {len(requests)} requests")
+            raise HarnessError(
+                f"sena step {step}: backend {getattr(self.backend, 'name', '?')!r} returned "
+                f"{len(raw)} texts for {len(requests)} requests"
+            )
         texts = [clean_output(t) for t in raw]
         self.stats[step] = {
             "calls": 1 if requests else 0,
@@ -249,8 +264,7 @@ class SenaMethod(Method):
         1, batch mean; ``des`` only by default)."""
         cfg = self.config
         kinds = tuple(k for k, on in (("des", cfg.ca_des), ("gen", cfg.ca_gen)) if on)
-        return TrainingObjective(beta=0.1, align_weight=1.0 if cfg.ca else 0.0, align_norm="batch",
-                                 align_kinds=kinds)
+        return TrainingObjective(beta=0.1, align_weight=1.0 if cfg.ca else 0.0, align_norm="batch", align_kinds=kinds)
 
     def train_recipe(self) -> dict:
         """run/run.sh (WentaoTan/SENA @ 9642a7f): full fine-tuning (LLM + projector, CLIP frozen), lr 2e-6,
@@ -269,9 +283,14 @@ class SenaMethod(Method):
         """Equal counts from LLaVA-665k's five sources (the official split), unless ``image_sampling=uniform``."""
         if self.config.image_sampling == "uniform":
             return None
-        return ImagePlan.equal(LLAVA_665K_SOURCES, per_iter, purpose=(
-            "sena draws equal numbers of images from LLaVA-665k's five sources per iteration "
-            "(--set image_sampling=uniform draws from the whole pool)"))
+        return ImagePlan.equal(
+            LLAVA_665K_SOURCES,
+            per_iter,
+            purpose=(
+                "sena draws equal numbers of images from LLaVA-665k's five sources per iteration "
+                "(--set image_sampling=uniform draws from the whole pool)"
+            ),
+        )
 
     def estimate_generations(self, images: int) -> int:
         """p_base (+ p_sq) per image, then per question 2 clean + 2 noised answers (+ 1 p_se per enhanced
@@ -297,18 +316,36 @@ class SenaMethod(Method):
         counts["images.readable"] = len(opened)
 
         # 1. p_base on the clean image
-        raw_questions = steps.run("question", "questions (p_base)", [
-            GenerationRequest(image=img, prompt=first_image_message(P.P_BASE), max_new_tokens=cfg.max_new_tokens,
-                              seed=derive_seed(ctx.seed, ref.id, "question", 0))
-            for ref, img in opened])
+        raw_questions = steps.run(
+            "question",
+            "questions (p_base)",
+            [
+                GenerationRequest(
+                    image=img,
+                    prompt=first_image_message(P.P_BASE),
+                    max_new_tokens=cfg.max_new_tokens,
+                    seed=derive_seed(ctx.seed, ref.id, "question", 0),
+                )
+                for ref, img in opened
+            ],
+        )
 
         # 2. p_sq (with the image: paper; without: the release)
         if cfg.sq:
-            checked = steps.run("self_questioning", "self-questioning (p_sq)", [
-                GenerationRequest(image=img if cfg.sq_with_image else None, prompt=sq_message(q, cfg.sq_with_image),
-                                  max_new_tokens=cfg.sq_max_new_tokens, with_image=cfg.sq_with_image,
-                                  seed=derive_seed(ctx.seed, ref.id, "self_questioning", 0))
-                for (ref, img), q in zip(opened, raw_questions)])
+            checked = steps.run(
+                "self_questioning",
+                "self-questioning (p_sq)",
+                [
+                    GenerationRequest(
+                        image=img if cfg.sq_with_image else None,
+                        prompt=sq_message(q, cfg.sq_with_image),
+                        max_new_tokens=cfg.sq_max_new_tokens,
+                        with_image=cfg.sq_with_image,
+                        seed=derive_seed(ctx.seed, ref.id, "self_questioning", 0),
+                    )
+                    for (ref, img), q in zip(opened, raw_questions)
+                ],
+            )
         else:
             checked = raw_questions
 
@@ -323,8 +360,11 @@ class SenaMethod(Method):
                 di = random.Random(derive_seed(ctx.seed, ref.id, "des_prompt", qi)).randrange(len(P.P_DES))
                 records.append(_Record(ref, img, qi, di, P.P_DES[di] + P.SUFFIX_DES, embeddable(q) + P.SUFFIX_GEN))
         remaining = len(opened)
-        for reason, key in (("no_question_mark", "questions.has_question_mark"), ("name", "questions.without_name"),
-                            ("no_question_sentence", "questions.has_question_sentence")):
+        for reason, key in (
+            ("no_question_mark", "questions.has_question_mark"),
+            ("name", "questions.without_name"),
+            ("no_question_sentence", "questions.has_question_sentence"),
+        ):
             remaining -= dropped[reason]
             counts[key] = remaining
         counts["questions"] = len(records)
@@ -336,10 +376,15 @@ class SenaMethod(Method):
             for r in records:
                 for j, prompt in enumerate((r.des_prompt, r.gen_prompt)):
                     step = "answer_noised" if noised else "answer_clean"
-                    reqs.append(GenerationRequest(
-                        image=r.image, prompt=prompt, max_new_tokens=cfg.max_new_tokens,
-                        noise_step=cfg.noise_step if noised else None,
-                        seed=derive_seed(ctx.seed, r.ref.id, step, 2 * r.question_index + j)))
+                    reqs.append(
+                        GenerationRequest(
+                            image=r.image,
+                            prompt=prompt,
+                            max_new_tokens=cfg.max_new_tokens,
+                            noise_step=cfg.noise_step if noised else None,
+                            seed=derive_seed(ctx.seed, r.ref.id, step, 2 * r.question_index + j),
+                        )
+                    )
             return reqs
 
         clean = steps.run("answer_clean", "answers (clean image)", answer_requests(False))
@@ -361,9 +406,14 @@ class SenaMethod(Method):
                     if j not in slots:
                         continue
                     where.append((k, j))
-                    se_reqs.append(GenerationRequest(
-                        image=r.image, prompt=P.fill_se(des, prompt, answer), max_new_tokens=cfg.max_new_tokens,
-                        seed=derive_seed(ctx.seed, r.ref.id, "self_enhancement", 2 * r.question_index + j)))
+                    se_reqs.append(
+                        GenerationRequest(
+                            image=r.image,
+                            prompt=P.fill_se(des, prompt, answer),
+                            max_new_tokens=cfg.max_new_tokens,
+                            seed=derive_seed(ctx.seed, r.ref.id, "self_enhancement", 2 * r.question_index + j),
+                        )
+                    )
             enhanced = steps.run("self_enhancement", "self-enhancement (p_se)", se_reqs)
             for (k, j), output in zip(where, enhanced):
                 r = records[k]
@@ -375,9 +425,15 @@ class SenaMethod(Method):
         candidates = []
         for r in records:
             for j, kind in enumerate(("des", "gen")):
-                candidates.append(Candidate(
-                    question=(r.des_prompt, r.gen_prompt)[j], chosen=r.chosen[j], rejected=r.noised[j], kind=kind,
-                    meta={"record": r, "slot": j}))
+                candidates.append(
+                    Candidate(
+                        question=(r.des_prompt, r.gen_prompt)[j],
+                        chosen=r.chosen[j],
+                        rejected=r.noised[j],
+                        kind=kind,
+                        meta={"record": r, "slot": j},
+                    )
+                )
         kept, filter_counts = filter_pairs(candidates, splitter)
         counts.update(filter_counts)
         counts["pairs"] = len(kept)
@@ -387,15 +443,29 @@ class SenaMethod(Method):
         pairs = []
         for cand, chosen, rejected in kept:
             r, j = cand.meta["record"], cand.meta["slot"]
-            pairs.append(PreferencePair(
-                image=r.ref.id, prompt=cand.question, chosen=chosen, rejected=rejected, kind=cand.kind,
-                image_path=getattr(r.ref, "path", None),
-                provenance={
-                    "method": self.name, "checkpoint": ctx.checkpoint, "iteration": ctx.iteration, "seed": ctx.seed,
-                    "config": config, "config_hash": config_hash, "question_index": r.question_index,
-                    "des_prompt_index": r.des_index, "noise_step": cfg.noise_step, "noise_seed": r.noise_seeds[j],
-                    "self_enhanced": r.enhanced[j],
-                }))
+            pairs.append(
+                PreferencePair(
+                    image=r.ref.id,
+                    prompt=cand.question,
+                    chosen=chosen,
+                    rejected=rejected,
+                    kind=cand.kind,
+                    image_path=getattr(r.ref, "path", None),
+                    provenance={
+                        "method": self.name,
+                        "checkpoint": ctx.checkpoint,
+                        "iteration": ctx.iteration,
+                        "seed": ctx.seed,
+                        "config": config,
+                        "config_hash": config_hash,
+                        "question_index": r.question_index,
+                        "des_prompt_index": r.des_index,
+                        "noise_step": cfg.noise_step,
+                        "noise_seed": r.noise_seeds[j],
+                        "self_enhanced": r.enhanced[j],
+                    },
+                )
+            )
 
         stats = {
             "method": self.name,
@@ -425,4 +495,3 @@ def harness_warmup_tasks() -> list:
 
 
 __all__ = ["SenaConfig", "SenaMethod", "derive_seed", "sq_message", "parse_enhanced", "clean_output"]
-

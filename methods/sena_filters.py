@@ -60,8 +60,10 @@ def make_splitter(kind: str = "auto") -> Splitter:
         raise HarnessError(f"sena: unknown splitter {kind!r}; accepted: {', '.join(SPLITTERS)}")
     if kind == "nltk" or (kind == "auto" and punkt_data_available()):
         if not punkt_data_available():
-            raise HarnessError("sena: splitter=nltk needs NLTK's punkt_tab data (python -m nltk.downloader punkt_tab); "
-                               "use splitter=fallback or auto to run without it")
+            raise HarnessError(
+                "sena: splitter=nltk needs NLTK's punkt_tab data (python -m nltk.downloader punkt_tab); "
+                "use splitter=fallback or auto to run without it"
+            )
         import nltk
 
         return Splitter("nltk-punkt", nltk.sent_tokenize, nltk.word_tokenize)
@@ -82,6 +84,7 @@ def make_splitter(kind: str = "auto") -> Splitter:
 
 # ---------------------------------------------------------------- question extraction (p_sq output)
 
+
 def extract_questions(output: str) -> tuple[list[str], str | None]:
     """The questions of a self-questioning output, or ([], reason) when the image is dropped.
 
@@ -99,6 +102,7 @@ def extract_questions(output: str) -> tuple[list[str], str | None]:
 
 
 # ---------------------------------------------------------------- pair filters (make_pair.py)
+
 
 def has_repeated_text(text: str, splitter: Splitter) -> bool:
     """A sentence occurring twice, or a token occurring more than 30 times."""
@@ -169,7 +173,9 @@ def rejection_reason(c: Candidate, splitter: Splitter) -> tuple[str | None, str,
     return None, chosen, rejected
 
 
-def filter_pairs(candidates: Sequence[Candidate], splitter: Splitter) -> tuple[list[tuple[Candidate, str, str]], dict[str, int]]:
+def filter_pairs(
+    candidates: Sequence[Candidate], splitter: Splitter
+) -> tuple[list[tuple[Candidate, str, str]], dict[str, int]]:
     """Apply the filters in order. Returns the kept (candidate, chosen, rejected) with cleaned answers,
     and the number remaining after each filter (an ordered dict)."""
     dropped: Counter[str] = Counter()

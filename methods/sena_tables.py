@@ -59,8 +59,9 @@ def _short(values: tuple) -> dict[str, float]:
 
 
 def _row(table: int, model: str, values: dict[str, float], note: str = PROTOCOL_NOTE) -> ReportedNumbers:
-    return ReportedNumbers(source=f"{PAPER}, Table {table}", model=model, values=values, note=note,
-                           table=f"sena-table{table}")
+    return ReportedNumbers(
+        source=f"{PAPER}, Table {table}", model=model, values=values, note=note, table=f"sena-table{table}"
+    )
 
 
 SENA = f"{BASE_MODEL} + SENA"
@@ -90,18 +91,25 @@ _T4_NOTE = PROTOCOL_NOTE + "; evaluated by SENA's authors on the released models
 _T4_RELEASED_CODE = PROTOCOL_NOTE + "; evaluated by SENA's authors on models trained with the released code"
 TABLE4 = (
     _row(4, BASE_MODEL, _full((59.6, 31.7, 1.90, 0.61, 7.6, 51.8, 35.1, 4.3, 71.7, 74.3, 64.6)), _T4_NOTE),
-    _row(4, f"{BASE_MODEL} + STIC", _full((63.0, 31.8, 2.07, 0.56, 7.6, 52.1, 35.8, 4.4, 71.6, 74.2, 64.3)),
-         _T4_RELEASED_CODE),
+    _row(
+        4,
+        f"{BASE_MODEL} + STIC",
+        _full((63.0, 31.8, 2.07, 0.56, 7.6, 52.1, 35.8, 4.4, 71.6, 74.2, 64.3)),
+        _T4_RELEASED_CODE,
+    ),
     _row(4, f"{BASE_MODEL} + SIMA", _full((60.1, 32.4, 2.11, 0.55, 6.4, 47.4, 26.1, 3.2, 73.4, 76.4, 65.0)), _T4_NOTE),
-    _row(4, f"{BASE_MODEL} + RLAIF-V", _full((62.8, 29.2, 2.95, 0.34, 2.9, 50.2, 16.0, 1.0, 54.2, 73.7, 63.5)),
-         _T4_NOTE),
+    _row(
+        4, f"{BASE_MODEL} + RLAIF-V", _full((62.8, 29.2, 2.95, 0.34, 2.9, 50.2, 16.0, 1.0, 54.2, 73.7, 63.5)), _T4_NOTE
+    ),
     _row(4, f"{BASE_MODEL} + CSR", _full((65.7, 32.2, 2.07, 0.60, 3.8, 45.0, 16.9, 1.4, 73.1, 76.0, 64.1)), _T4_NOTE),
     _row(4, f"{SENA} (θ3)", _full((67.4, 35.8, 2.33, 0.52, 4.9, 49.4, 20.5, 1.7, 79.4, 83.6, 64.8))),
 )
 REPORTED = TABLE1 + TABLE2 + TABLE3 + TABLE4
 
-_GRID_NOTE = ("Rows with the same method and variant share one run; θ0 is evaluated once; every row's θ1 "
-              "trains on the same images (seeded).")
+_GRID_NOTE = (
+    "Rows with the same method and variant share one run; θ0 is evaluated once; every row's θ1 "
+    "trains on the same images (seeded)."
+)
 REPRODUCTIONS = (
     Reproduction(
         name="sena-table1",
@@ -117,8 +125,12 @@ REPRODUCTIONS = (
             GridRow("θ2", "sena", None, (), 2, f"{SENA} θ2"),
             GridRow("θ3 (SENA)", "sena", None, (), 3, f"{SENA} θ3"),
         ),
-        columns=FULL_COLUMNS, reported_table="sena-table1", lower_is_better=LOWER_IS_BETTER, notes=(_GRID_NOTE,),
-        decimals=DECIMALS),
+        columns=FULL_COLUMNS,
+        reported_table="sena-table1",
+        lower_is_better=LOWER_IS_BETTER,
+        notes=(_GRID_NOTE,),
+        decimals=DECIMALS,
+    ),
     Reproduction(
         name="sena-table2",
         title="SENA Table 2: self-enhancement applied to which answers (one round from θ0, no SQ, no CA)",
@@ -129,7 +141,11 @@ REPRODUCTIONS = (
             GridRow("SE on y_gen", "sena", "se_gen", (), 1, TABLE2[2].model),
             GridRow("SE on both", "sena", "se", (), 1, TABLE2[3].model),
         ),
-        columns=SHORT_COLUMNS, reported_table="sena-table2", lower_is_better=LOWER_IS_BETTER, notes=(_GRID_NOTE,)),
+        columns=SHORT_COLUMNS,
+        reported_table="sena-table2",
+        lower_is_better=LOWER_IS_BETTER,
+        notes=(_GRID_NOTE,),
+    ),
     Reproduction(
         name="sena-table3",
         title="SENA Table 3: alignment loss applied to which answers (one round from θ0, no SQ, no SE)",
@@ -140,5 +156,9 @@ REPRODUCTIONS = (
             GridRow("AL on both", "sena", "ca_both", (), 1, TABLE3[2].model),
             GridRow("AL on y_des", "sena", "ca", (), 1, TABLE3[3].model),
         ),
-        columns=SHORT_COLUMNS, reported_table="sena-table3", lower_is_better=LOWER_IS_BETTER, notes=(_GRID_NOTE,)),
+        columns=SHORT_COLUMNS,
+        reported_table="sena-table3",
+        lower_is_better=LOWER_IS_BETTER,
+        notes=(_GRID_NOTE,),
+    ),
 )

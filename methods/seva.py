@@ -62,21 +62,39 @@ SOURCE_QUOTAS = {"ocr_vqa": 4000, "textvqa": 8000}
 
 # The training recipe of run/llava1.5_lora_*.sh (Kevinz-code/SeVa @ d9284ff) as TrainConfig overrides.
 TRAIN_RECIPE = {
-    "lora": True, "lora_r": 1024, "lora_alpha": 2048, "lora_train_projector": True,
-    "learning_rate": 2e-6, "global_batch_size": 128, "per_device_batch_size": 16, "epochs": 1.0,
-    "lr_scheduler": "cosine", "warmup_ratio": 0.03, "weight_decay": 0.0, "max_grad_norm": 1.0,
-    "bf16": True, "gradient_checkpointing": True, "max_length": 2048, "seed": 42,
+    "lora": True,
+    "lora_r": 1024,
+    "lora_alpha": 2048,
+    "lora_train_projector": True,
+    "learning_rate": 2e-6,
+    "global_batch_size": 128,
+    "per_device_batch_size": 16,
+    "epochs": 1.0,
+    "lr_scheduler": "cosine",
+    "warmup_ratio": 0.03,
+    "weight_decay": 0.0,
+    "max_grad_norm": 1.0,
+    "bf16": True,
+    "gradient_checkpointing": True,
+    "max_length": 2048,
+    "seed": 42,
 }
 
 _README = "Kevinz-code/SeVa README.md at commit d9284ff, results of LLaVA-1.5-7B + SeVa"
-_README_NOTE = ("LLaVA-Bench, MM-Vet and MMB columns (POPE, SEED, SHR, SQA, GQA have no benchmark here); "
-                "the README does not say which MMBench split; it notes MM-Vet and LLaVA-Bench vary between runs")
+_README_NOTE = (
+    "LLaVA-Bench, MM-Vet and MMB columns (POPE, SEED, SHR, SQA, GQA have no benchmark here); "
+    "the README does not say which MMBench split; it notes MM-Vet and LLaVA-Bench vary between runs"
+)
 
 
 def _readme_row(version: str, llava_w: float, mmvet: float, mmb: float) -> ReportedNumbers:
-    return ReportedNumbers(source=_README, model=f"LLaVA-1.5-7B + SeVa ({version})", table="seva-readme",
-                           values={"llava_wild/relative_score": llava_w, "mmvet/total": mmvet,
-                                   "mmbench/overall": mmb}, note=_README_NOTE)
+    return ReportedNumbers(
+        source=_README,
+        model=f"LLaVA-1.5-7B + SeVa ({version})",
+        table="seva-readme",
+        values={"llava_wild/relative_score": llava_w, "mmvet/total": mmvet, "mmbench/overall": mmb},
+        note=_README_NOTE,
+    )
 
 
 REPORTED = (
@@ -84,30 +102,50 @@ REPORTED = (
     _readme_row("Diffusion800", 72.2, 37.2, 65.6),
     _readme_row("MOCO", 72.5, 37.0, 65.2),
     ReportedNumbers(
-        source="SENA (Tan et al., AAAI 2025), arXiv 2412.15650, Table 4", model="LLaVA-1.5-7B + SeVa",
+        source="SENA (Tan et al., AAAI 2025), arXiv 2412.15650, Table 4",
+        model="LLaVA-1.5-7B + SeVa",
         table="sena-table4",
-        values={"llava_wild/relative_score": 63.3, "mmvet/total": 37.0, "mmhal/average_score": 2.12,
-                "mmhal/hallucination_rate": 0.57, "amber/CHAIR": 7.3, "amber/Cover": 54.0, "amber/Hal": 37.3,
-                "amber/Cog": 2.9, "amber/Accuracy": 79.3, "amber/F1": 83.6, "mmbench/overall": 65.6},
+        values={
+            "llava_wild/relative_score": 63.3,
+            "mmvet/total": 37.0,
+            "mmhal/average_score": 2.12,
+            "mmhal/hallucination_rate": 0.57,
+            "amber/CHAIR": 7.3,
+            "amber/Cover": 54.0,
+            "amber/Hal": 37.3,
+            "amber/Cog": 2.9,
+            "amber/Accuracy": 79.3,
+            "amber/F1": 83.6,
+            "mmbench/overall": 65.6,
+        },
         note="evaluated by SENA's authors on the released SeVa model; GPT-4-1106-preview judge, 3 runs averaged; "
-             "MMBench dev split"),
+        "MMBench dev split",
+    ),
 )
 
 
 def _reproductions() -> tuple:
     from harness.reproduce import GridRow, Reproduction
 
-    return (Reproduction(
-        name="seva",
-        title="SeVa README: LLaVA-1.5-7B + SeVa at diffusion steps 500 and 800 (one round from θ0)",
-        source=_README,
-        rows=(GridRow("θ0 (LLaVA-1.5-7B)", "seva", None, (), 0, None),
-              GridRow("SeVa Diffusion500", "seva", None, (), 1, "LLaVA-1.5-7B + SeVa (Diffusion500)"),
-              GridRow("SeVa Diffusion800", "seva", "t800", (), 1, "LLaVA-1.5-7B + SeVa (Diffusion800)")),
-        columns=(("llava_wild/relative_score", "LLaVA-Bench"), ("mmvet/total", "MM-Vet"),
-                 ("mmbench/overall", "MMB")),
-        reported_table="seva-readme",
-        notes=("The README prints no θ0 row; the MOCO row (augmentation code not released) is not re-run.",)),)
+    return (
+        Reproduction(
+            name="seva",
+            title="SeVa README: LLaVA-1.5-7B + SeVa at diffusion steps 500 and 800 (one round from θ0)",
+            source=_README,
+            rows=(
+                GridRow("θ0 (LLaVA-1.5-7B)", "seva", None, (), 0, None),
+                GridRow("SeVa Diffusion500", "seva", None, (), 1, "LLaVA-1.5-7B + SeVa (Diffusion500)"),
+                GridRow("SeVa Diffusion800", "seva", "t800", (), 1, "LLaVA-1.5-7B + SeVa (Diffusion800)"),
+            ),
+            columns=(
+                ("llava_wild/relative_score", "LLaVA-Bench"),
+                ("mmvet/total", "MM-Vet"),
+                ("mmbench/overall", "MMB"),
+            ),
+            reported_table="seva-readme",
+            notes=("The README prints no θ0 row; the MOCO row (augmentation code not released) is not re-run.",),
+        ),
+    )
 
 
 @dataclass
@@ -124,14 +162,16 @@ class SevaConfig:
         if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < NUM_STEPS:
             raise HarnessError(f"seva option noise_step={t!r}: accepted values are integers 0-{NUM_STEPS - 1}")
         if self.question_source not in QUESTION_SOURCES:
-            raise HarnessError(f"seva option question_source={self.question_source!r}: accepted values are "
-                               f"{', '.join(QUESTION_SOURCES)}")
+            raise HarnessError(
+                f"seva option question_source={self.question_source!r}: accepted values are "
+                f"{', '.join(QUESTION_SOURCES)}"
+            )
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
-            raise HarnessError(f"seva option max_new_tokens={self.max_new_tokens!r}: "
-                               f"accepted values are integers ≥ 1")
+            raise HarnessError(f"seva option max_new_tokens={self.max_new_tokens!r}: accepted values are integers ≥ 1")
         if not isinstance(self.questions_per_image, int) or self.questions_per_image < 1:
-            raise HarnessError(f"seva option questions_per_image={self.questions_per_image!r}: "
-                               f"accepted values are integers ≥ 1")
+            raise HarnessError(
+                f"seva option questions_per_image={self.questions_per_image!r}: accepted values are integers ≥ 1"
+            )
         if not isinstance(self.duplicate, bool):
             raise HarnessError(f"seva option duplicate={self.duplicate!r}: expected true or false")
 
@@ -171,9 +211,14 @@ class Seva(Method):
         """OCR-VQA and TextVQA images 1:2 (4k + 8k at real scale), unless questions are self-generated."""
         if self.config.question_source == "self":
             return None
-        plan = ImagePlan.proportional(SOURCE_QUOTAS, per_iter, purpose=(
-            "seva draws its questions from the OCR-VQA and TextVQA annotations of LLaVA-665k "
-            "(Kevinz-code/SeVa data/step1; --set question_source=self writes its own questions instead)"))
+        plan = ImagePlan.proportional(
+            SOURCE_QUOTAS,
+            per_iter,
+            purpose=(
+                "seva draws its questions from the OCR-VQA and TextVQA annotations of LLaVA-665k "
+                "(Kevinz-code/SeVa data/step1; --set question_source=self writes its own questions instead)"
+            ),
+        )
         if self.config.question_source == "annotations":
             return ImagePlan(plan.quotas, plan.purpose, uniform_fallback=False)
         return plan
@@ -191,8 +236,10 @@ class Seva(Method):
         if src == "auto":
             return "annotations" if annotated else "self"
         if src == "annotations" and not annotated:
-            raise HarnessError(f"seva question_source=annotations, but none of the {len(images)} images carries "
-                               f"annotation questions (use a LLaVA-665k .json image source, or question_source=self)")
+            raise HarnessError(
+                f"seva question_source=annotations, but none of the {len(images)} images carries "
+                f"annotation questions (use a LLaVA-665k .json image source, or question_source=self)"
+            )
         return src
 
     def synthesize(self, backend, images: Sequence, ctx: SynthesisContext) -> PreferenceSet:
@@ -224,8 +271,10 @@ class Seva(Method):
         with log.step("answer_clean", len(clean_reqs)) as st:
             chosen = backend.generate(clean_reqs, desc="seva: clean answers") if clean_reqs else []
             st["generated_tokens"] = count_tokens(backend, chosen)
-        noisy_reqs = [GenerationRequest(pictures[i], q, noise_step=cfg.noise_step, max_new_tokens=cfg.max_new_tokens,
-                                        seed=s) for (i, _, q), s in zip(items, noise_seeds)]
+        noisy_reqs = [
+            GenerationRequest(pictures[i], q, noise_step=cfg.noise_step, max_new_tokens=cfg.max_new_tokens, seed=s)
+            for (i, _, q), s in zip(items, noise_seeds)
+        ]
         with log.step("answer_noised", len(noisy_reqs)) as st:
             rejected = backend.generate(noisy_reqs, desc=f"seva: answers at t={cfg.noise_step}") if noisy_reqs else []
             st["generated_tokens"] = count_tokens(backend, rejected)
@@ -241,11 +290,27 @@ class Seva(Method):
             if is_garbage(c) or is_garbage(r):
                 continue
             ref = images[i]
-            pairs.append(PreferencePair(
-                image=ref.id, prompt=q, chosen=c, rejected=r, kind="qa", image_path=getattr(ref, "path", None),
-                provenance={"method": self.name, "checkpoint": ctx.checkpoint, "seed": ctx.seed,
-                            "iteration": ctx.iteration, "question_source": source, "noise_step": cfg.noise_step,
-                            "noise_seed": s, "config": config, "config_hash": self.config_hash()}))
+            pairs.append(
+                PreferencePair(
+                    image=ref.id,
+                    prompt=q,
+                    chosen=c,
+                    rejected=r,
+                    kind="qa",
+                    image_path=getattr(ref, "path", None),
+                    provenance={
+                        "method": self.name,
+                        "checkpoint": ctx.checkpoint,
+                        "seed": ctx.seed,
+                        "iteration": ctx.iteration,
+                        "question_source": source,
+                        "noise_step": cfg.noise_step,
+                        "noise_seed": s,
+                        "config": config,
+                        "config_hash": self.config_hash(),
+                    },
+                )
+            )
         counts["not_equal"] = n_unequal
         counts["valid_text"] = len(pairs)
         return PreferenceSet(pairs, counts, log.stats(question_source=source))
@@ -257,8 +322,11 @@ def seva_question_task(scene, rng: random.Random) -> list:
     from harness.policy.warmup_tasks import WarmupExample
 
     s = rng.choice(scene.shapes)
-    options = [f"What color is the {s.kind}?", "How many shapes are in the image?",
-               f"Is there a {rng.choice(sorted(COLORS))} {rng.choice(SHAPES)} in the image?"]
+    options = [
+        f"What color is the {s.kind}?",
+        "How many shapes are in the image?",
+        f"Is there a {rng.choice(sorted(COLORS))} {rng.choice(SHAPES)} in the image?",
+    ]
     return [WarmupExample(P_BASE, rng.choice(options))]
 
 

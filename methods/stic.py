@@ -55,8 +55,10 @@ REJECTED_LOGP = ("likelihood", "released_code")
 OBJECTIVES = ("dpo", "mdpo")
 
 _SENA_T4 = "SENA (Tan et al., AAAI 2025), arXiv 2412.15650, Table 4"
-_T4_NOTE = ("trained by SENA's authors with the released STIC code (††); GPT-4-1106-preview judge, 3 runs "
-            "averaged; MMBench dev split")
+_T4_NOTE = (
+    "trained by SENA's authors with the released STIC code (††); GPT-4-1106-preview judge, 3 runs "
+    "averaged; MMBench dev split"
+)
 
 
 @dataclass
@@ -72,40 +74,63 @@ class SticConfig:
     def validate(self) -> None:
         for key, accepted in (("corrupt", CORRUPT), ("rejected_logp", REJECTED_LOGP), ("objective", OBJECTIVES)):
             if getattr(self, key) not in accepted:
-                raise HarnessError(f"stic option {key}={getattr(self, key)!r}: accepted values are "
-                                   f"{', '.join(accepted)}")
+                raise HarnessError(
+                    f"stic option {key}={getattr(self, key)!r}: accepted values are {', '.join(accepted)}"
+                )
         n = self.max_new_tokens
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise HarnessError(f"stic option max_new_tokens={n!r}: accepted values are integers ≥ 1")
         if isinstance(self.sft_alpha, bool) or not isinstance(self.sft_alpha, (int, float)) or self.sft_alpha < 0:
             raise HarnessError(f"stic option sft_alpha={self.sft_alpha!r}: accepted values are numbers ≥ 0")
         if self.stage2:
-            raise HarnessError("stic option stage2=true: STIC's stage 2 is supervised fine-tuning on external "
-                               "instruction data (5k LLaVA samples with self-descriptions), which the harness's DPO "
-                               "trainer cannot run; only stage 1 is available (stage2=false)")
+            raise HarnessError(
+                "stic option stage2=true: STIC's stage 2 is supervised fine-tuning on external "
+                "instruction data (5k LLaVA samples with self-descriptions), which the harness's DPO "
+                "trainer cannot run; only stage 1 is available (stage2=false)"
+            )
 
 
 class Stic(Method):
     name = "stic"
-    description = ("STIC (NeurIPS 2024): step-by-step description (chosen) vs hallucination prompt or corrupted "
-                   "image (rejected); DPO + SFT")
+    description = (
+        "STIC (NeurIPS 2024): step-by-step description (chosen) vs hallucination prompt or corrupted "
+        "image (rejected); DPO + SFT"
+    )
     Config = SticConfig
     variants: ClassVar[dict] = {
         "released": {"corrupt": "released", "rejected_logp": "released_code"},
         "mdpo": {"objective": "mdpo"},
     }
     reported = (
-        ReportedNumbers(source=_SENA_T4, model="LLaVA-1.5-7B + STIC", table="sena-table4", note=_T4_NOTE, values={
-            "llava_wild/relative_score": 63.0, "mmvet/total": 31.8, "mmhal/average_score": 2.07,
-            "mmhal/hallucination_rate": 0.56, "amber/CHAIR": 7.6, "amber/Cover": 52.1, "amber/Hal": 35.8,
-            "amber/Cog": 4.4, "amber/Accuracy": 71.6, "amber/F1": 74.2, "mmbench/overall": 64.3}),
+        ReportedNumbers(
+            source=_SENA_T4,
+            model="LLaVA-1.5-7B + STIC",
+            table="sena-table4",
+            note=_T4_NOTE,
+            values={
+                "llava_wild/relative_score": 63.0,
+                "mmvet/total": 31.8,
+                "mmhal/average_score": 2.07,
+                "mmhal/hallucination_rate": 0.56,
+                "amber/CHAIR": 7.6,
+                "amber/Cover": 52.1,
+                "amber/Hal": 35.8,
+                "amber/Cog": 4.4,
+                "amber/Accuracy": 71.6,
+                "amber/F1": 74.2,
+                "mmbench/overall": 64.3,
+            },
+        ),
     )
 
     def objective(self) -> TrainingObjective:
         cfg = self.config
-        obj = TrainingObjective(beta=0.1, name="stic", sft_weight=float(cfg.sft_alpha),
-                                rejected_score="top_alternative" if cfg.rejected_logp == "released_code"
-                                else "likelihood")
+        obj = TrainingObjective(
+            beta=0.1,
+            name="stic",
+            sft_weight=float(cfg.sft_alpha),
+            rejected_score="top_alternative" if cfg.rejected_logp == "released_code" else "likelihood",
+        )
         if cfg.objective == "mdpo":
             from harness.train.objectives import with_mdpo
 
@@ -115,9 +140,18 @@ class Stic(Method):
     def train_recipe(self) -> dict:
         """yihedeng9/STIC scripts/dpo_finetune.sh: LoRA r 128/α 256 on the LLM, lr 1e-7, cosine, warm-up 3 %,
         1 epoch, 1 per device × 2 accumulation × 4 GPUs = global batch 8; the projector frozen (see docs)."""
-        return {"lora": True, "lora_r": 128, "lora_alpha": 256, "lora_train_projector": False,
-                "learning_rate": 1e-7, "lr_scheduler": "cosine", "warmup_ratio": 0.03, "epochs": 1.0,
-                "global_batch_size": 8, "per_device_batch_size": 1}
+        return {
+            "lora": True,
+            "lora_r": 128,
+            "lora_alpha": 256,
+            "lora_train_projector": False,
+            "learning_rate": 1e-7,
+            "lr_scheduler": "cosine",
+            "warmup_ratio": 0.03,
+            "epochs": 1.0,
+            "global_batch_size": 8,
+            "per_device_batch_size": 1,
+        }
 
     def estimate_generations(self, images: int) -> int:
         return 2 * images
@@ -141,8 +175,9 @@ class Stic(Method):
         with log.step("chosen", len(chosen_reqs)) as st:
             chosen = backend.generate(chosen_reqs, desc="stic: step-by-step descriptions") if chosen_reqs else []
             st["generated_tokens"] = count_tokens(backend, chosen)
-        rejected_reqs = [GenerationRequest(img, prompt, max_new_tokens=cfg.max_new_tokens)
-                         for _, _, prompt, img, _ in plans]
+        rejected_reqs = [
+            GenerationRequest(img, prompt, max_new_tokens=cfg.max_new_tokens) for _, _, prompt, img, _ in plans
+        ]
         with log.step("rejected", len(rejected_reqs)) as st:
             rejected = backend.generate(rejected_reqs, desc="stic: dispreferred answers") if rejected_reqs else []
             st["generated_tokens"] = count_tokens(backend, rejected)
@@ -157,18 +192,43 @@ class Stic(Method):
         for i in keep:
             x, branch, prompt, _, how = plans[i]
             ref = images[i]
-            pairs.append(PreferencePair(
-                image=ref.id, prompt=x, chosen=chosen[i].strip(), rejected=rejected[i].strip(), kind="des",
-                image_path=getattr(ref, "path", None),
-                provenance={"method": self.name, "checkpoint": ctx.checkpoint, "seed": ctx.seed,
-                            "iteration": ctx.iteration, "rejected_branch": branch, "rejected_prompt": prompt,
-                            "corruption": how, "config": config, "config_hash": self.config_hash()}))
-        branches = {b: sum(1 for p in pairs if p.provenance["rejected_branch"] == b)
-                    for b in ("hallucination_prompt", "corrupted_image")}
-        corruptions = {c: sum(1 for p in pairs if p.provenance["corruption"] == c)
-                       for c in ("low_resolution", "color_jitter")}
-        return PreferenceSet(pairs, counts, log.stats(pairs_by_branch=branches, corruptions=corruptions,
-                                                      greedy="generation is greedy (the release samples at T=0.2)"))
+            pairs.append(
+                PreferencePair(
+                    image=ref.id,
+                    prompt=x,
+                    chosen=chosen[i].strip(),
+                    rejected=rejected[i].strip(),
+                    kind="des",
+                    image_path=getattr(ref, "path", None),
+                    provenance={
+                        "method": self.name,
+                        "checkpoint": ctx.checkpoint,
+                        "seed": ctx.seed,
+                        "iteration": ctx.iteration,
+                        "rejected_branch": branch,
+                        "rejected_prompt": prompt,
+                        "corruption": how,
+                        "config": config,
+                        "config_hash": self.config_hash(),
+                    },
+                )
+            )
+        branches = {
+            b: sum(1 for p in pairs if p.provenance["rejected_branch"] == b)
+            for b in ("hallucination_prompt", "corrupted_image")
+        }
+        corruptions = {
+            c: sum(1 for p in pairs if p.provenance["corruption"] == c) for c in ("low_resolution", "color_jitter")
+        }
+        return PreferenceSet(
+            pairs,
+            counts,
+            log.stats(
+                pairs_by_branch=branches,
+                corruptions=corruptions,
+                greedy="generation is greedy (the release samples at T=0.2)",
+            ),
+        )
 
 
 @hookimpl

@@ -18,9 +18,12 @@ from harness.backends.hf import HFBackend
 from harness.images.synthetic import make_scene
 from harness.policy import load_policy
 
-PROMPTS = ["Describe the image.", "Is there a circle in this image?",
-           "What color is the square?\nAnswer the question using a single word or phrase.",
-           "How many shapes are in the image?\nAnswer the question using a single word or phrase."]
+PROMPTS = [
+    "Describe the image.",
+    "Is there a circle in this image?",
+    "What color is the square?\nAnswer the question using a single word or phrase.",
+    "How many shapes are in the image?\nAnswer the question using a single word or phrase.",
+]
 
 
 def main() -> None:
@@ -30,8 +33,16 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=32)
     args = ap.parse_args()
     policy = load_policy("tiny")
-    reqs = [GenerationRequest(make_scene("perf", i).render(), PROMPTS[i % 4], noise_step=600 if i % 3 == 0 else None,
-                              max_new_tokens=args.max_new_tokens, seed=i) for i in range(args.requests)]
+    reqs = [
+        GenerationRequest(
+            make_scene("perf", i).render(),
+            PROMPTS[i % 4],
+            noise_step=600 if i % 3 == 0 else None,
+            max_new_tokens=args.max_new_tokens,
+            seed=i,
+        )
+        for i in range(args.requests)
+    ]
     HFBackend(policy, batch_size=args.batch_size, progress=False).generate(reqs[:4])  # warm-up
     t0 = time.perf_counter()
     single = HFBackend(policy, batch_size=1, progress=False).generate(reqs)

@@ -31,19 +31,60 @@ def llava_config(tiny: bool):
     from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
 
     if tiny:
-        text = LlamaConfig(vocab_size=320, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                           num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512)
-        vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                                  image_size=56, patch_size=14, projection_dim=32)
-        return LlavaConfig(vision_config=vision, text_config=text, image_token_index=300, image_seq_length=16,
-                           vision_feature_layer=-2, vision_feature_select_strategy="default")
+        text = LlamaConfig(
+            vocab_size=320,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            max_position_embeddings=512,
+        )
+        vision = CLIPVisionConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=56,
+            patch_size=14,
+            projection_dim=32,
+        )
+        return LlavaConfig(
+            vision_config=vision,
+            text_config=text,
+            image_token_index=300,
+            image_seq_length=16,
+            vision_feature_layer=-2,
+            vision_feature_select_strategy="default",
+        )
     # LLaVA-1.5-7B (llava-hf/llava-1.5-7b-hf config.json): CLIP ViT-L/14-336 + Vicuna-7B (Llama-2-7B shapes)
-    text = LlamaConfig(vocab_size=32064, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
-                       num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096, rms_norm_eps=1e-5)
-    vision = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
-                              image_size=336, patch_size=14, projection_dim=768)
-    return LlavaConfig(vision_config=vision, text_config=text, image_token_index=32000, image_seq_length=576,
-                       vision_feature_layer=-2, vision_feature_select_strategy="default")
+    text = LlamaConfig(
+        vocab_size=32064,
+        hidden_size=4096,
+        intermediate_size=11008,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        max_position_embeddings=4096,
+        rms_norm_eps=1e-5,
+    )
+    vision = CLIPVisionConfig(
+        hidden_size=1024,
+        intermediate_size=4096,
+        num_hidden_layers=24,
+        num_attention_heads=16,
+        image_size=336,
+        patch_size=14,
+        projection_dim=768,
+    )
+    return LlavaConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_index=32000,
+        image_seq_length=576,
+        vision_feature_layer=-2,
+        vision_feature_select_strategy="default",
+    )
 
 
 def prompt_ids(config, batch: int, text_tokens: int, generator, device):
@@ -71,7 +112,7 @@ def pixels(config, batch: int, generator, device, dtype):
 def peak_gib(device) -> float:
     import torch
 
-    return torch.cuda.max_memory_allocated() / 1024 ** 3 if device.type == "cuda" else float("nan")
+    return torch.cuda.max_memory_allocated() / 1024**3 if device.type == "cuda" else float("nan")
 
 
 def reset_peak(device) -> None:
@@ -98,17 +139,28 @@ def generation(model, config, device, dtype, batch: int, new_tokens: int) -> dic
     reset_peak(device)
     kwargs = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, pad_token_id=0)
     with torch.inference_mode():
-        model.generate(input_ids=ids[:, :8 + config.image_seq_length], pixel_values=pix,
-                       attention_mask=torch.ones_like(ids[:, :8 + config.image_seq_length]),
-                       max_new_tokens=2, do_sample=False, pad_token_id=0)  # warm-up
+        model.generate(
+            input_ids=ids[:, : 8 + config.image_seq_length],
+            pixel_values=pix,
+            attention_mask=torch.ones_like(ids[:, : 8 + config.image_seq_length]),
+            max_new_tokens=2,
+            do_sample=False,
+            pad_token_id=0,
+        )  # warm-up
         sync(device)
         t0 = time.perf_counter()
         out = model.generate(input_ids=ids, pixel_values=pix, attention_mask=torch.ones_like(ids), **kwargs)
         sync(device)
     wall = time.perf_counter() - t0
     made = (out.shape[1] - ids.shape[1]) * batch
-    return {"batch": batch, "prompt_tokens": int(ids.shape[1]), "new_tokens": made, "seconds": round(wall, 3),
-            "tokens_per_s": round(made / wall, 1), "peak_gib": round(peak_gib(device), 2)}
+    return {
+        "batch": batch,
+        "prompt_tokens": int(ids.shape[1]),
+        "new_tokens": made,
+        "seconds": round(wall, 3),
+        "tokens_per_s": round(made / wall, 1),
+        "peak_gib": round(peak_gib(device), 2),
+    }
 
 
 def sequences(config, pairs: int, answer: int, g, device):
@@ -120,7 +172,7 @@ def sequences(config, pairs: int, answer: int, g, device):
     ans = torch.randint(3, high, (2 * pairs, answer), generator=g).to(device)
     ids = torch.cat([prompt, ans], dim=1)
     mask = torch.zeros_like(ids)
-    mask[:, prompt.shape[1]:] = 1
+    mask[:, prompt.shape[1] :] = 1
     return ids, mask
 
 
@@ -153,17 +205,27 @@ def reference(model, config, device, dtype, pairs: int, answer: int, batches: in
             if k:  # the first batch warms up
                 wall += time.perf_counter() - t0
                 tokens += ids.numel()
-    return {"pairs_per_batch": pairs, "sequence_tokens": int(ids.shape[1]), "tokens_per_s": round(tokens / wall, 1),
-            "s_per_pair": round(wall / (batches * pairs), 4), "peak_gib": round(peak_gib(device), 2)}
+    return {
+        "pairs_per_batch": pairs,
+        "sequence_tokens": int(ids.shape[1]),
+        "tokens_per_s": round(tokens / wall, 1),
+        "s_per_pair": round(wall / (batches * pairs), 4),
+        "peak_gib": round(peak_gib(device), 2),
+    }
 
 
-def dpo_lora(model, config, device, dtype, pairs: int, answer: int, steps: int, r: int, beta: float = 0.1,
-             lr: float = 2e-6) -> dict:
+def dpo_lora(
+    model, config, device, dtype, pairs: int, answer: int, steps: int, r: int, beta: float = 0.1, lr: float = 2e-6
+) -> dict:
     import torch
     from peft import LoraConfig, get_peft_model
 
-    lora = LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0,
-                      target_modules=r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)")
+    lora = LoraConfig(
+        r=r,
+        lora_alpha=2 * r,
+        lora_dropout=0.0,
+        target_modules=r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)",
+    )
     if hasattr(model, "activation_checkpointing_enable"):  # transformers ≥ 5.2x
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     else:
@@ -199,8 +261,15 @@ def dpo_lora(model, config, device, dtype, pairs: int, answer: int, steps: int, 
         if step:  # the first step warms up
             times.append(time.perf_counter() - t0)
         losses.append(round(loss.item(), 5))
-    return {"pairs_per_step": pairs, "lora_r": r, "trainable": trainable, "steps": steps,
-            "s_per_step": round(sum(times) / len(times), 3), "losses": losses, "peak_gib": round(peak_gib(device), 2)}
+    return {
+        "pairs_per_step": pairs,
+        "lora_r": r,
+        "trainable": trainable,
+        "steps": steps,
+        "s_per_step": round(sum(times) / len(times), 3),
+        "losses": losses,
+        "peak_gib": round(peak_gib(device), 2),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -231,39 +300,70 @@ def main(argv: list[str] | None = None) -> int:
         model = LlavaForConditionalGeneration._from_config(config, dtype=dtype)
     model.eval()
     n_params = sum(p.numel() for p in model.parameters())
-    report = {"device": torch.cuda.get_device_name(0) if cuda else "cpu", "dtype": str(dtype).replace("torch.", ""),
-              "parameters": n_params, "image_tokens": config.image_seq_length,
-              "build_s": round(time.perf_counter() - t0, 1), "torch": torch.__version__}
-    print(f"model: {n_params / 1e9:.2f}B parameters, {report['dtype']}, {config.image_seq_length} image tokens, "
-          f"built in {report['build_s']} s on {report['device']}", flush=True)
+    report = {
+        "device": torch.cuda.get_device_name(0) if cuda else "cpu",
+        "dtype": str(dtype).replace("torch.", ""),
+        "parameters": n_params,
+        "image_tokens": config.image_seq_length,
+        "build_s": round(time.perf_counter() - t0, 1),
+        "torch": torch.__version__,
+    }
+    print(
+        f"model: {n_params / 1e9:.2f}B parameters, {report['dtype']}, {config.image_seq_length} image tokens, "
+        f"built in {report['build_s']} s on {report['device']}",
+        flush=True,
+    )
     report["generation"] = []
     for b in batches:
         r = generation(model, config, device, dtype, b, new_tokens)
         report["generation"].append(r)
-        print(f"generation batch {b:>3}: {r['tokens_per_s']:>9.1f} new tokens/s ({r['new_tokens']} tokens in "
-              f"{r['seconds']} s, prompt {r['prompt_tokens']} tokens), peak {r['peak_gib']} GiB", flush=True)
+        print(
+            f"generation batch {b:>3}: {r['tokens_per_s']:>9.1f} new tokens/s ({r['new_tokens']} tokens in "
+            f"{r['seconds']} s, prompt {r['prompt_tokens']} tokens), peak {r['peak_gib']} GiB",
+            flush=True,
+        )
     answer = 128 if cuda else 8
     r = reference(model, config, device, dtype, pairs=8 if cuda else 2, answer=answer, batches=4 if cuda else 1)
     report["reference"] = r
-    print(f"reference pass: {r['tokens_per_s']:.1f} tokens/s, {r['s_per_pair']} s/pair "
-          f"({r['sequence_tokens']} tokens per sequence), peak {r['peak_gib']} GiB", flush=True)
-    r = dpo_lora(model, config, device, dtype, pairs=2 if cuda else 1, answer=answer, steps=steps,
-                 r=128 if cuda else 4, lr=2e-6 if cuda else 1e-2)  # tiny: a step big enough to see in the loss
+    print(
+        f"reference pass: {r['tokens_per_s']:.1f} tokens/s, {r['s_per_pair']} s/pair "
+        f"({r['sequence_tokens']} tokens per sequence), peak {r['peak_gib']} GiB",
+        flush=True,
+    )
+    r = dpo_lora(
+        model,
+        config,
+        device,
+        dtype,
+        pairs=2 if cuda else 1,
+        answer=answer,
+        steps=steps,
+        r=128 if cuda else 4,
+        lr=2e-6 if cuda else 1e-2,
+    )  # tiny: a step big enough to see in the loss
     report["dpo_lora"] = r
-    print(f"DPO + LoRA r{r['lora_r']} ({r['trainable'] / 1e6:.1f}M trainable, {r['pairs_per_step']} pairs/step, "
-          f"gradient checkpointing): {r['s_per_step']} s/step, losses {r['losses']}, peak {r['peak_gib']} GiB",
-          flush=True)
+    print(
+        f"DPO + LoRA r{r['lora_r']} ({r['trainable'] / 1e6:.1f}M trainable, {r['pairs_per_step']} pairs/step, "
+        f"gradient checkpointing): {r['s_per_step']} s/step, losses {r['losses']}, peak {r['peak_gib']} GiB",
+        flush=True,
+    )
     # one SENA iteration: 6,000 images × ~8 generations (p_base, p_sq, 2 clean + 2 noised answers, 2 p_se)
     gens = 6000 * 8
     best = max(report["generation"], key=lambda x: x["tokens_per_s"])
     gen_s = gens * new_tokens / best["tokens_per_s"]
     ref_s = 6000 * report["reference"]["s_per_pair"]
     train_s = math.ceil(6000 / 128) * (128 / report["dpo_lora"]["pairs_per_step"]) * report["dpo_lora"]["s_per_step"]
-    report["projection_one_sena_iteration_s"] = {"generation": round(gen_s), "reference": round(ref_s),
-                                                 "training_lora": round(train_s)}
-    print(f"projection, one SENA iteration on this one GPU (6,000 images, {gens} generations of {new_tokens} tokens "
-          f"at batch {best['batch']}; HF generate, not vLLM): generation {gen_s / 3600:.1f} h, reference "
-          f"{ref_s / 60:.0f} min, LoRA DPO {train_s / 3600:.1f} h (estimates)", flush=True)
+    report["projection_one_sena_iteration_s"] = {
+        "generation": round(gen_s),
+        "reference": round(ref_s),
+        "training_lora": round(train_s),
+    }
+    print(
+        f"projection, one SENA iteration on this one GPU (6,000 images, {gens} generations of {new_tokens} tokens "
+        f"at batch {best['batch']}; HF generate, not vLLM): generation {gen_s / 3600:.1f} h, reference "
+        f"{ref_s / 60:.0f} min, LoRA DPO {train_s / 3600:.1f} h (estimates)",
+        flush=True,
+    )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(report, fh, indent=1)

@@ -29,15 +29,29 @@ def run(n: int, latency: float, concurrency: int) -> dict:
     from harness.judge.types import JudgeRequest
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    server = subprocess.Popen([sys.executable, "-m", "tests.chat_server", "--latency", str(latency)],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.chat_server", "--latency", str(latency)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         port = int(server.stdout.readline())
         os.environ.setdefault("OPENAI_API_KEY", "sk-perf-not-a-real-key")
-        judge = OpenAIJudge(model="gpt-4-1106-preview", base_url=f"http://127.0.0.1:{port}/v1",
-                            concurrency=concurrency, use_cache=False, timeout_s=30.0)
-        requests = [JudgeRequest.chat(f"perf/{i}", "You are a judge.", f"Rate answer number {i}.",
-                                      temperature=0.2, max_tokens=64) for i in range(n)]
+        judge = OpenAIJudge(
+            model="gpt-4-1106-preview",
+            base_url=f"http://127.0.0.1:{port}/v1",
+            concurrency=concurrency,
+            use_cache=False,
+            timeout_s=30.0,
+        )
+        requests = [
+            JudgeRequest.chat(
+                f"perf/{i}", "You are a judge.", f"Rate answer number {i}.", temperature=0.2, max_tokens=64
+            )
+            for i in range(n)
+        ]
         start, cpu_start = time.perf_counter(), time.process_time()
         replies = judge.judge(requests)
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
@@ -45,11 +59,21 @@ def run(n: int, latency: float, concurrency: int) -> dict:
         server.terminate()
         server.wait(10)
     ideal = n * latency / concurrency
-    return {"requests": n, "latency_s": latency, "concurrency": concurrency,
-            "ok": sum(r.ok for r in replies), "wall_s": round(wall, 3), "ideal_s": round(ideal, 3),
-            "ratio": round(wall / ideal, 3), "goal_ratio": 1.25, "client_cpu_s": round(cpu, 3),
-            "load_avg_1min": round(os.getloadavg()[0], 2), "met": wall <= 1.25 * ideal,
-            "python": platform.python_version(), "cpus": os.cpu_count()}
+    return {
+        "requests": n,
+        "latency_s": latency,
+        "concurrency": concurrency,
+        "ok": sum(r.ok for r in replies),
+        "wall_s": round(wall, 3),
+        "ideal_s": round(ideal, 3),
+        "ratio": round(wall / ideal, 3),
+        "goal_ratio": 1.25,
+        "client_cpu_s": round(cpu, 3),
+        "load_avg_1min": round(os.getloadavg()[0], 2),
+        "met": wall <= 1.25 * ideal,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+    }
 
 
 def main() -> None:

@@ -58,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     policy = _tiny_policy()
     source = SyntheticSource("perf-sena", args.images)
     refs = list(source.refs())
-    config = build_config(SenaMethod, [f"max_new_tokens={args.max_new_tokens}",
-                                       f"sq_max_new_tokens={args.sq_max_new_tokens}"])
+    config = build_config(
+        SenaMethod, [f"max_new_tokens={args.max_new_tokens}", f"sq_max_new_tokens={args.sq_max_new_tokens}"]
+    )
     method = SenaMethod(config)
 
     def context() -> SynthesisContext:
@@ -83,11 +84,24 @@ def main(argv: list[str] | None = None) -> int:
 
     speedup = t_looped / t_batched
     same = [p.to_dict() for p in batched.pairs] == [p.to_dict() for p in looped_pairs]
-    table = Table("pipeline", "wall (s)", "backend calls", "requests", "pairs", title=(
-        f"SENA synthesis, {args.images} images, tiny model, torch threads {torch.get_num_threads()}, "
-        f"cores {os.cpu_count()}"))
-    table.add_row("batched (one call per step)", f"{t_batched:.2f}", str(batched.stats["generation_calls"]),
-                  str(batched.stats["generation_requests"]), str(len(batched.pairs)))
+    table = Table(
+        "pipeline",
+        "wall (s)",
+        "backend calls",
+        "requests",
+        "pairs",
+        title=(
+            f"SENA synthesis, {args.images} images, tiny model, torch threads {torch.get_num_threads()}, "
+            f"cores {os.cpu_count()}"
+        ),
+    )
+    table.add_row(
+        "batched (one call per step)",
+        f"{t_batched:.2f}",
+        str(batched.stats["generation_calls"]),
+        str(batched.stats["generation_requests"]),
+        str(len(batched.pairs)),
+    )
     table.add_row("per-image loop", f"{t_looped:.2f}", str(looped_calls), str(looped_requests), str(len(looped_pairs)))
     console = Console()
     console.print(table)

@@ -54,11 +54,32 @@ def run_synthesis(images: Path, n: int, run_dir: Path, max_new_tokens: int, chun
         shutil.rmtree(run_dir)
     # one torch thread: on a small shared machine more threads only contend (4× slower measured here)
     env = dict(os.environ, HARNESS_KILL_AT="synthesized-1", HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "harness.cli", "evolve", "--method", "sena", "--iters", "1",
-           "--images", str(images),
-           "--images-per-iter", str(n), "--eval", "none", "--set", f"max_new_tokens={max_new_tokens}",
-           "--set", f"sq_max_new_tokens={max_new_tokens}", "--chunk-images", str(chunk), "--gen-batch-size", "32",
-           "--run-dir", str(run_dir)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "evolve",
+        "--method",
+        "sena",
+        "--iters",
+        "1",
+        "--images",
+        str(images),
+        "--images-per-iter",
+        str(n),
+        "--eval",
+        "none",
+        "--set",
+        f"max_new_tokens={max_new_tokens}",
+        "--set",
+        f"sq_max_new_tokens={max_new_tokens}",
+        "--chunk-images",
+        str(chunk),
+        "--gen-batch-size",
+        "32",
+        "--run-dir",
+        str(run_dir),
+    ]
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -85,9 +106,12 @@ def main() -> int:
         rss, wall, stats = run_synthesis(folder, n, args.out / f"run-{n}", args.max_new_tokens, args.chunk_images)
         size = sum(p.stat().st_size for p in folder.glob("*.jpg")) / n / 1024
         rows.append((n, rss, wall, stats))
-        print(f"{n:>6} images ({size:.0f} KB avg, made in {made:.0f} s): peak RSS {rss:.0f} MiB, "
-              f"{wall:.0f} s, {stats['chunks']} chunks, {sum(stats['requests_by_chunk'])} requests, "
-              f"{stats['pairs']} pairs", flush=True)
+        print(
+            f"{n:>6} images ({size:.0f} KB avg, made in {made:.0f} s): peak RSS {rss:.0f} MiB, "
+            f"{wall:.0f} s, {stats['chunks']} chunks, {sum(stats['requests_by_chunk'])} requests, "
+            f"{stats['pairs']} pairs",
+            flush=True,
+        )
     ratio = rows[-1][1] / rows[0][1]
     print(f"peak RSS ratio {rows[-1][0]} / {rows[0][0]} images: {ratio:.3f} (goal ≤ 1.25)")
     return 0 if ratio <= 1.25 else 1

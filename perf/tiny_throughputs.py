@@ -28,8 +28,16 @@ def main() -> None:
 
     policy = load_policy("tiny")
     tok = policy.processor.tokenizer
-    reqs = [GenerationRequest(make_scene("tput", k).render(), "Describe the image.", max_new_tokens=32,
-                              noise_step=600 if k % 3 == 0 else None, seed=k) for k in range(64)]
+    reqs = [
+        GenerationRequest(
+            make_scene("tput", k).render(),
+            "Describe the image.",
+            max_new_tokens=32,
+            noise_step=600 if k % 3 == 0 else None,
+            seed=k,
+        )
+        for k in range(64)
+    ]
     backend = HFBackend(policy, batch_size=32, progress=False)
     backend.generate(reqs[:4])
     t0 = time.perf_counter()
@@ -38,9 +46,16 @@ def main() -> None:
     tokens = sum(len(tok(t, add_special_tokens=False)["input_ids"]) + 1 for t in texts)  # + EOS (or the cut)
 
     source = SyntheticSource(namespace="tput", size=100)
-    rows = [{"image_ref": f"synthetic/tput/{k}", "prompt": "Describe the image.",
-             "chosen": make_scene("tput", k).caption(),
-             "rejected": make_scene("tput", k + 50).caption(), "kind": "des"} for k in range(32)]
+    rows = [
+        {
+            "image_ref": f"synthetic/tput/{k}",
+            "prompt": "Describe the image.",
+            "chosen": make_scene("tput", k).caption(),
+            "rejected": make_scene("tput", k + 50).caption(),
+            "kind": "des",
+        }
+        for k in range(32)
+    ]
     cfg = TrainConfig.for_model("tiny").with_overrides({"live_reference": True})
     opener = lambda e: source.open(ImageRef(e["image_ref"]))  # noqa: E731
     collator = LlavaPairCollator(policy.processor, get_template(cfg.template), opener, max_length=cfg.max_length)
@@ -52,8 +67,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        info = train_iteration(policy.path, Path(tmp) / "ckpt", rows[:8], objective=TrainingObjective(), cfg=cfg,
-                               open_image=opener)
+        info = train_iteration(
+            policy.path, Path(tmp) / "ckpt", rows[:8], objective=TrainingObjective(), cfg=cfg, open_image=opener
+        )
         train_s = (time.perf_counter() - t0) / max(1, info["steps"])
     print(f"| `tiny/cpu` | generation tokens/s | {tokens / gen_s:.0f} | 64 requests × ≤32 new tokens, batch 32 |")
     print(f"| `tiny/cpu` | reference tokens/s | {ref_tokens / ref_s:.0f} | 32 pairs, batch 8 |")

@@ -61,8 +61,15 @@ def _examples(n: int) -> list[dict]:
             parts += [f"The {shape.name} is drawn with clean edges on a plain background." for shape in s.shapes]
             return " ".join(parts * 2)
 
-        rows.append({"image_ref": f"perf-memory/{i}", "prompt": "Describe the image in detail.",
-                     "chosen": describe(scene), "rejected": describe(other), "kind": "des"})
+        rows.append(
+            {
+                "image_ref": f"perf-memory/{i}",
+                "prompt": "Describe the image in detail.",
+                "chosen": describe(scene),
+                "rejected": describe(other),
+                "kind": "des",
+            }
+        )
     return rows
 
 
@@ -88,11 +95,13 @@ def build(work: Path, n_pairs: int) -> dict:
         row["ref_chosen_logps"], row["ref_rejected_logps"] = ref["chosen_logps"], ref["rejected_logps"]
     (work / "pairs.json").write_text(json.dumps(rows))
     batch = collator(rows[:1])
-    return {"parameters_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 1),
-            "trainable_m": round(sum(p.numel() for n, p in model.named_parameters()
-                                     if "vision_tower" not in n) / 1e6, 1),
-            "tokens_per_sequence": int(batch["attention_mask"][0].sum()), "pairs": n_pairs,
-            "torch": torch.__version__}
+    return {
+        "parameters_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 1),
+        "trainable_m": round(sum(p.numel() for n, p in model.named_parameters() if "vision_tower" not in n) / 1e6, 1),
+        "tokens_per_sequence": int(batch["attention_mask"][0].sum()),
+        "pairs": n_pairs,
+        "torch": torch.__version__,
+    }
 
 
 def worker(work: Path, mode: str, batch: int, per_device: int, checkpointing: bool) -> dict:
@@ -107,19 +116,38 @@ def worker(work: Path, mode: str, batch: int, per_device: int, checkpointing: bo
     from harness.train.dpo import train_iteration
 
     rows = json.loads((work / "pairs.json").read_text())
-    cfg = TrainConfig(learning_rate=1e-5, global_batch_size=batch, per_device_batch_size=per_device,
-                      max_length=512, warmup_ratio=0.0, live_reference=(mode == "live"),
-                      gradient_checkpointing=checkpointing)
+    cfg = TrainConfig(
+        learning_rate=1e-5,
+        global_batch_size=batch,
+        per_device_batch_size=per_device,
+        max_length=512,
+        warmup_ratio=0.0,
+        live_reference=(mode == "live"),
+        gradient_checkpointing=checkpointing,
+    )
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current resident set
     baseline_kb = _status_kb("VmRSS")
     start = time.perf_counter()
-    info = train_iteration(work / "model", work / f"out-{mode}", rows, objective=TrainingObjective(align_weight=1.0),
-                           cfg=cfg, open_image=_open_scene)
+    info = train_iteration(
+        work / "model",
+        work / f"out-{mode}",
+        rows,
+        objective=TrainingObjective(align_weight=1.0),
+        cfg=cfg,
+        open_image=_open_scene,
+    )
     wall = time.perf_counter() - start
     peak_kb = _status_kb("VmHWM")
-    return {"mode": mode, "gradient_checkpointing": checkpointing, "baseline_mib": round(baseline_kb / 1024, 1), "peak_mib": round(peak_kb / 1024, 1),
-            "training_peak_mib": round((peak_kb - baseline_kb) / 1024, 1), "steps": info["steps"],
-            "train_loss": round(info["train_loss"], 4), "wall_s": round(wall, 1)}
+    return {
+        "mode": mode,
+        "gradient_checkpointing": checkpointing,
+        "baseline_mib": round(baseline_kb / 1024, 1),
+        "peak_mib": round(peak_kb / 1024, 1),
+        "training_peak_mib": round((peak_kb - baseline_kb) / 1024, 1),
+        "steps": info["steps"],
+        "train_loss": round(info["train_loss"], 4),
+        "wall_s": round(wall, 1),
+    }
 
 
 def run(n_pairs: int, batch: int, per_device: int, checkpointing: list[bool], repeats: int) -> dict:
@@ -131,19 +159,48 @@ def run(n_pairs: int, batch: int, per_device: int, checkpointing: list[bool], re
         for _ in range(repeats):
             for ckpt in checkpointing:
                 for mode in ("precomputed", "live"):
-                    cmd = [sys.executable, __file__, "--worker", mode, "--work", str(work), "--batch", str(batch),
-                           "--per-device", str(per_device), "--checkpointing", "on" if ckpt else "off"]
+                    cmd = [
+                        sys.executable,
+                        __file__,
+                        "--worker",
+                        mode,
+                        "--work",
+                        str(work),
+                        "--batch",
+                        str(batch),
+                        "--per-device",
+                        str(per_device),
+                        "--checkpointing",
+                        "on" if ckpt else "off",
+                    ]
                     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
                     runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     table = []
     for ckpt in checkpointing:
-        best = {m: min(r["training_peak_mib"] for r in runs if r["mode"] == m and r["gradient_checkpointing"] == ckpt)
-                for m in ("precomputed", "live")}
+        best = {
+            m: min(r["training_peak_mib"] for r in runs if r["mode"] == m and r["gradient_checkpointing"] == ckpt)
+            for m in ("precomputed", "live")
+        }
         ratio = best["precomputed"] / best["live"]
-        table.append({"gradient_checkpointing": ckpt, "precomputed_mib": best["precomputed"],
-                      "live_mib": best["live"], "ratio": round(ratio, 3), "met": ratio <= 0.6})
-    return {**facts, "global_batch": batch, "per_device_batch": per_device, "runs": runs, "comparison": table,
-            "goal_ratio": 0.6, "python": platform.python_version(), "cpus": os.cpu_count()}
+        table.append(
+            {
+                "gradient_checkpointing": ckpt,
+                "precomputed_mib": best["precomputed"],
+                "live_mib": best["live"],
+                "ratio": round(ratio, 3),
+                "met": ratio <= 0.6,
+            }
+        )
+    return {
+        **facts,
+        "global_batch": batch,
+        "per_device_batch": per_device,
+        "runs": runs,
+        "comparison": table,
+        "goal_ratio": 0.6,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+    }
 
 
 def main() -> None:
@@ -151,8 +208,12 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=16)
     parser.add_argument("--batch", type=int, default=8, help="global batch (pairs per optimiser step)")
     parser.add_argument("--per-device", type=int, default=4, help="pairs per forward/backward")
-    parser.add_argument("--checkpointing", choices=("off", "on", "both"), default="both",
-                        help="gradient checkpointing (on by default on GPU, off on CPU)")
+    parser.add_argument(
+        "--checkpointing",
+        choices=("off", "on", "both"),
+        default="both",
+        help="gradient checkpointing (on by default on GPU, off on CPU)",
+    )
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--worker", choices=("precomputed", "live"), help=argparse.SUPPRESS)

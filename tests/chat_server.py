@@ -57,8 +57,10 @@ def body_hash(body: dict) -> str:
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
 
 
-def fault_fraction_plan(fraction: float, kinds: tuple[str, ...] = ("429", "500", "slow", "malformed"),
-                        ) -> FaultPlan:
+def fault_fraction_plan(
+    fraction: float,
+    kinds: tuple[str, ...] = ("429", "500", "slow", "malformed"),
+) -> FaultPlan:
     """Fault a deterministic ``fraction`` of arrivals, each chosen by hash(body, arrival number).
 
     Every arrival (first tries and retries alike) is faulted with probability ``fraction``,
@@ -170,20 +172,37 @@ class _Handler(BaseHTTPRequestHandler):
         if state.latency_s:
             time.sleep(state.latency_s)
         if fault == "429":
-            self._send(429, b'{"error": {"message": "Rate limit reached", "type": "requests", '
-                            b'"code": "rate_limit_exceeded"}}', {"Retry-After": state.retry_after})
+            self._send(
+                429,
+                b'{"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}',
+                {"Retry-After": state.retry_after},
+            )
             return
         if fault == "500":
             self._send(500, b'{"error": {"message": "The server had an error", "type": "server_error"}}')
             return
         if fault == "401":
-            self._send(401, b'{"error": {"message": "Incorrect API key provided", '
-                            b'"type": "invalid_request_error", "code": "invalid_api_key"}}')
+            self._send(
+                401,
+                b'{"error": {"message": "Incorrect API key provided", '
+                b'"type": "invalid_request_error", "code": "invalid_api_key"}}',
+            )
             return
         if fault == "model_not_found":
             message = f"The model `{body.get('model')}` does not exist or you do not have access to it."
-            self._send(404, json.dumps({"error": {"message": message, "type": "invalid_request_error",
-                                                  "param": None, "code": "model_not_found"}}).encode())
+            self._send(
+                404,
+                json.dumps(
+                    {
+                        "error": {
+                            "message": message,
+                            "type": "invalid_request_error",
+                            "param": None,
+                            "code": "model_not_found",
+                        }
+                    }
+                ).encode(),
+            )
             return
         if fault == "drop":
             self.close_connection = True
@@ -218,11 +237,22 @@ class _Handler(BaseHTTPRequestHandler):
             "created": int(time.time()),
             "model": state.model_reply or body.get("model"),
             "system_fingerprint": state.fingerprint,
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": content,
-                                     **({"refusal": "I can't help with that."} if fault == "refusal" else {})}}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {
+                        "role": "assistant",
+                        "content": content,
+                        **({"refusal": "I can't help with that."} if fault == "refusal" else {}),
+                    },
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
         }
         payload = json.dumps(reply, ensure_ascii=False).encode()
         if fault == "badutf8":  # splice raw non-UTF-8 bytes into the content string
@@ -247,8 +277,7 @@ class ChatServer(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}/v1"
 
     def __enter__(self) -> ChatServer:
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 

@@ -69,7 +69,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.end_headers()
                 return
             end = int(m.group(2)) if m.group(2) else len(data) - 1
-            body = data[start:end + 1]
+            body = data[start : end + 1]
             seen.status = 206
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{start + len(body) - 1}/{len(data)}")
@@ -83,7 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         cut = fx.cut_after.get(self.path)
         if cut and count < cut[1]:
-            self.wfile.write(body[:cut[0]])
+            self.wfile.write(body[: cut[0]])
             self.wfile.flush()
             self.close_connection = True
             try:
@@ -124,8 +124,7 @@ class FixtureServer:
     def __enter__(self) -> FixtureServer:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.fixture = self
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 

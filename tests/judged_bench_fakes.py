@@ -22,8 +22,9 @@ class RecordedJudge:
     A request with no recording fails the test.
     """
 
-    def __init__(self, answers: dict[tuple, str | Failed], *, default: str | None = None,
-                 model: str = "recorded-judge") -> None:
+    def __init__(
+        self, answers: dict[tuple, str | Failed], *, default: str | None = None, model: str = "recorded-judge"
+    ) -> None:
         self.answers = answers
         self.default = default
         self.model = model
@@ -33,8 +34,9 @@ class RecordedJudge:
         replies = []
         for req in requests:
             self.requests.append(req)
-            answer = self.answers.get((req.key, req.run_index, req.attempt),
-                                      self.answers.get((req.key, req.run_index), self.default))
+            answer = self.answers.get(
+                (req.key, req.run_index, req.attempt), self.answers.get((req.key, req.run_index), self.default)
+            )
             if answer is None:
                 raise AssertionError(f"no recorded answer for {req.key} run {req.run_index} attempt {req.attempt}")
             if isinstance(answer, Failed):

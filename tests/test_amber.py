@@ -49,11 +49,35 @@ needs_amber = pytest.mark.skipif(
 # --------------------------------------------------------------------------- stand-ins
 # Replaces the averaged perceptron tagger: the tags it would give in these sentences.
 TAGS = {
-    "Trees": "NNS", "stand": "VBP", "behind": "IN", "a": "DT", "A": "DT", "dog": "NN", "on": "IN",
-    "the": "DT", "The": "DT", "ground": "NN", ".": ".", "man": "NN", "sits": "VBZ", "couch": "NN",
-    "near": "IN", "floor": "NN", ",": ",", "and": "CC", "cat": "NN", "watches": "VBZ", "clouds": "NNS",
-    "There": "EX", "is": "VBZ", "light": "NN", "building": "NN", "Person": "NNP", "walks": "VBZ",
-    "road": "NN", "green": "JJ",
+    "Trees": "NNS",
+    "stand": "VBP",
+    "behind": "IN",
+    "a": "DT",
+    "A": "DT",
+    "dog": "NN",
+    "on": "IN",
+    "the": "DT",
+    "The": "DT",
+    "ground": "NN",
+    ".": ".",
+    "man": "NN",
+    "sits": "VBZ",
+    "couch": "NN",
+    "near": "IN",
+    "floor": "NN",
+    ",": ",",
+    "and": "CC",
+    "cat": "NN",
+    "watches": "VBZ",
+    "clouds": "NNS",
+    "There": "EX",
+    "is": "VBZ",
+    "light": "NN",
+    "building": "NN",
+    "Person": "NNP",
+    "walks": "VBZ",
+    "road": "NN",
+    "green": "JJ",
 }
 # Replaces WordNet's morphy: inflected lowercase forms only (a capitalised "Trees" is unknown to it).
 LEMMAS = {"clouds": "cloud", "trees": "tree", "dogs": "dog"}
@@ -88,8 +112,10 @@ def standin_similarity(words) -> SimilarityTable:
 # Item 62: truth [dog, building, grass, ground, bench], hallu [sky, cloud, tree, person, house];
 # relation: grass→[ground], ground→[floor], bench→[chair, armrest], tree→[forest, leave, bush],
 # person→[people, individual, man, woman, boy, girl], house→[building].
-RESPONSE_62 = ("Trees stand behind a dog on the ground. A man sits on a couch near the floor, and a cat "
-               "watches the clouds. There is a light and a building.")
+RESPONSE_62 = (
+    "Trees stand behind a dog on the ground. A man sits on a couch near the floor, and a cat "
+    "watches the clouds. There is a light and a building."
+)
 # Item 1: truth [sky, forest, grass, person, lake, mountain, road], hallu [cloud, sun, bird, dog, flower].
 RESPONSE_1 = "A Person walks on the road."
 
@@ -102,8 +128,9 @@ def data():
 
 
 def make_bench(data, evaluation_type: str = "a", **kwargs) -> tuple[AmberBenchmark, dict]:
-    bench = AmberBenchmark(evaluation_type, noun_extractor=STANDIN_EXTRACTOR,
-                           word_similarity=standin_similarity(data.vocabulary), **kwargs)
+    bench = AmberBenchmark(
+        evaluation_type, noun_extractor=STANDIN_EXTRACTOR, word_similarity=standin_similarity(data.vocabulary), **kwargs
+    )
     items = bench.load(AMBER_DIR)
     return bench, {item.id: item for item in items}
 
@@ -120,10 +147,17 @@ def test_official_files_match_published_checksums_and_counts(data):
 
 
 @needs_amber
-@pytest.mark.parametrize("etype,count,first,last", [
-    ("a", 15220, "1", "15220"), ("g", 1004, "1", "1004"), ("d", 14216, "1005", "15220"),
-    ("da", 7628, "1005", "8632"), ("de", 4924, "8633", "13556"), ("dr", 1664, "13557", "15220"),
-])
+@pytest.mark.parametrize(
+    "etype,count,first,last",
+    [
+        ("a", 15220, "1", "15220"),
+        ("g", 1004, "1", "1004"),
+        ("d", 14216, "1005", "15220"),
+        ("da", 7628, "1005", "8632"),
+        ("de", 4924, "8633", "13556"),
+        ("dr", 1664, "13557", "15220"),
+    ],
+)
 def test_load_reads_the_official_query_file_of_each_evaluation_type(etype, count, first, last):
     items = AmberBenchmark(etype).load(AMBER_DIR)
     assert (len(items), items[0].id, items[-1].id) == (count, first, last)
@@ -147,8 +181,13 @@ def test_data_sources_lay_out_files_as_the_shared_copy():
 def test_description_credits_first_exact_slot_keeps_case_and_marks_cog(data):
     annotation = data.annotation(62)
     result = score_description(
-        RESPONSE_62, annotation["truth"], annotation["hallu"], relation=data.relation,
-        vocabulary=set(data.vocabulary), safe_words=set(data.safe_words), extractor=STANDIN_EXTRACTOR,
+        RESPONSE_62,
+        annotation["truth"],
+        annotation["hallu"],
+        relation=data.relation,
+        vocabulary=set(data.vocabulary),
+        safe_words=set(data.safe_words),
+        extractor=STANDIN_EXTRACTOR,
         similarity=standin_similarity(data.vocabulary),
     )
     # "Trees" is not lowercased: its lemma "Trees" is not a vocabulary word, so it is no mention.
@@ -164,8 +203,13 @@ def test_description_credits_first_exact_slot_keeps_case_and_marks_cog(data):
     assert result.hallu_flags == [1, 1, 0, 1, 0]
 
     only_ground = score_description(
-        "The ground is green.", annotation["truth"], annotation["hallu"], relation=data.relation,
-        vocabulary=set(data.vocabulary), safe_words=set(data.safe_words), extractor=STANDIN_EXTRACTOR,
+        "The ground is green.",
+        annotation["truth"],
+        annotation["hallu"],
+        relation=data.relation,
+        vocabulary=set(data.vocabulary),
+        safe_words=set(data.safe_words),
+        extractor=STANDIN_EXTRACTOR,
         similarity=standin_similarity(data.vocabulary),
     )
     # "ground" is itself a truth object but credits grass (its association comes first); ground stays uncovered.
@@ -203,33 +247,62 @@ def test_similarity_threshold_is_strict_and_configurable(data):
 # --------------------------------------------------------------------------- discriminative
 DISCRIMINATIVE = {
     # state: yes→"Yes" ✓, no→"No." ✗ (punctuation)
-    "1005": "Yes", "1006": "No.",
+    "1005": "Yes",
+    "1006": "No.",
     # number: yes→"yes" ✗ (case), no→"No" ✓
-    "1013": "yes", "1014": "No",
+    "1013": "yes",
+    "1014": "No",
     # action: yes→"No" ✗ (answered No), no→"No" ✓
-    "1017": "No", "1018": "No",
+    "1017": "No",
+    "1018": "No",
     # existence (all truths "no"): ✓ ✓ ✗ ✗ ("no" is not "No")
-    "8633": "No", "8634": "No", "8635": "Yes", "8636": "no",
+    "8633": "No",
+    "8634": "No",
+    "8635": "Yes",
+    "8636": "no",
     # relation: discriminative-relation yes→"Yes" ✓, relation no→"No" ✓, yes→" Yes" ✗
-    "13557": "Yes", "13558": "No", "13559": " Yes",
+    "13557": "Yes",
+    "13558": "No",
+    "13559": " Yes",
 }
 EXPECTED_DISCRIMINATIVE = {
     # overall: correct 7/13.001 = 53.84; ans-No 5/6.001 = 83.32; truth-No 5/8.001 = 62.49;
     # F1 = 2·.833·.625/(.833+.625+.0001) = 71.41
-    "Accuracy": 53.8, "Precision": 83.3, "Recall": 62.5, "F1": 71.4,
+    "Accuracy": 53.8,
+    "Precision": 83.3,
+    "Recall": 62.5,
+    "F1": 71.4,
     # existence: 2/4.001 = 49.99 → 50.0; P = 2/2.001 = 99.95 → 100.0; R = 50.0;
     # F1 = 2·1·.5/(1.5+0.001) = 66.62 → 66.6 (with the ε 0.0001 of the other F1s it would be 66.7)
-    "Existence/Accuracy": 50.0, "Existence/Precision": 100.0, "Existence/Recall": 50.0, "Existence/F1": 66.6,
+    "Existence/Accuracy": 50.0,
+    "Existence/Precision": 100.0,
+    "Existence/Recall": 50.0,
+    "Existence/F1": 66.6,
     # attribute (as+an+aa): 3/6.003 = 49.98; P = 2/3.003 = 66.60; R = 2/3.003; F1 = 2·.666²/(1.332+.0001) = 66.595
-    "Attribute/Accuracy": 50.0, "Attribute/Precision": 66.6, "Attribute/Recall": 66.6, "Attribute/F1": 66.6,
+    "Attribute/Accuracy": 50.0,
+    "Attribute/Precision": 66.6,
+    "Attribute/Recall": 66.6,
+    "Attribute/F1": 66.6,
     # state: 1/2.001 = 49.98; no "No" answer: P = 0/0.001 = 0, R = 0/1.001 = 0, F1 = 0/(0+0+ε) = 0
-    "State/Accuracy": 50.0, "State/Precision": 0.0, "State/Recall": 0.0, "State/F1": 0.0,
+    "State/Accuracy": 50.0,
+    "State/Precision": 0.0,
+    "State/Recall": 0.0,
+    "State/F1": 0.0,
     # number: P = R = 1/1.001 = 99.90; F1 = 2·.999²/(1.998+.0001) = 99.895 → 99.9
-    "Number/Accuracy": 50.0, "Number/Precision": 99.9, "Number/Recall": 99.9, "Number/F1": 99.9,
+    "Number/Accuracy": 50.0,
+    "Number/Precision": 99.9,
+    "Number/Recall": 99.9,
+    "Number/F1": 99.9,
     # action: P = 1/2.001 = 49.98 → 50.0; R = 99.9; F1 = 2·.5·.999/(1.499+.0001) = 66.64
-    "Action/Accuracy": 50.0, "Action/Precision": 50.0, "Action/Recall": 99.9, "Action/F1": 66.6,
+    "Action/Accuracy": 50.0,
+    "Action/Precision": 50.0,
+    "Action/Recall": 99.9,
+    "Action/F1": 66.6,
     # relation: 2/3.001 = 66.64; P = R = 1/1.001 = 99.9
-    "Relation/Accuracy": 66.6, "Relation/Precision": 99.9, "Relation/Recall": 99.9, "Relation/F1": 99.9,
+    "Relation/Accuracy": 66.6,
+    "Relation/Precision": 99.9,
+    "Relation/Recall": 99.9,
+    "Relation/F1": 99.9,
 }
 
 
@@ -242,9 +315,12 @@ def test_discriminative_exact_yes_no_and_existence_epsilon(data):
     correct = {r["id"]: r["correct"] for r in report.records}
     assert [k for k, ok in correct.items() if ok] == ["1005", "1014", "1018", "8633", "8634", "13557", "13558"]
     text = official_printout(report.official, EVALUATION_DIMENSIONS["d"])
-    assert text.startswith("Descriminative Task:\nAccuracy:\t 53.8\nPrecision:\t 83.3\nRecall:\t\t 62.5\nF1:\t\t 71.4 \n\n")
-    assert "Exsitence:\nAccuracy:\t 50.0\n" in text and text.endswith("Relation:\nAccuracy:\t 66.6\nPrecision:\t 99.9\n"
-                                                                      "Recall:\t\t 99.9\nF1:\t\t 99.9\n")
+    assert text.startswith(
+        "Descriminative Task:\nAccuracy:\t 53.8\nPrecision:\t 83.3\nRecall:\t\t 62.5\nF1:\t\t 71.4 \n\n"
+    )
+    assert "Exsitence:\nAccuracy:\t 50.0\n" in text and text.endswith(
+        "Relation:\nAccuracy:\t 66.6\nPrecision:\t 99.9\nRecall:\t\t 99.9\nF1:\t\t 99.9\n"
+    )
 
 
 @needs_amber
@@ -289,16 +365,19 @@ def test_prediction_file_round_trip(tmp_path, data):
 
 
 @needs_amber
-@pytest.mark.parametrize("content,needle", [
-    ("[{\"id\": 13557, \"response\": \"Yes\"", "malformed JSON"),
-    ("{\"13557\": \"Yes\"}", "JSON list"),
-    ("[{\"id\": 99999, \"response\": \"Yes\"}]", "id 99999"),
-    ("[{\"id\": 1, \"response\": \"A dog.\"}]", "id 1 "),
-    ("[{\"id\": 13557, \"response\": \"Yes\"}, {\"id\": 13557, \"response\": \"No\"}]", "id 13557 appears more"),
-    ("[{\"id\": \"13557\", \"response\": \"Yes\"}]", "'13557'"),
-    ("[{\"id\": 13557, \"response\": 1}]", "id 13557: 'response'"),
-    ("[{\"id\": 13557, \"response\": \"Yes\"}]", "no response for id 13558"),
-])
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        ('[{"id": 13557, "response": "Yes"', "malformed JSON"),
+        ('{"13557": "Yes"}', "JSON list"),
+        ('[{"id": 99999, "response": "Yes"}]', "id 99999"),
+        ('[{"id": 1, "response": "A dog."}]', "id 1 "),
+        ('[{"id": 13557, "response": "Yes"}, {"id": 13557, "response": "No"}]', "id 13557 appears more"),
+        ('[{"id": "13557", "response": "Yes"}]', "'13557'"),
+        ('[{"id": 13557, "response": 1}]', "id 13557: 'response'"),
+        ('[{"id": 13557, "response": "Yes"}]', "no response for id 13558"),
+    ],
+)
 def test_malformed_prediction_files_name_file_and_id(tmp_path, content, needle, data):
     bench, items = make_bench(data, "dr")
     path = tmp_path / "bad_predictions.json"
@@ -345,6 +424,7 @@ def test_similarity_table_build_save_load_is_exact(tmp_path):
 def test_missing_spacy_or_nltk_data_points_to_data_pull(tmp_path):
     try:
         import spacy  # noqa: F401
+
         has_spacy = True
     except ImportError:
         has_spacy = False
@@ -368,6 +448,7 @@ def test_generative_scoring_without_resources_fails_clearly(tmp_path, data):
     items = bench.load(AMBER_DIR)
     try:
         import spacy  # noqa: F401
+
         pytest.skip("spaCy installed: the table would be built")
     except ImportError:
         pass
@@ -385,17 +466,26 @@ def test_registered_plugin_protocol_and_sources():
     assert card.data_version.startswith("junyangwang0410/AMBER@534babf6bbfc")
     sources = {s.path: s for s in bench.data_sources()}
     ann = sources["data/annotations.json"]
-    assert ann.url == ("https://raw.githubusercontent.com/junyangwang0410/AMBER/"
-                       "534babf6bbfcce2e735c26289dedfb21cef3c939/data/annotations.json")
+    assert ann.url == (
+        "https://raw.githubusercontent.com/junyangwang0410/AMBER/"
+        "534babf6bbfcce2e735c26289dedfb21cef3c939/data/annotations.json"
+    )
     assert ann.sha256.startswith("db22a436c4836fbb")
     assert sources["images.zip"].manual and "images/AMBER_1004.jpg" in sources["images.zip"].note
     assert "nltk_data/corpora/wordnet.zip" in sources and sources["nltk_data/corpora/wordnet.zip"].unpack
     assert any(p.startswith("spacy/en_core_web_lg-") for p in sources)
-    with pytest.raises(HarnessError, match=r"evaluation_type \(--set evaluation_type=\.\.\.\): 'x' unknown; "
-                                           r"choose one of a, g, d, de, da, dr"):
+    with pytest.raises(
+        HarnessError,
+        match=r"evaluation_type \(--set evaluation_type=\.\.\.\): 'x' unknown; "
+        r"choose one of a, g, d, de, da, dr",
+    ):
         AmberBenchmark("x")
     assert [(c.label, c.metric, c.lower_is_better, c.decimals, c.headline, c.order) for c in bench.columns] == [
-        ("AMBER CHAIR", "CHAIR", True, 1, True, 40), ("Cover", "Cover", False, 1, False, 40),
-        ("Hal", "Hal", True, 1, False, 40), ("Cog", "Cog", True, 1, False, 40),
-        ("AMBER Accuracy", "Accuracy", False, 1, False, 40), ("F1", "F1", False, 1, True, 40)]
+        ("AMBER CHAIR", "CHAIR", True, 1, True, 40),
+        ("Cover", "Cover", False, 1, False, 40),
+        ("Hal", "Hal", True, 1, False, 40),
+        ("Cog", "Cog", True, 1, False, 40),
+        ("AMBER Accuracy", "Accuracy", False, 1, False, 40),
+        ("F1", "F1", False, 1, True, 40),
+    ]
     assert bench.card().columns[0]["label"] == "AMBER CHAIR"

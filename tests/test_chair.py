@@ -30,67 +30,109 @@ from harness.errors import HarnessError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "chair"
-needs_synonyms = pytest.mark.skipif(not (SHARED / "chair" / "synonyms.txt").is_file(),
-                                    reason=f"CHAIR synonym list not found at {SHARED / 'chair'}")
+needs_synonyms = pytest.mark.skipif(
+    not (SHARED / "chair" / "synonyms.txt").is_file(), reason=f"CHAIR synonym list not found at {SHARED / 'chair'}"
+)
 
 # Lines of CHAIR's synonyms.txt (LisaAnne/Hallucination@6e4d33c4bedf), the person and dog lines shortened.
 # The double space before "motor bike" and "cheesecake" and the capital "iPhone" are kept, as in the file.
-ORIGINAL_EXCERPT = "\n".join([
-    "person, girl, boy, man, woman, child, people, baby, passenger",
-    "motorcycle, scooter,  motor bike, motor cycle, motorbike, scooter, moped",
-    "train, locomotive, tramway, caboose",
-    "dog, puppy, beagle, pup",
-    "elephant",
-    "tie, bow, bow tie",
-    "skis, ski",
-    "wine glass",
-    "hot dog",
-    "cake,  cheesecake, cupcake, shortcake, coffeecake, pancake",
-    "chair, seat, stool",
-    "dining table, table, desk",
-    "toilet, urinal, commode, toilet, lavatory, potty",
-    "cell phone, mobile phone, phone, cellphone, telephone, phon, smartphone, iPhone",
-    "oven, stovetop, stove, stove top oven",
-    "teddy bear, teddybear",
-])
+ORIGINAL_EXCERPT = "\n".join(
+    [
+        "person, girl, boy, man, woman, child, people, baby, passenger",
+        "motorcycle, scooter,  motor bike, motor cycle, motorbike, scooter, moped",
+        "train, locomotive, tramway, caboose",
+        "dog, puppy, beagle, pup",
+        "elephant",
+        "tie, bow, bow tie",
+        "skis, ski",
+        "wine glass",
+        "hot dog",
+        "cake,  cheesecake, cupcake, shortcake, coffeecake, pancake",
+        "chair, seat, stool",
+        "dining table, table, desk",
+        "toilet, urinal, commode, toilet, lavatory, potty",
+        "cell phone, mobile phone, phone, cellphone, telephone, phon, smartphone, iPhone",
+        "oven, stovetop, stove, stove top oven",
+        "teddy bear, teddybear",
+    ]
+)
 # The same lines as RLAIF-V's synonyms_refine.txt has them (brother/pedestrian, coffee table, fixed spaces).
-REFINED_EXCERPT = "\n".join([
-    "person, girl, boy, man, woman, child, people, baby, passenger, brother, pedestrian",
-    "motorcycle, scooter, motor bike, motor cycle, motorbike, scooter, moped",
-    "train, locomotive, tramway, caboose",
-    "dog, puppy, beagle, pup",
-    "elephant",
-    "tie, bow, bow tie",
-    "skis, ski",
-    "wine glass",
-    "hot dog",
-    "cake, cheesecake, cupcake, shortcake, coffeecake, pancake",
-    "chair, seat, stool",
-    "dining table, table, desk, coffee table",
-    "toilet, urinal, commode, toilet, lavatory, potty",
-    "cell phone, mobile phone, phone, cellphone, telephone, phon, smartphone, iPhone",
-    "oven, stovetop, stove, stove top oven",
-    "teddy bear, teddybear",
-])
+REFINED_EXCERPT = "\n".join(
+    [
+        "person, girl, boy, man, woman, child, people, baby, passenger, brother, pedestrian",
+        "motorcycle, scooter, motor bike, motor cycle, motorbike, scooter, moped",
+        "train, locomotive, tramway, caboose",
+        "dog, puppy, beagle, pup",
+        "elephant",
+        "tie, bow, bow tie",
+        "skis, ski",
+        "wine glass",
+        "hot dog",
+        "cake, cheesecake, cupcake, shortcake, coffeecake, pancake",
+        "chair, seat, stool",
+        "dining table, table, desk, coffee table",
+        "toilet, urinal, commode, toilet, lavatory, potty",
+        "cell phone, mobile phone, phone, cellphone, telephone, phon, smartphone, iPhone",
+        "oven, stovetop, stove, stove top oven",
+        "teddy bear, teddybear",
+    ]
+)
 
 # --------------------------------------------------------------------------- stand-ins
 # Replaces nltk.pos_tag on the lower-cased tokens used below: listed words get their tag, punctuation ".",
 # anything else "NN".
 TAGS = {
-    "a": "DT", "an": "DT", "the": "DT", "his": "PRP$", "and": "CC", "two": "CD", "at": "IN", "near": "IN",
-    "on": "IN", "of": "IN", "to": "TO", "with": "IN", "next": "JJ", "sit": "VBP", "stands": "VBZ", "eat": "VBP",
-    "tied": "VBN", "skiing": "VBG", "seated": "VBN", "hot": "JJ", "clean": "JJ", "dogs": "NNS", "chairs": "NNS",
-    "tracks": "NNS", "men": "NNS", "people": "NNS", "glasses": "NNS", "dining": "NN",
+    "a": "DT",
+    "an": "DT",
+    "the": "DT",
+    "his": "PRP$",
+    "and": "CC",
+    "two": "CD",
+    "at": "IN",
+    "near": "IN",
+    "on": "IN",
+    "of": "IN",
+    "to": "TO",
+    "with": "IN",
+    "next": "JJ",
+    "sit": "VBP",
+    "stands": "VBZ",
+    "eat": "VBP",
+    "tied": "VBN",
+    "skiing": "VBG",
+    "seated": "VBN",
+    "hot": "JJ",
+    "clean": "JJ",
+    "dogs": "NNS",
+    "chairs": "NNS",
+    "tracks": "NNS",
+    "men": "NNS",
+    "people": "NNS",
+    "glasses": "NNS",
+    "dining": "NN",
 }
 # Replaces WordNetLemmatizer.lemmatize(word, pos): the forms WordNet changes in these captions; "men" is
 # absent on purpose (WordNet has the lemma "men" and keeps it).
 LEMMAS = {
-    ("dogs", "n"): "dog", ("chairs", "n"): "chair", ("tracks", "n"): "track", ("glasses", "n"): "glass",
-    ("stands", "v"): "stand", ("tied", "v"): "tie", ("skiing", "v"): "ski", ("seated", "v"): "seat",
+    ("dogs", "n"): "dog",
+    ("chairs", "n"): "chair",
+    ("tracks", "n"): "track",
+    ("glasses", "n"): "glass",
+    ("stands", "v"): "stand",
+    ("tied", "v"): "tie",
+    ("skiing", "v"): "ski",
+    ("seated", "v"): "seat",
 }
 # Replaces pattern.en.singularize (what pattern does to these tokens; "glass" → "glas" is pattern's).
-SINGULARS = {"dogs": "dog", "men": "man", "chairs": "chair", "tracks": "track", "glass": "glas",
-             "glasses": "glass", "stands": "stand"}
+SINGULARS = {
+    "dogs": "dog",
+    "men": "man",
+    "chairs": "chair",
+    "tracks": "track",
+    "glass": "glas",
+    "glasses": "glass",
+    "stands": "stand",
+}
 
 
 def standin_tokenize(text: str) -> list[str]:
@@ -128,7 +170,11 @@ def test_synonyms_plurals_and_two_word_objects():
     # "dogs" → dog; "puppy" is a dog synonym; "table" → dining table ("dining table" is not a two-word unit
     # of the original, so "dining" is dropped and "table" matches); "hot dog" is one unit, not a dog.
     assert mentions("A man and two dogs sit at a dining table near a hot dog stand.") == [
-        ("man", "person"), ("dog", "dog"), ("table", "dining table"), ("hot dog", "hot dog")]
+        ("man", "person"),
+        ("dog", "dog"),
+        ("table", "dining table"),
+        ("hot dog", "hot dog"),
+    ]
     assert mentions("A puppy and a teddy bear.") == [("puppy", "dog"), ("teddy bear", "teddy bear")]
     # Every mention is kept: two dogs named twice are two mentions.
     assert mentions("A dog and the dog.") == [("dog", "dog"), ("dog", "dog")]
@@ -137,11 +183,17 @@ def test_synonyms_plurals_and_two_word_objects():
 def test_special_cases_of_the_original_rules():
     # baby/adult X → X, passenger train → train, toilet seat → toilet, bow tie → tie, train track dropped;
     # "seat" is dropped everywhere once toilet and seat both occur.
-    caption = ("A toilet seat and the seat of the toilet, a bow tie, a passenger train on train tracks, "
-               "and a teddy bear.")
+    caption = (
+        "A toilet seat and the seat of the toilet, a bow tie, a passenger train on train tracks, and a teddy bear."
+    )
     got = ORIGINAL.mentions(normaliser("opera")(caption))
     assert list(zip(got.words, got.classes)) == [
-        ("toilet", "toilet"), ("toilet", "toilet"), ("tie", "tie"), ("train", "train"), ("teddy bear", "teddy bear")]
+        ("toilet", "toilet"),
+        ("toilet", "toilet"),
+        ("tie", "tie"),
+        ("train", "train"),
+        ("teddy bear", "teddy bear"),
+    ]
     assert len(got.merged) == 21  # Len counts merged tokens (punctuation included) before the seat rule
     assert mentions("A baby elephant and an adult dog.") == [("elephant", "elephant"), ("dog", "dog")]
     assert mentions("A baby.") == [("baby", "person")]  # "baby" alone is a person
@@ -156,9 +208,13 @@ def test_quirks_of_the_synonym_file_are_kept():
     assert mentions("An iPhone.") == []  # "iPhone" is capitalised, captions are lower-cased
     # RLAIF-V's refined list fixes the spaces and adds entries.
     assert mentions("A motor bike and a cheesecake.", "rlaifv", REFINED) == [
-        ("motor bike", "motorcycle"), ("cheesecake", "cake")]
+        ("motor bike", "motorcycle"),
+        ("cheesecake", "cake"),
+    ]
     assert mentions("My brother at a coffee table.", "rlaifv", REFINED) == [
-        ("brother", "person"), ("coffee table", "dining table")]
+        ("brother", "person"),
+        ("coffee table", "dining table"),
+    ]
     assert mentions("A dining table.", "rlaifv", REFINED) == [("dining table", "dining table")]
 
 
@@ -228,8 +284,12 @@ def test_ground_truth_is_instances_and_caption_mentions_with_train_fallback():
     # 1: instances person, dog, dining table; captions add cake ("Two people eat a cake.").
     # 2: instance elephant; caption "A baby with an elephant." adds person. 3: no instance, caption toilet.
     # 100 is a train2014 image: read from the train files.
-    assert truth == {1: {"person", "dog", "dining table", "cake"}, 2: {"elephant", "person"}, 3: {"toilet"},
-                     100: {"train"}}
+    assert truth == {
+        1: {"person", "dog", "dining table", "cake"},
+        2: {"elephant", "person"},
+        3: {"toilet"},
+        100: {"train"},
+    }
 
 
 def test_missing_annotation_file_or_image_id_is_an_error(tmp_path):
@@ -299,7 +359,9 @@ def test_predictions_round_trip_and_bad_input_names_file_and_line(tmp_path):
     path = tmp_path / "preds.jsonl"
     bench.write_predictions(path, items, {"1": "a dog", "2": "an elephant"})
     assert [json.loads(x) for x in path.read_text().splitlines()] == [
-        {"image_id": 1, "caption": "a dog"}, {"image_id": 2, "caption": "an elephant"}]
+        {"image_id": 1, "caption": "a dog"},
+        {"image_id": 2, "caption": "an elephant"},
+    ]
     assert bench.read_predictions(path, items) == {"1": "a dog", "2": "an elephant"}
 
     def check(lines: list[str], pattern: str) -> None:
@@ -336,8 +398,14 @@ def test_evaluate_with_a_bad_prediction_file_leaves_no_results(tmp_path, monkeyp
     assert results.metrics["CHAIRs"] == pytest.approx(100.0)
     assert results.metrics["CHAIRi"] == pytest.approx(300 / 7)
     stored = json.loads(out.read_text())
-    assert stored["protocol"]["columns"][0] == {"label": "CHAIRs ↓", "metric": "CHAIRs", "lower_is_better": True,
-                                                "decimals": 1, "headline": True, "order": 70}
+    assert stored["protocol"]["columns"][0] == {
+        "label": "CHAIRs ↓",
+        "metric": "CHAIRs",
+        "lower_is_better": True,
+        "decimals": 1,
+        "headline": True,
+        "order": 70,
+    }
 
 
 # --------------------------------------------------------------------------- NLTK and pattern
@@ -367,6 +435,7 @@ def test_missing_nltk_data_is_a_clear_error_never_a_fallback(tmp_path):
 def test_original_variant_without_pattern_says_so():
     try:
         import pattern.en  # noqa: F401
+
         pytest.skip("the pattern package is installed")
     except Exception:
         pass
@@ -374,8 +443,10 @@ def test_original_variant_without_pattern_says_so():
         nltk_normaliser("original", None, benchmark="chair")
 
 
-@pytest.mark.skipif(not (_nltk_has("corpora/wordnet") or _nltk_has("corpora/wordnet.zip")),
-                    reason="NLTK WordNet data not installed (cannot be downloaded here)")
+@pytest.mark.skipif(
+    not (_nltk_has("corpora/wordnet") or _nltk_has("corpora/wordnet.zip")),
+    reason="NLTK WordNet data not installed (cannot be downloaded here)",
+)
 def test_real_wordnet_lemmas_behind_the_stand_in_table():
     from nltk.stem import WordNetLemmatizer
 
@@ -385,8 +456,10 @@ def test_real_wordnet_lemmas_behind_the_stand_in_table():
     assert lemmatize("men", "n") == "men"
 
 
-@pytest.mark.skipif(not (SHARED / "chair" / "opera_llava15_captions" / "greedy.jsonl").is_file(),
-                    reason="OPERA captions not found in ../shared")
+@pytest.mark.skipif(
+    not (SHARED / "chair" / "opera_llava15_captions" / "greedy.jsonl").is_file(),
+    reason="OPERA captions not found in ../shared",
+)
 def test_operas_caption_file_gives_the_500_image_list(tmp_path):
     data = tmp_path / "chair"
     data.mkdir()

@@ -35,8 +35,9 @@ def test_unknown_method_lists_the_registered_ones(tmp_path):
 
 
 def test_missing_model_path_is_named(tmp_path):
-    out = _error(["evolve", "--method", "seva", "--model", str(tmp_path / "no-such-ckpt"), "--run-dir",
-                  str(tmp_path / "r")])
+    out = _error(
+        ["evolve", "--method", "seva", "--model", str(tmp_path / "no-such-ckpt"), "--run-dir", str(tmp_path / "r")]
+    )
     assert "no-such-ckpt" in out and "not found" in out
     assert not (tmp_path / "r").exists()
 
@@ -56,33 +57,39 @@ def test_unknown_benchmark():
     assert "unknown benchmark 'nope'" in out
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--train", "lora=maybe"], "--train lora=maybe: expected true or false"),
-    (["--train", "learning_rate=nan"], "--train learning_rate=nan: expected a finite number"),
-    (["--train", "learning_rate=-2e-6"], "--train learning_rate=-2e-6: expected a finite number > 0"),
-    (["--train", "epochs=0"], "--train epochs=0: expected a finite number > 0"),
-    (["--train", "per_device_batch_size=0"], "--train per_device_batch_size=0: expected an integer >= 1"),
-    (["--train", "warmup_ratio=1"], "--train warmup_ratio=1: expected a finite number >= 0 and < 1"),
-    (["--train", "template=nope"], "--train template=nope: expected one of"),
-    (["--images-per-iter", "0"], "--images-per-iter: must be an integer >= 1, got 0"),
-    (["--gen-batch-size", "0"], "--gen-batch-size: must be an integer >= 1, got 0"),
-    (["--iters", "0"], "--iters: must be an integer >= 1, got 0"),
-    (["--seed", "-3"], "--seed: must be an integer >= 0, got -3"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--train", "lora=maybe"], "--train lora=maybe: expected true or false"),
+        (["--train", "learning_rate=nan"], "--train learning_rate=nan: expected a finite number"),
+        (["--train", "learning_rate=-2e-6"], "--train learning_rate=-2e-6: expected a finite number > 0"),
+        (["--train", "epochs=0"], "--train epochs=0: expected a finite number > 0"),
+        (["--train", "per_device_batch_size=0"], "--train per_device_batch_size=0: expected an integer >= 1"),
+        (["--train", "warmup_ratio=1"], "--train warmup_ratio=1: expected a finite number >= 0 and < 1"),
+        (["--train", "template=nope"], "--train template=nope: expected one of"),
+        (["--images-per-iter", "0"], "--images-per-iter: must be an integer >= 1, got 0"),
+        (["--gen-batch-size", "0"], "--gen-batch-size: must be an integer >= 1, got 0"),
+        (["--iters", "0"], "--iters: must be an integer >= 1, got 0"),
+        (["--seed", "-3"], "--seed: must be an integer >= 0, got -3"),
+    ],
+)
 def test_evolve_options_are_checked_before_any_work_naming_the_option_as_typed(tmp_path, args, message):
     out = _error(["evolve", "--method", "seva", "--run-dir", str(tmp_path / "r"), *args])
     assert message in " ".join(out.split()) and "--set" not in out
     assert not (tmp_path / "r").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--judge-runs", "0"], "--judge-runs: must be an integer >= 1, got 0"),
-    (["--judge-concurrency", "0"], "--judge-concurrency: must be an integer >= 1, got 0"),
-    (["--batch-size", "0"], "--batch-size: must be an integer >= 1, got 0"),
-    (["--limit", "0"], "--limit: must be an integer >= 1, got 0"),
-    (["--max-cost", "nan"], "--max-cost: must be a finite number, got nan"),
-    (["--max-cost", "-1"], "--max-cost: must be a finite number >= 0, got -1.0"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--judge-runs", "0"], "--judge-runs: must be an integer >= 1, got 0"),
+        (["--judge-concurrency", "0"], "--judge-concurrency: must be an integer >= 1, got 0"),
+        (["--batch-size", "0"], "--batch-size: must be an integer >= 1, got 0"),
+        (["--limit", "0"], "--limit: must be an integer >= 1, got 0"),
+        (["--max-cost", "nan"], "--max-cost: must be a finite number, got nan"),
+        (["--max-cost", "-1"], "--max-cost: must be a finite number >= 0, got -1.0"),
+    ],
+)
 def test_eval_options_are_checked_before_any_work(tmp_path, args, message):
     out = _error(["eval", "--bench", "shapes", "--model", "tiny", "--out", str(tmp_path / "o"), *args])
     assert message in " ".join(out.split())

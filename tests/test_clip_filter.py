@@ -19,8 +19,10 @@ from harness.plugins import registry
 from harness.policy.templates import get_template
 from tests.method_fakes import ScriptedBackend, synthetic_context, synthetic_refs
 
-SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. "
-          "The assistant gives helpful, detailed, and polite answers to the human's questions.")
+SYSTEM = (
+    "A chat between a curious human and an artificial intelligence assistant. "
+    "The assistant gives helpful, detailed, and polite answers to the human's questions."
+)
 
 
 class FakeScorer:
@@ -75,9 +77,12 @@ def test_golden_prompt_and_one_batched_call_per_step(monkeypatch):
     assert all(r.noise_step is None and r.with_image and r.max_new_tokens == 512 for r in backend.calls[0])
     assert seen["prompts"] == ["Describe the following image in detail."] * 2
     tpl = get_template("llava_v1")
-    assert tpl.render(cf.DESCRIBE_PROMPT) == f"{SYSTEM} USER: <image>\nDescribe the following image in detail. ASSISTANT:"
+    assert (
+        tpl.render(cf.DESCRIBE_PROMPT) == f"{SYSTEM} USER: <image>\nDescribe the following image in detail. ASSISTANT:"
+    )
     assert tpl.render(cf.DESCRIBE_PROMPT, with_image=False) == (
-        f"{SYSTEM} USER: Describe the following image in detail. ASSISTANT:")
+        f"{SYSTEM} USER: Describe the following image in detail. ASSISTANT:"
+    )
     assert scorer.calls[0][2] == [0, 1, 0, 1]  # positives then negatives, each against its own image
     assert [(p.chosen, p.rejected, p.kind) for p in out.pairs] == [(pos[0], neg[0], "des"), (pos[1], neg[1], "des")]
     assert out.counts == {"images": 2, "generated": 2, "valid_text": 2, "not_equal": 2, "verified": 2}
@@ -85,15 +90,24 @@ def test_golden_prompt_and_one_batched_call_per_step(monkeypatch):
 
 def test_filters_and_reversal_on_crafted_examples(monkeypatch):
     pos = ["", "Same.", "There is a red circle.", "There is a blue square.", "A tie."]
-    neg = ["There is a circle.", "Same.", "There is a green circle.", "There is a blue square and a red circle.",
-           "Another tie."]
+    neg = [
+        "There is a circle.",
+        "Same.",
+        "There is a green circle.",
+        "There is a blue square and a red circle.",
+        "Another tie.",
+    ]
     table = {pos[2]: 0.9, neg[2]: 0.3, pos[3]: 0.2, neg[3]: 0.7, pos[4]: 0.5, neg[4]: 0.5}
     out, _, _, _ = scripted_run(monkeypatch, pos, neg, table)
     assert out.counts == {"images": 5, "generated": 5, "valid_text": 4, "not_equal": 3, "verified": 3}
     pairs = {p.image: p for p in out.pairs}
     ids = [r.id for r in synthetic_refs(5)]
     assert (pairs[ids[2]].chosen, pairs[ids[2]].provenance["reversed"]) == (pos[2], False)
-    assert (pairs[ids[3]].chosen, pairs[ids[3]].rejected, pairs[ids[3]].provenance["reversed"]) == (neg[3], pos[3], True)
+    assert (pairs[ids[3]].chosen, pairs[ids[3]].rejected, pairs[ids[3]].provenance["reversed"]) == (
+        neg[3],
+        pos[3],
+        True,
+    )
     assert pairs[ids[4]].chosen == pos[4]  # a tie keeps the pair as generated
     assert out.stats["reversed"] == 1
     dropped, _, _, _ = scripted_run(monkeypatch, pos, neg, table, reverse_or_drop="drop")
@@ -110,11 +124,19 @@ def test_ratios_are_gaussian_clipped_and_seeded():
     assert max(extreme) == 1.0 and min(extreme) >= 0.0
 
 
-@pytest.mark.parametrize("override, needle", [
-    ("h_mean=1.5", "numbers in 0-1"), ("h_std=-0.1", "numbers in 0-1"), ("reverse_or_drop=flip", "reverse, drop"),
-    ("aggregate=median", "mean, min"), ("max_new_tokens=0", "≥ 1"), ("beta=0.2", "accepted: "),
-    ("mixing=switch", "probability, logit"), ("pos_h_mean=2", "numbers in 0-1"),
-])
+@pytest.mark.parametrize(
+    "override, needle",
+    [
+        ("h_mean=1.5", "numbers in 0-1"),
+        ("h_std=-0.1", "numbers in 0-1"),
+        ("reverse_or_drop=flip", "reverse, drop"),
+        ("aggregate=median", "mean, min"),
+        ("max_new_tokens=0", "≥ 1"),
+        ("beta=0.2", "accepted: "),
+        ("mixing=switch", "probability, logit"),
+        ("pos_h_mean=2", "numbers in 0-1"),
+    ],
+)
 def test_bad_options_list_what_is_accepted(override, needle):
     with pytest.raises(HarnessError, match=needle):
         build_config(cf.ClipFilter, [override])
@@ -131,8 +153,9 @@ def test_open_choices_are_options_with_a_variant_for_the_other_reading(monkeypat
     # the other readings: both answers mixed at different levels; logit interpolation
     both = build_config(cf.ClipFilter, variant="both_mixed")
     assert (both.pos_h_mean, both.pos_h_std, both.h_mean) == (0.1, 0.05, 0.6)
-    out, backend, seen, _ = scripted_run(monkeypatch, pos, neg, table, **{
-        k: getattr(both, k) for k in ("pos_h_mean", "pos_h_std", "h_mean", "h_std")})
+    out, backend, seen, _ = scripted_run(
+        monkeypatch, pos, neg, table, **{k: getattr(both, k) for k in ("pos_h_mean", "pos_h_std", "h_mean", "h_std")}
+    )
     assert backend.calls == [] and len(seen["calls"]) == 2  # positives and negatives both through the mixer
     pos_h, neg_h = seen["calls"][0]["ratios"], seen["calls"][1]["ratios"]
     assert all(0.0 <= h <= 1.0 for h in pos_h + neg_h) and sum(pos_h) < sum(neg_h)
@@ -146,8 +169,9 @@ def test_verifier_is_the_real_clip_at_real_scale_and_tiny_only_for_the_tiny_mode
     method = cf.ClipFilter()
     assert method.config.clip_model == "auto"
     assert method.clip_spec(synthetic_context()) == "tiny"  # θ0 = the built-in tiny model
-    real = dataclasses.replace(synthetic_context(), checkpoint="runs/x/iter1/checkpoint",
-                               base_model="ckpt/llava-1.5-7b-hf")
+    real = dataclasses.replace(
+        synthetic_context(), checkpoint="runs/x/iter1/checkpoint", base_model="ckpt/llava-1.5-7b-hf"
+    )
     assert method.clip_spec(real) == cf.DEFAULT_CLIP == "openai/clip-vit-large-patch14-336"
     chosen = cf.ClipFilter(build_config(cf.ClipFilter, ["clip_model=ckpt/my-clip"]))
     assert chosen.clip_spec(real) == "ckpt/my-clip"
@@ -176,7 +200,13 @@ def test_backend_without_a_policy_is_refused():
 
 def test_mixing_ends_equal_plain_decoding_and_batching_is_invariant(tiny_policy):
     images = [make_scene("mix-test", i).render() for i in range(5)]
-    prompts = [cf.DESCRIBE_PROMPT, "Describe the image.", "What is in the image?", cf.DESCRIBE_PROMPT, "Describe the image."]
+    prompts = [
+        cf.DESCRIBE_PROMPT,
+        "Describe the image.",
+        "What is in the image?",
+        cf.DESCRIBE_PROMPT,
+        "Describe the image.",
+    ]
     backend = HFBackend(tiny_policy, batch_size=4, progress=False)
     with_image = backend.generate([GenerationRequest(im, p, max_new_tokens=16) for im, p in zip(images, prompts)])
     without = backend.generate([GenerationRequest(None, p, max_new_tokens=16, with_image=False) for p in prompts])
@@ -213,5 +243,9 @@ def test_tiny_model_run_writes_identical_pairs(tiny_policy, cache_root, tmp_path
     for p in result.pairs:
         prov = p.provenance
         assert 0.0 <= prov["h_ratio"] <= 1.0 and prov["checkpoint"] == "tiny"
-        hi, lo = (prov["clip_negative"], prov["clip_positive"]) if prov["reversed"] else (prov["clip_positive"], prov["clip_negative"])
+        hi, lo = (
+            (prov["clip_negative"], prov["clip_positive"])
+            if prov["reversed"]
+            else (prov["clip_positive"], prov["clip_negative"])
+        )
         assert hi >= lo

@@ -8,16 +8,17 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from harness.report.compare import compare, render_comparison
 from harness.errors import HarnessError
+from harness.report.compare import compare, render_comparison
 from harness.report.results import ModelRef, Results
 
 CARD = {"benchmark": "mmbench", "data_version": "dev", "scorer_source": "x", "judge_model": None}
 
 
 def _write(path: Path, bench: str, model: str, records: list[dict]) -> Path:
-    Results(benchmark=bench, model=ModelRef(id=model), protocol=dict(CARD, benchmark=bench),
-            metrics={}, records=records).write(path)
+    Results(
+        benchmark=bench, model=ModelRef(id=model), protocol=dict(CARD, benchmark=bench), metrics={}, records=records
+    ).write(path)
     return path
 
 
@@ -85,12 +86,32 @@ def test_bootstrap_no_difference_and_null(tmp_path: Path) -> None:
 
 
 def test_mixed_records_failures_and_unpaired(tmp_path: Path) -> None:
-    a = _write(tmp_path / "a.json", "amber", "A",
-               [{"id": 1, "score": 3.0}, {"id": 2, "score": 1.0}, {"id": 3, "correct": True},
-                {"id": 4, "correct": False}, {"id": 5, "score": None}, {"id": 6, "score": 1.0}])
-    b = _write(tmp_path / "b.json", "amber", "B",
-               [{"id": 1, "score": 1.0}, {"id": 2, "score": 1.0}, {"id": 3, "correct": True},
-                {"id": 4, "correct": True}, {"id": 5, "score": 2.0}, {"id": 7, "score": 1.0}])
+    a = _write(
+        tmp_path / "a.json",
+        "amber",
+        "A",
+        [
+            {"id": 1, "score": 3.0},
+            {"id": 2, "score": 1.0},
+            {"id": 3, "correct": True},
+            {"id": 4, "correct": False},
+            {"id": 5, "score": None},
+            {"id": 6, "score": 1.0},
+        ],
+    )
+    b = _write(
+        tmp_path / "b.json",
+        "amber",
+        "B",
+        [
+            {"id": 1, "score": 1.0},
+            {"id": 2, "score": 1.0},
+            {"id": 3, "correct": True},
+            {"id": 4, "correct": True},
+            {"id": 5, "score": 2.0},
+            {"id": 7, "score": 1.0},
+        ],
+    )
     rep = compare(a, b, "amber", resamples=500)
     assert rep.mcnemar.n == 2 and rep.mcnemar.b_only == 1 and rep.mcnemar.p_value == 1.0
     assert rep.bootstrap.n == 2 and rep.bootstrap.delta == -1.0

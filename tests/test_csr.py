@@ -41,9 +41,13 @@ def test_pruning_keeps_best_one_and_worst_two():
 
 def test_rank_reward_by_hand():
     # root → a, b; a → a1 (final), a2 (final); b final
-    tree = [Node(0, None, 0, children=[1, 2]), Node(1, 0, 1, lm=-0.1, clip=20.0, children=[3, 4]),
-            Node(2, 0, 1, lm=-0.5, clip=25.0, final=True), Node(3, 1, 2, lm=-0.2, clip=22.0, final=True),
-            Node(4, 1, 2, lm=-0.3, clip=30.0, final=True)]
+    tree = [
+        Node(0, None, 0, children=[1, 2]),
+        Node(1, 0, 1, lm=-0.1, clip=20.0, children=[3, 4]),
+        Node(2, 0, 1, lm=-0.5, clip=25.0, final=True),
+        Node(3, 1, 2, lm=-0.2, clip=22.0, final=True),
+        Node(4, 1, 2, lm=-0.3, clip=30.0, final=True),
+    ]
     method = csr.Csr()
     paths = method._complete_paths(tree)
     assert sorted(paths) == [[1, 3], [1, 4], [2]]
@@ -95,11 +99,13 @@ def test_expansion_gives_distinct_sentences(tiny_policy):
     from methods.csr_search import expand
 
     images = [make_scene("csr-test", i).render() for i in range(2)]
-    out = expand(tiny_policy, images, ["Describe the following image."] * 2, [[], []], groups=5, penalty=3.0,
-                 max_new_tokens=10)
+    out = expand(
+        tiny_policy, images, ["Describe the following image."] * 2, [[], []], groups=5, penalty=3.0, max_new_tokens=10
+    )
     assert len(out) == 2 and all(len(children) == 5 for children in out)
-    plain = expand(tiny_policy, images, ["Describe the following image."] * 2, [[], []], groups=5, penalty=0.0,
-                   max_new_tokens=10)
+    plain = expand(
+        tiny_policy, images, ["Describe the following image."] * 2, [[], []], groups=5, penalty=0.0, max_new_tokens=10
+    )
     assert all(len({tuple(c.tokens) for c in children}) == 1 for children in plain)  # no penalty: 5 × greedy
     assert any(len({tuple(c.tokens) for c in children}) > 1 for children in out)  # the penalty diversifies
     assert all(c.score <= 0 for children in plain for c in children)
@@ -118,10 +124,16 @@ def test_clip_is_required_off_the_tiny_model():
         csr.Csr().synthesize(ScriptedBackend(lambda r, i: "x"), synthetic_refs(1), ctx)
 
 
-@pytest.mark.parametrize("override, needle", [
-    ("reward=mean", "released_ranks, paper_raw"), ("clip_alpha=2", "0-1"), ("groups=0", "≥ 1"),
-    ("objective=ipo", "dpo, mdpo"), ("beam=3", "accepted: "),
-])
+@pytest.mark.parametrize(
+    "override, needle",
+    [
+        ("reward=mean", "released_ranks, paper_raw"),
+        ("clip_alpha=2", "0-1"),
+        ("groups=0", "≥ 1"),
+        ("objective=ipo", "dpo, mdpo"),
+        ("beam=3", "accepted: "),
+    ],
+)
 def test_bad_options(override, needle):
     with pytest.raises(HarnessError, match=needle):
         build_config(csr.Csr, [override])
@@ -131,8 +143,17 @@ def test_two_iterations_on_the_tiny_model(tiny_path, tmp_path):
     from harness.evolve import EvolveOptions, evolve
 
     run_dir = tmp_path / "csr"
-    evolve(EvolveOptions(method="csr", iters=2, run_dir=run_dir, overrides=["max_new_tokens=10", "max_sentences=3"],
-                         progress=False, images_per_iter=4, evals=[]))
+    evolve(
+        EvolveOptions(
+            method="csr",
+            iters=2,
+            run_dir=run_dir,
+            overrides=["max_new_tokens=10", "max_sentences=3"],
+            progress=False,
+            images_per_iter=4,
+            evals=[],
+        )
+    )
     for i in (1, 2):
         it = run_dir / f"iter{i}"
         stats = json.loads((it / "stats.json").read_text())

@@ -14,8 +14,8 @@ import pytest
 from rich.console import Console
 
 from harness.benchmark import DataSource
-from harness.data.pull import check, pull, render_check, render_pull
 from harness.data.http import build_request, hf_token_for
+from harness.data.pull import check, pull, render_check, render_pull
 from harness.errors import HarnessError
 from tests.http_fixture_server import FixtureServer
 
@@ -129,8 +129,7 @@ def test_connection_errors_and_5xx_retried_within_one_pull(tmp_path: Path) -> No
     with FixtureServer({"/f.bin": data}) as srv:
         srv.fail_first["/f.bin"] = (503, 1)
         srv.cut_after["/f.bin"] = (10_000, 2)  # counts GETs: the 503, then a cut, then a good resume
-        report = pull([DataSource("f.bin", url=srv.url("/f.bin"), sha256=sha256(data))], tmp_path,
-                      retries=3, **FAST)
+        report = pull([DataSource("f.bin", url=srv.url("/f.bin"), sha256=sha256(data))], tmp_path, retries=3, **FAST)
         statuses = [(r.status, r.headers.get("range")) for r in srv.seen("/f.bin")]
         assert statuses == [(503, None), (200, None), (206, "bytes=10000-")]
         assert report.entries[0].attempts == 3
@@ -230,8 +229,7 @@ def test_pull_replaces_corrupted_file(tmp_path: Path) -> None:
 
 
 def test_manual_source_reported_with_note(tmp_path: Path) -> None:
-    note = ("Download AMBER images (Google Drive file 1MaCHgtupcZUjf007anNl4_MV0o4DjXvl) and put "
-            "the zip here.")
+    note = "Download AMBER images (Google Drive file 1MaCHgtupcZUjf007anNl4_MV0o4DjXvl) and put the zip here."
     image_zip = make_zip({"image/AMBER_1.jpg": b"jpg"})
     src = [DataSource("images.zip", manual=True, note=note, sha256=sha256(image_zip), unpack=True)]
     with FixtureServer({}) as srv:
@@ -255,7 +253,7 @@ def make_zip_with_symlink() -> bytes:
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("ok.txt", b"1")
         info = zipfile.ZipInfo("link")
-        info.external_attr = (0o120777 << 16)  # a Unix symlink entry
+        info.external_attr = 0o120777 << 16  # a Unix symlink entry
         zf.writestr(info, "../../etc/passwd")
     return buf.getvalue()
 
@@ -288,8 +286,9 @@ def test_source_path_outside_data_dir_refused(tmp_path: Path, path: str) -> None
         pull([DataSource(path, url="http://127.0.0.1:9/x")], tmp_path / "d", **FAST)
 
 
-def test_hf_token_only_for_huggingface_and_not_across_redirects(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hf_token_only_for_huggingface_and_not_across_redirects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HF_TOKEN", "hf_secret_value")
     hf = "https://huggingface.co/datasets/liuhaotian/llava-bench-in-the-wild/resolve/main/questions.jsonl"
     assert hf_token_for(hf) == "hf_secret_value"
@@ -319,7 +318,6 @@ def test_progress_bar_shows_bytes(tmp_path: Path) -> None:
     out = io.StringIO()
     console = Console(file=out, width=120, force_terminal=False)
     with FixtureServer({"/p.bin": data}) as srv:
-        pull([DataSource("p.bin", url=srv.url("/p.bin"))], tmp_path, progress=True, console=console,
-             retry_wait=0.0)
+        pull([DataSource("p.bin", url=srv.url("/p.bin"))], tmp_path, progress=True, console=console, retry_wait=0.0)
     text = out.getvalue()
     assert "p.bin" in text and "30.0" in text and "kB" in text

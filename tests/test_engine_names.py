@@ -12,8 +12,24 @@ ROOT = Path(__file__).resolve().parents[1]
 # ("shapes" as a string or module, not "shapes" in a scene).
 GENERIC = {"shapes", "chair", "oracle"}
 # How the papers and benchmarks are written in prose.
-DISPLAY = ["SENA", "SeVa", "AMBER", "MM-Vet", "MMHal", "LLaVA-Bench", "LLaVA-W", "LLaVA^W", "MMBench", "POPE",
-           "Object HalBench", "ObjHal", "STIC", "POVID", "CSR", "CLIP-filter"]
+DISPLAY = [
+    "SENA",
+    "SeVa",
+    "AMBER",
+    "MM-Vet",
+    "MMHal",
+    "LLaVA-Bench",
+    "LLaVA-W",
+    "LLaVA^W",
+    "MMBench",
+    "POPE",
+    "Object HalBench",
+    "ObjHal",
+    "STIC",
+    "POVID",
+    "CSR",
+    "CLIP-filter",
+]
 
 
 def _builtin_names() -> list[str]:

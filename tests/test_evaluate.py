@@ -54,15 +54,29 @@ def test_tiny_model_end_to_end_writes_results_and_predictions(tiny_path, reg, tm
     (runs / "r-sena" / "iter1").mkdir()
     (runs / "r-sena" / "iter1" / "checkpoint").symlink_to(tiny_path, target_is_directory=True)  # θ1 := tiny
     assert [m.id for m in pending_models(runs, "shapes")] == ["r-sena/theta1", "r-sena/theta0"]
-    res = evaluate("shapes", model="r-sena:1", runs_dir=runs, data_dir=tmp_path / "data", batch_size=16,
-                   bench_options={"scenes": 12}, reg=reg, console=quiet())
+    res = evaluate(
+        "shapes",
+        model="r-sena:1",
+        runs_dir=runs,
+        data_dir=tmp_path / "data",
+        batch_size=16,
+        bench_options={"scenes": 12},
+        reg=reg,
+        console=quiet(),
+    )
     out = runs / "r-sena" / "iter1" / "eval" / "shapes"
     stored = json.loads((out / "results.json").read_text())
     assert stored["schema"] == SCHEMA and stored["benchmark"] == "shapes"
     assert stored["predictions_file"] == "predictions.jsonl"
-    assert stored["model"] == {"id": "r-sena/theta1", "path": str(runs / "r-sena" / "iter1" / "checkpoint"),
-                               "run_id": "r-sena", "iteration": 1, "method": "sena", "variant": "sena",
-                               "base": "tiny"}
+    assert stored["model"] == {
+        "id": "r-sena/theta1",
+        "path": str(runs / "r-sena" / "iter1" / "checkpoint"),
+        "run_id": "r-sena",
+        "iteration": 1,
+        "method": "sena",
+        "variant": "sena",
+        "base": "tiny",
+    }
     assert [m.id for m in pending_models(runs, "shapes")] == ["r-sena/theta0"]
     loaded = load_results(out / "results.json")
     assert loaded.metrics == res.metrics
@@ -76,8 +90,15 @@ def test_tiny_model_end_to_end_writes_results_and_predictions(tiny_path, reg, tm
     described = [r for r in res.records if "score" in r]
     assert len(described) == 12 and sum(bool(r["mentions"]) for r in described) >= 10
     # scoring the written predictions file again gives the same numbers, without a model
-    again = evaluate("shapes", predictions=out / "predictions.jsonl", data_dir=tmp_path / "data",
-                     out=tmp_path / "again", bench_options={"scenes": 12}, reg=reg, console=quiet())
+    again = evaluate(
+        "shapes",
+        predictions=out / "predictions.jsonl",
+        data_dir=tmp_path / "data",
+        out=tmp_path / "again",
+        bench_options={"scenes": 12},
+        reg=reg,
+        console=quiet(),
+    )
     assert again.metrics == res.metrics and again.predictions_file == str((out / "predictions.jsonl").resolve())
 
 
@@ -87,36 +108,68 @@ def test_predictions_survive_a_crash_in_scoring(tiny_path, reg, tmp_path, monkey
 
     monkeypatch.setattr(shapes_plugin.ShapesBenchmark, "score", broken)
     with pytest.raises(HarnessError, match="scorer exploded"):
-        evaluate("shapes", model=tiny_path, data_dir=tmp_path / "data", out=tmp_path / "o",
-                 bench_options={"scenes": 2}, reg=reg, console=quiet())
+        evaluate(
+            "shapes",
+            model=tiny_path,
+            data_dir=tmp_path / "data",
+            out=tmp_path / "o",
+            bench_options={"scenes": 2},
+            reg=reg,
+            console=quiet(),
+        )
     assert len((tmp_path / "o" / "predictions.jsonl").read_text().splitlines()) == 8
     assert not (tmp_path / "o" / "results.json").exists()
 
 
 def test_predictions_file_gives_the_hand_computed_scores(reg, tmp_path):
     preds = write_rows(tmp_path / "p.jsonl", [{"id": k, "text": v} for k, v in ANSWERS.items()])
-    res = evaluate("shapes", predictions=preds, model="my-model", data_dir=tmp_path / "data", out=tmp_path / "o",
-                   bench_options={"scenes": 3}, reg=reg, console=quiet())
-    expected = {"CHAIR": 33.3, "Cover": 75.0, "Hal": 66.7, "Accuracy": 55.5, "Precision": 66.6, "Recall": 40.0,
-                "F1": 50.0}
+    res = evaluate(
+        "shapes",
+        predictions=preds,
+        model="my-model",
+        data_dir=tmp_path / "data",
+        out=tmp_path / "o",
+        bench_options={"scenes": 3},
+        reg=reg,
+        console=quiet(),
+    )
+    expected = {
+        "CHAIR": 33.3,
+        "Cover": 75.0,
+        "Hal": 66.7,
+        "Accuracy": 55.5,
+        "Precision": 66.6,
+        "Recall": 40.0,
+        "F1": 50.0,
+    }
     assert {k: res.metrics.get(k) for k in expected} == expected
     assert res.model.id == "my-model" and res.judge_usage == {}
     assert load_results(tmp_path / "o" / "results.json").records == res.records
 
 
-@pytest.mark.parametrize("extra, message", [
-    ([{"id": "7-circle", "text": "Yes"}], r"p\.jsonl:13: unknown id '7-circle'"),
-    ([{"id": "1-square", "text": "No"}], r"p\.jsonl:13: duplicated id '1-square'"),
-    (["{not json"], r"p\.jsonl:13: malformed JSON line"),
-    (None, r"p\.jsonl: no prediction for id 2-describe"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ([{"id": "7-circle", "text": "Yes"}], r"p\.jsonl:13: unknown id '7-circle'"),
+        ([{"id": "1-square", "text": "No"}], r"p\.jsonl:13: duplicated id '1-square'"),
+        (["{not json"], r"p\.jsonl:13: malformed JSON line"),
+        (None, r"p\.jsonl: no prediction for id 2-describe"),
+    ],
+)
 def test_bad_predictions_stop_before_any_results_file(reg, tmp_path, extra, message):
     rows = [{"id": k, "text": v} for k, v in ANSWERS.items()]
     rows = rows[:-1] if extra is None else rows + extra
     preds = write_rows(tmp_path / "p.jsonl", rows)
     with pytest.raises(HarnessError, match=message):
-        evaluate("shapes", predictions=preds, data_dir=tmp_path / "data", out=tmp_path / "o",
-                 bench_options={"scenes": 3}, reg=reg, console=quiet())
+        evaluate(
+            "shapes",
+            predictions=preds,
+            data_dir=tmp_path / "data",
+            out=tmp_path / "o",
+            bench_options={"scenes": 3},
+            reg=reg,
+            console=quiet(),
+        )
     assert not (tmp_path / "o").exists()
 
 
@@ -130,8 +183,16 @@ def test_unknown_benchmark_and_option_are_named(reg, tmp_path):
 
 
 def test_dry_run_generates_nothing_and_writes_nothing(reg, tmp_path):
-    report = evaluate("shapes", model="tiny", dry_run=True, data_dir=tmp_path / "data", out=tmp_path / "o",
-                      bench_options={"scenes": 5}, reg=reg, console=quiet())
+    report = evaluate(
+        "shapes",
+        model="tiny",
+        dry_run=True,
+        data_dir=tmp_path / "data",
+        out=tmp_path / "o",
+        bench_options={"scenes": 5},
+        reg=reg,
+        console=quiet(),
+    )
     assert isinstance(report, DryRunReport)
     assert (report.items, report.to_generate, report.estimate) == (20, 20, None)
     assert not (tmp_path / "o").exists()
@@ -147,8 +208,15 @@ def api_key(monkeypatch):
 
 
 def test_judged_benchmark_from_predictions_then_from_cache(reg, tmp_path, api_key):
-    opts = dict(predictions=LLAVA_W / "answers_model.jsonl", data_dir=LLAVA_W, model="llava-v1.5-7b",
-                judge_runs=3, judge_cache_dir=tmp_path / "cache", reg=reg, console=quiet())
+    opts = dict(
+        predictions=LLAVA_W / "answers_model.jsonl",
+        data_dir=LLAVA_W,
+        model="llava-v1.5-7b",
+        judge_runs=3,
+        judge_cache_dir=tmp_path / "cache",
+        reg=reg,
+        console=quiet(),
+    )
     with ChatServer() as server:
         dry = evaluate("llava_wild", out=tmp_path / "dry", dry_run=True, judge_base_url=server.base_url, **opts)
         assert server.state.requests == 0 and not (tmp_path / "dry").exists()
@@ -174,9 +242,18 @@ def test_judge_failures_are_reported_and_never_become_a_result(reg, tmp_path, ap
     console = quiet()
     with ChatServer(ServerState(fault_plan=always("401"))) as server:  # not retried: fast
         with pytest.raises(IncompleteResultError) as err:
-            evaluate("llava_wild", predictions=LLAVA_W / "answers_model.jsonl", data_dir=LLAVA_W,
-                     out=tmp_path / "o", judge_runs=1, judge_base_url=server.base_url,
-                     judge_cache_dir=tmp_path / "cache", reg=reg, console=console, bench_options={})
+            evaluate(
+                "llava_wild",
+                predictions=LLAVA_W / "answers_model.jsonl",
+                data_dir=LLAVA_W,
+                out=tmp_path / "o",
+                judge_runs=1,
+                judge_base_url=server.base_url,
+                judge_cache_dir=tmp_path / "cache",
+                reg=reg,
+                console=console,
+                bench_options={},
+            )
     assert "5 of 5 judgements are missing" in str(err.value) and "HTTP 401" in str(err.value)
     assert not (tmp_path / "o" / "results.json").exists()
     partial = load_results(tmp_path / "o" / "results.partial.json")
@@ -190,8 +267,14 @@ def test_no_key_and_no_base_url_fails_before_any_work(reg, tmp_path, monkeypatch
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     with pytest.raises(HarnessError, match="no credentials"):
         # neither the data folder nor the model exists: the credentials error must come first
-        evaluate("llava_wild", model=tmp_path / "no-model", data_dir=tmp_path / "no-data", out=tmp_path / "o",
-                 reg=reg, console=quiet())
+        evaluate(
+            "llava_wild",
+            model=tmp_path / "no-model",
+            data_dir=tmp_path / "no-data",
+            out=tmp_path / "o",
+            reg=reg,
+            console=quiet(),
+        )
     assert not (tmp_path / "o").exists()
 
 
@@ -222,17 +305,32 @@ def test_pending_models_lists_unscored_checkpoints_then_each_base_once(tmp_path)
     ids = [m.id for m in pending_models(runs, "shapes")]
     assert ids == ["a-sena/theta1", "b-seva/theta1", "c-sena/theta1", "c-sena/theta0"]
     amber = pending_models(runs, "amber")
-    assert [m.id for m in amber] == ["a-sena/theta1", "a-sena/theta2", "b-seva/theta1", "c-sena/theta1",
-                                     "a-sena/theta0", "c-sena/theta0"]
+    assert [m.id for m in amber] == [
+        "a-sena/theta1",
+        "a-sena/theta2",
+        "b-seva/theta1",
+        "c-sena/theta1",
+        "a-sena/theta0",
+        "c-sena/theta0",
+    ]
     theta2, theta0 = amber[1], amber[4]
-    assert (theta2.run_id, theta2.iteration, theta2.method, theta2.variant, theta2.base) == \
-        ("a-sena", 2, "sena", "sena", "tiny")
+    assert (theta2.run_id, theta2.iteration, theta2.method, theta2.variant, theta2.base) == (
+        "a-sena",
+        2,
+        "sena",
+        "sena",
+        "tiny",
+    )
     assert theta2.path == str(runs / "a-sena" / "iter2" / "checkpoint")
     assert (theta0.path, theta0.iteration, theta0.method) == ("tiny", 0, None)
-    assert results_path(theta2, "amber", runs, tmp_path / "results") == \
-        runs / "a-sena" / "iter2" / "eval" / "amber" / "results.json"
-    assert results_path(ModelRef(id="/models/my model"), "amber", runs, tmp_path / "results") == \
-        tmp_path / "results" / "models_my_model" / "amber" / "results.json"
+    assert (
+        results_path(theta2, "amber", runs, tmp_path / "results")
+        == runs / "a-sena" / "iter2" / "eval" / "amber" / "results.json"
+    )
+    assert (
+        results_path(ModelRef(id="/models/my model"), "amber", runs, tmp_path / "results")
+        == tmp_path / "results" / "models_my_model" / "amber" / "results.json"
+    )
     assert pending_models(tmp_path / "absent", "shapes") == []
 
 

@@ -17,8 +17,11 @@ FAST = {"images_per_iter": 8, "evals": []}
 
 
 def _small(method: str, run_dir, **kw) -> EvolveOptions:
-    sets = {"sena": ["max_new_tokens=24", "sq_max_new_tokens=32"], "seva": ["max_new_tokens=24"],
-            "clip_filter": ["max_new_tokens=24"]}[method]
+    sets = {
+        "sena": ["max_new_tokens=24", "sq_max_new_tokens=32"],
+        "seva": ["max_new_tokens=24"],
+        "clip_filter": ["max_new_tokens=24"],
+    }[method]
     return EvolveOptions(method=method, iters=2, run_dir=run_dir, overrides=sets, progress=False, **FAST, **kw)
 
 
@@ -43,8 +46,11 @@ def test_two_iterations_of_each_method(method, tiny_path, tmp_path):
         assert sum(len((run_dir / f"iter{i}" / "pairs.jsonl").read_text().splitlines()) for i in (1, 2)) > 0
     trained = [i for i in (1, 2) if json.loads((run_dir / f"iter{i}" / "train.json").read_text())["steps"]]
     for i in trained:  # LLaVA's recipe: the LLM and the projector learn, the vision tower stays frozen
-        before = load_file(tiny_path / "model.safetensors") if i == 1 else \
-            load_file(run_dir / f"iter{i - 1}" / "checkpoint" / "model.safetensors")
+        before = (
+            load_file(tiny_path / "model.safetensors")
+            if i == 1
+            else load_file(run_dir / f"iter{i - 1}" / "checkpoint" / "model.safetensors")
+        )
         after = load_file(run_dir / f"iter{i}" / "checkpoint" / "model.safetensors")
         assert before.keys() == after.keys()
         tower = [k for k in after if "vision_tower" in k]
@@ -59,15 +65,20 @@ def test_two_iterations_of_each_method(method, tiny_path, tmp_path):
 
 def test_rerun_skips_finished_stages_and_refuses_another_config(tiny_path, tmp_path):
     run_dir = tmp_path / "run"
-    evolve(EvolveOptions(
-        method="seva", iters=1, run_dir=run_dir, overrides=["max_new_tokens=16"], progress=False, **FAST))
+    evolve(
+        EvolveOptions(method="seva", iters=1, run_dir=run_dir, overrides=["max_new_tokens=16"], progress=False, **FAST)
+    )
     before = (run_dir / "iter1" / "checkpoint" / "model.safetensors").stat().st_mtime_ns
-    evolve(EvolveOptions(method="seva", iters=1, run_dir=run_dir, overrides=["max_new_tokens=16"], progress=False,
-                         **FAST))
+    evolve(
+        EvolveOptions(method="seva", iters=1, run_dir=run_dir, overrides=["max_new_tokens=16"], progress=False, **FAST)
+    )
     assert (run_dir / "iter1" / "checkpoint" / "model.safetensors").stat().st_mtime_ns == before
     with pytest.raises(HarnessError, match="different config"):
-        evolve(EvolveOptions(method="seva", iters=1, run_dir=run_dir, overrides=["max_new_tokens=17"],
-                             progress=False, **FAST))
+        evolve(
+            EvolveOptions(
+                method="seva", iters=1, run_dir=run_dir, overrides=["max_new_tokens=17"], progress=False, **FAST
+            )
+        )
 
 
 def test_bad_input_is_refused_before_anything_is_written(tiny_path, tmp_path):
@@ -76,13 +87,15 @@ def test_bad_input_is_refused_before_anything_is_written(tiny_path, tmp_path):
     with pytest.raises(HarnessError, match="--iters"):
         evolve(EvolveOptions(method="seva", iters=0, run_dir=tmp_path / "b", progress=False))
     with pytest.raises(HarnessError, match="missing-folder"):
-        evolve(EvolveOptions(method="seva", images=str(tmp_path / "missing-folder"), run_dir=tmp_path / "c",
-                             progress=False))
+        evolve(
+            EvolveOptions(
+                method="seva", images=str(tmp_path / "missing-folder"), run_dir=tmp_path / "c", progress=False
+            )
+        )
     (tmp_path / "notllava").mkdir()
     (tmp_path / "notllava" / "config.json").write_text('{"model_type": "bert"}')
     with pytest.raises(HarnessError, match="not a LLaVA-family"):
-        evolve(EvolveOptions(method="seva", model=str(tmp_path / "notllava"), run_dir=tmp_path / "d",
-                             progress=False))
+        evolve(EvolveOptions(method="seva", model=str(tmp_path / "notllava"), run_dir=tmp_path / "d", progress=False))
     assert not any((tmp_path / d).exists() for d in "abcd")
 
 
@@ -91,9 +104,26 @@ def _cli(run_dir, kill_at=None):
     env.pop("HARNESS_KILL_AT", None)
     if kill_at:
         env["HARNESS_KILL_AT"] = kill_at
-    cmd = [sys.executable, "-m", "harness.cli", "evolve", "--method", "sena", "--iters", "1", "--images-per-iter",
-           "8", "--eval", "none", "--set", "max_new_tokens=24", "--set", "sq_max_new_tokens=32",
-           "--run-dir", str(run_dir)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "evolve",
+        "--method",
+        "sena",
+        "--iters",
+        "1",
+        "--images-per-iter",
+        "8",
+        "--eval",
+        "none",
+        "--set",
+        "max_new_tokens=24",
+        "--set",
+        "sq_max_new_tokens=32",
+        "--run-dir",
+        str(run_dir),
+    ]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -126,13 +156,24 @@ def _tree(folder) -> dict[str, str]:
     """Relative path → SHA-256 of every file below ``folder``."""
     import hashlib
 
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _grow_opts(run_dir, iters: int, **kw) -> EvolveOptions:
-    return EvolveOptions(method="seva", iters=iters, run_dir=run_dir, overrides=["max_new_tokens=16"],
-                         images_per_iter=4, evals=[], progress=False, **kw)
+    return EvolveOptions(
+        method="seva",
+        iters=iters,
+        run_dir=run_dir,
+        overrides=["max_new_tokens=16"],
+        images_per_iter=4,
+        evals=[],
+        progress=False,
+        **kw,
+    )
 
 
 def test_a_finished_run_grows_to_theta4_and_keeps_theta1_to_theta3_byte_identical(tiny_path, tmp_path):
@@ -159,27 +200,48 @@ def test_a_finished_run_grows_to_theta4_and_keeps_theta1_to_theta3_byte_identica
     msg = str(err.value)
     assert "--train learning_rate (1e-05 → 2e-05)" in msg and "--run-id run-2" in msg and "--restart" in msg
     with pytest.raises(HarnessError, match=r"--set max_new_tokens \(16 → 17\)"):
-        evolve(EvolveOptions(method="seva", iters=4, run_dir=run_dir, overrides=["max_new_tokens=17"],
-                             images_per_iter=4, evals=[], progress=False))
+        evolve(
+            EvolveOptions(
+                method="seva",
+                iters=4,
+                run_dir=run_dir,
+                overrides=["max_new_tokens=17"],
+                images_per_iter=4,
+                evals=[],
+                progress=False,
+            )
+        )
     with pytest.raises(HarnessError, match=r"--images-per-iter \(4 → 5\)"):
-        evolve(EvolveOptions(method="seva", iters=4, run_dir=run_dir, overrides=["max_new_tokens=16"],
-                             images_per_iter=5, evals=[], progress=False))
+        evolve(
+            EvolveOptions(
+                method="seva",
+                iters=4,
+                run_dir=run_dir,
+                overrides=["max_new_tokens=16"],
+                images_per_iter=5,
+                evals=[],
+                progress=False,
+            )
+        )
     assert _tree(run_dir / "iter1") == before[1]
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"images_per_iter": 0}, r"--images-per-iter: must be an integer >= 1, got 0"),
-    ({"gen_batch_size": 0}, r"--gen-batch-size: must be an integer >= 1, got 0"),
-    ({"iters": 0}, r"--iters: must be an integer >= 1, got 0"),
-    ({"seed": -1}, r"--seed: must be an integer >= 0, got -1"),
-    ({"train_overrides": {"learning_rate": float("nan")}}, r"--train learning_rate=nan: expected a finite number"),
-    ({"train_overrides": {"learning_rate": -1e-6}}, r"--train learning_rate=-1e-06: expected a finite number > 0"),
-    ({"train_overrides": {"epochs": 0.0}}, r"--train epochs=0.0: expected a finite number > 0"),
-    ({"train_overrides": {"global_batch_size": 0}}, r"--train global_batch_size=0: expected an integer >= 1"),
-    ({"method": "clip_filter", "overrides": ["h_std=nan"]}, r"--set h_std=nan: expected a finite number"),
-    ({"run_id": "a/b"}, r"--run-id a/b: a folder name"),
-    ({"images": "FOLDER3", "images_per_iter": 2}, r"image source has 3 images; 3 iterations × 2 need 6"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"images_per_iter": 0}, r"--images-per-iter: must be an integer >= 1, got 0"),
+        ({"gen_batch_size": 0}, r"--gen-batch-size: must be an integer >= 1, got 0"),
+        ({"iters": 0}, r"--iters: must be an integer >= 1, got 0"),
+        ({"seed": -1}, r"--seed: must be an integer >= 0, got -1"),
+        ({"train_overrides": {"learning_rate": float("nan")}}, r"--train learning_rate=nan: expected a finite number"),
+        ({"train_overrides": {"learning_rate": -1e-6}}, r"--train learning_rate=-1e-06: expected a finite number > 0"),
+        ({"train_overrides": {"epochs": 0.0}}, r"--train epochs=0.0: expected a finite number > 0"),
+        ({"train_overrides": {"global_batch_size": 0}}, r"--train global_batch_size=0: expected an integer >= 1"),
+        ({"method": "clip_filter", "overrides": ["h_std=nan"]}, r"--set h_std=nan: expected a finite number"),
+        ({"run_id": "a/b"}, r"--run-id a/b: a folder name"),
+        ({"images": "FOLDER3", "images_per_iter": 2}, r"image source has 3 images; 3 iterations × 2 need 6"),
+    ],
+)
 def test_a_start_that_fails_validation_leaves_no_run_folder(tmp_path, change, message):
     if change.get("images") == "FOLDER3":
         from PIL import Image
@@ -190,8 +252,15 @@ def test_a_start_that_fails_validation_leaves_no_run_folder(tmp_path, change, me
             Image.new("RGB", (8, 8), (k * 40, 0, 0)).save(folder / f"{k}.png")
         change = {**change, "images": str(folder)}
     runs = tmp_path / "runs"
-    kw = {"method": "seva", "iters": 3, "runs_dir": runs, "progress": False, "evals": [], "images_per_iter": 2,
-          **change}
+    kw = {
+        "method": "seva",
+        "iters": 3,
+        "runs_dir": runs,
+        "progress": False,
+        "evals": [],
+        "images_per_iter": 2,
+        **change,
+    }
     if "run_id" not in change:
         kw["run_dir"] = runs / "r"
     with pytest.raises(HarnessError, match=message):
@@ -208,7 +277,8 @@ def test_in_loop_evaluation_that_fails_marks_no_stage_done(tiny_path, tmp_path, 
     monkeypatch.setattr(evaluate_mod, "evaluate", incomplete)
     run_dir = tmp_path / "run"
     with pytest.raises(HarnessError, match="3 of 48 judgements are missing"):
-        evolve(EvolveOptions(method="seva", iters=1, run_dir=run_dir, images_per_iter=2, evals=["shapes"],
-                             progress=False))
+        evolve(
+            EvolveOptions(method="seva", iters=1, run_dir=run_dir, images_per_iter=2, evals=["shapes"], progress=False)
+        )
     assert (run_dir / "stages" / "images.done").is_file()
     assert not (run_dir / "stages" / "eval-0-shapes.done").exists()

@@ -5,17 +5,23 @@ from harness.backends.hf import HFBackend
 from harness.backends.vllm import build_inputs, sampling_kwargs
 from harness.images.synthetic import make_scene
 
-PROMPTS = ["Describe the image.", "Is there a circle in this image?",
-           "What color is the square?\nAnswer the question using a single word or phrase.",
-           "How many shapes are in the image?\nAnswer the question using a single word or phrase."]
+PROMPTS = [
+    "Describe the image.",
+    "Is there a circle in this image?",
+    "What color is the square?\nAnswer the question using a single word or phrase.",
+    "How many shapes are in the image?\nAnswer the question using a single word or phrase.",
+]
 
 
 def _requests(n: int) -> list[GenerationRequest]:
     reqs = []
     for i in range(n):
         img = make_scene("gen-test", i).render()
-        reqs.append(GenerationRequest(img, PROMPTS[i % len(PROMPTS)], noise_step=600 if i % 3 == 0 else None,
-                                      max_new_tokens=12, seed=i))
+        reqs.append(
+            GenerationRequest(
+                img, PROMPTS[i % len(PROMPTS)], noise_step=600 if i % 3 == 0 else None, max_new_tokens=12, seed=i
+            )
+        )
     return reqs
 
 
@@ -30,8 +36,10 @@ def test_batched_equals_one_at_a_time(tiny_policy):
 
 def test_text_only_requests_and_mixed_lengths(tiny_policy):
     img = make_scene("gen-test", 0).render()
-    reqs = [GenerationRequest(None, "Describe the image.", with_image=False, max_new_tokens=5),
-            GenerationRequest(img, "Describe the image.", max_new_tokens=20)]
+    reqs = [
+        GenerationRequest(None, "Describe the image.", with_image=False, max_new_tokens=5),
+        GenerationRequest(img, "Describe the image.", max_new_tokens=20),
+    ]
     out = HFBackend(tiny_policy, progress=False).generate(reqs)
     assert len(out) == 2 and len(out[0].split()) <= 5
 
@@ -59,8 +67,12 @@ def test_tiny_model_answers_depend_on_the_image(tiny_policy):
     scenes = [make_scene("shapes-bench", i) for i in range(24)]
     backend = HFBackend(tiny_policy, batch_size=24, progress=False)
     clean = backend.generate([GenerationRequest(s.render(), "Describe the image.", max_new_tokens=24) for s in scenes])
-    noised = backend.generate([GenerationRequest(s.render(), "Describe the image.", noise_step=800, seed=i,
-                                                 max_new_tokens=24) for i, s in enumerate(scenes)])
+    noised = backend.generate(
+        [
+            GenerationRequest(s.render(), "Describe the image.", noise_step=800, seed=i, max_new_tokens=24)
+            for i, s in enumerate(scenes)
+        ]
+    )
     assert len(set(clean)) >= 2
     assert sum(a != b for a, b in zip(clean, noised)) >= 3
     hits, chance, named = 0, 0.0, 0
@@ -96,11 +108,16 @@ def test_vllm_embeds_path_feeds_the_exact_noised_tensor(tiny_policy):
             assert image.tobytes() == pix["multi_modal_data"]["image"].tobytes()
             continue
         assert isinstance(image, torch.Tensor) and image.shape == (1, n_tokens, hidden)
-        enc = proc(images=[expand_to_square(r.image, tiny_policy.image_mean)], text=[inp["prompt"]], return_tensors="pt")
+        enc = proc(
+            images=[expand_to_square(r.image, tiny_policy.image_mean)], text=[inp["prompt"]], return_tensors="pt"
+        )
         with torch.inference_mode():  # the features of the hf backend's tensor, noised with the request's seed
+
             def features(pixel_values):
-                return model.get_image_features(pixel_values=pixel_values, vision_feature_layer=-2,
-                                                vision_feature_select_strategy="default").pooler_output[0]
+                return model.get_image_features(
+                    pixel_values=pixel_values, vision_feature_layer=-2, vision_feature_select_strategy="default"
+                ).pooler_output[0]
+
             assert torch.equal(image[0], features(add_noise(enc["pixel_values"], r.noise_step, r.seed)))
             assert not torch.allclose(image[0], features(enc["pixel_values"]), atol=1e-3)
         ids = enc["input_ids"]
@@ -108,9 +125,13 @@ def test_vllm_embeds_path_feeds_the_exact_noised_tensor(tiny_policy):
         with torch.inference_mode():
             embeds = model.get_input_embeddings()(ids)
             embeds[0, mask] = image[0].to(embeds.dtype)
-            out = model.generate(inputs_embeds=embeds, attention_mask=torch.ones_like(ids),
-                                 max_new_tokens=r.max_new_tokens, do_sample=False,
-                                 pad_token_id=proc.tokenizer.pad_token_id)
+            out = model.generate(
+                inputs_embeds=embeds,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=r.max_new_tokens,
+                do_sample=False,
+                pad_token_id=proc.tokenizer.pad_token_id,
+            )
         assert proc.tokenizer.decode(out[0], skip_special_tokens=True).strip() == want
     with pytest.raises(HarnessError, match="noise_input"):
         build_inputs(tiny_policy, reqs, noise_input="latents")

@@ -6,8 +6,7 @@ import pytest
 from PIL import Image
 
 from harness.errors import HarnessError
-from harness.images import (CocoSource, FolderSource, LlavaJsonSource, SyntheticSource, open_source,
-                            sample_iterations)
+from harness.images import CocoSource, FolderSource, LlavaJsonSource, SyntheticSource, open_source, sample_iterations
 from harness.images.synthetic import make_scene
 
 
@@ -65,9 +64,16 @@ def test_empty_and_missing_folders_name_the_path(tmp_path):
 def test_llava_json_source_keeps_questions(tmp_path):
     _write_images(tmp_path / "root", 2)
     entries = [
-        {"id": "1", "image": "b/img000.png", "conversations": [
-            {"from": "human", "value": "<image>\nWhat is red?"}, {"from": "gpt", "value": "x"},
-            {"from": "human", "value": "And more?"}, {"from": "gpt", "value": "y"}]},
+        {
+            "id": "1",
+            "image": "b/img000.png",
+            "conversations": [
+                {"from": "human", "value": "<image>\nWhat is red?"},
+                {"from": "gpt", "value": "x"},
+                {"from": "human", "value": "And more?"},
+                {"from": "gpt", "value": "y"},
+            ],
+        },
         {"id": "2", "conversations": [{"from": "human", "value": "text only"}]},
     ]
     (tmp_path / "llava.json").write_text(json.dumps(entries))
@@ -80,9 +86,14 @@ def test_llava_json_source_keeps_questions(tmp_path):
 
 def test_coco_source_through_pycocotools(tmp_path):
     _write_images(tmp_path / "root", 3)
-    ann = {"images": [{"id": 7, "file_name": "a/img001.png", "height": 12, "width": 20},
-                      {"id": 3, "file_name": "b/img000.png", "height": 12, "width": 20}],
-           "annotations": [], "categories": []}
+    ann = {
+        "images": [
+            {"id": 7, "file_name": "a/img001.png", "height": 12, "width": 20},
+            {"id": 3, "file_name": "b/img000.png", "height": 12, "width": 20},
+        ],
+        "annotations": [],
+        "categories": [],
+    }
     (tmp_path / "instances.json").write_text(json.dumps(ann))
     src = open_source(str(tmp_path / "instances.json"), image_root=str(tmp_path / "root"))
     assert isinstance(src, CocoSource)

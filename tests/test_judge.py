@@ -27,14 +27,31 @@ SYSTEM = "You are a helpful and precise assistant for checking the quality of th
 
 
 def make_requests(n_items: int = 40, runs: int = 3, max_tokens: int = 64) -> list[JudgeRequest]:
-    return [JudgeRequest.chat(f"item{i}", SYSTEM, f"[Question]\nWhat is in image {i}?\n[Answer]\nA cat number {i}.",
-                              temperature=0.2, max_tokens=max_tokens, run_index=run)
-            for run in range(runs) for i in range(n_items)]
+    return [
+        JudgeRequest.chat(
+            f"item{i}",
+            SYSTEM,
+            f"[Question]\nWhat is in image {i}?\n[Answer]\nA cat number {i}.",
+            temperature=0.2,
+            max_tokens=max_tokens,
+            run_index=run,
+        )
+        for run in range(runs)
+        for i in range(n_items)
+    ]
 
 
 def fast_judge(server: ChatServer, tmp_path: Path, **kw) -> OpenAIJudge:
-    opts = dict(model="gpt-4-1106-preview", base_url=server.base_url, concurrency=8,
-                cache_dir=tmp_path / "cache", timeout_s=2.0, max_attempts=6, base_delay_s=0.01, max_delay_s=0.05)
+    opts = dict(
+        model="gpt-4-1106-preview",
+        base_url=server.base_url,
+        concurrency=8,
+        cache_dir=tmp_path / "cache",
+        timeout_s=2.0,
+        max_attempts=6,
+        base_delay_s=0.01,
+        max_delay_s=0.05,
+    )
     opts.update(kw)
     return OpenAIJudge(**opts)
 
@@ -46,8 +63,14 @@ def api_key(monkeypatch):
 
 
 def expected_text(request: JudgeRequest, model: str = "gpt-4-1106-preview") -> str:
-    return answer_for({"model": model, "messages": request.openai_messages(),
-                       "temperature": request.temperature, "max_tokens": request.max_tokens})
+    return answer_for(
+        {
+            "model": model,
+            "messages": request.openai_messages(),
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+        }
+    )
 
 
 # --------------------------------------------------------------------------- faults
@@ -122,7 +145,7 @@ def test_retry_after_is_honoured(tmp_path):
     with ChatServer(state) as server:
         replies = fast_judge(server, tmp_path).judge(make_requests(1, runs=1))
     assert replies[0].ok and replies[0].extra["attempts"] == 2
-    (first, second), = state.arrival_times.values()
+    ((first, second),) = state.arrival_times.values()
     assert second - first >= 0.95  # base delay is 0.01 s: only Retry-After explains the wait
 
 
@@ -142,8 +165,9 @@ def test_always_failing_server_ends_with_a_failure_report_not_scores(tmp_path):
         assert all(r.ok and not r.cached for r in fast_judge(server, tmp_path).judge(requests))
 
 
-@pytest.mark.parametrize("kind,reason", [("slow", "timeout"), ("malformed", "malformed response"),
-                                         ("nochoices", "malformed response")])
+@pytest.mark.parametrize(
+    "kind,reason", [("slow", "timeout"), ("malformed", "malformed response"), ("nochoices", "malformed response")]
+)
 def test_timeouts_and_unreadable_answers_are_failures_with_reasons(tmp_path, kind, reason):
     with ChatServer(ServerState(fault_plan=always(kind), slow_s=0.6)) as server:
         replies = fast_judge(server, tmp_path, timeout_s=0.2, max_attempts=2).judge(make_requests(3, runs=1))
@@ -228,7 +252,8 @@ def test_usage_records_returned_model_and_fingerprint(tmp_path):
     assert usage["prompt_tokens"] == sum(r.prompt_tokens for r in replies + last) > 0
     assert bench_usage.completion_tokens == sum(r.completion_tokens for r in replies) > 0
     assert usage["cost_usd"] == pytest.approx(
-        (usage["prompt_tokens"] * 10 + usage["completion_tokens"] * 30) / 1e6, abs=1e-6)
+        (usage["prompt_tokens"] * 10 + usage["completion_tokens"] * 30) / 1e6, abs=1e-6
+    )
 
 
 # --------------------------------------------------------------------------- concurrency and API

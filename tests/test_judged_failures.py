@@ -38,18 +38,28 @@ def api_key(monkeypatch):
 
 
 def judge_for(base_url: str, cache: Path, model: str = "gpt-4-1106-preview") -> OpenAIJudge:
-    return OpenAIJudge(model, base_url, concurrency=4, cache_dir=cache, timeout_s=5.0, max_attempts=2,
-                       base_delay_s=0.01, max_delay_s=0.02)
+    return OpenAIJudge(
+        model,
+        base_url,
+        concurrency=4,
+        cache_dir=cache,
+        timeout_s=5.0,
+        max_attempts=2,
+        base_delay_s=0.01,
+        max_delay_s=0.02,
+    )
 
 
 def item_of(contents: dict[str, str]) -> Callable[[dict], str | None]:
     """Map a request body to the item whose judge prompt the last message starts with."""
+
     def lookup(body: dict) -> str | None:
         text = body["messages"][-1]["content"]
         for prefix, item_id in contents.items():
             if text.startswith(prefix):
                 return item_id
         return None
+
     return lookup
 
 
@@ -77,8 +87,9 @@ def test_llava_wild_malformed_scored_officially_missing_not_scored_rerun_complet
     preds = bench.read_predictions(FIX / "llava_wild" / "answers_model.jsonl", items)
     lookup = item_of({bench.judge_content(item, preds[item.id]): item.id for item in items})
     texts = {"0": "8 9\nfine", "1": "Score: 7 6\nmalformed first line", "2": "7 7", "3": "6 6", "4": "10 8"}
-    state = ServerState(reply_text=lambda body: texts[lookup(body)],
-                        body_fault=lambda body, nth: "500" if lookup(body) == "3" else None)
+    state = ServerState(
+        reply_text=lambda body: texts[lookup(body)], body_fault=lambda body, nth: "500" if lookup(body) == "3" else None
+    )
     with ChatServer(state) as server:
         first = bench.score(items, preds, judge_for(server.base_url, tmp_path), runs=1)
         assert server.state.requests == 4 + 2  # item 3: two attempts, both HTTP 500
@@ -101,8 +112,11 @@ def test_llava_wild_malformed_scored_officially_missing_not_scored_rerun_complet
         second = bench.score(items, preds, judge_for(server.base_url, tmp_path), runs=1)
         assert server.state.requests == 1
         assert second.complete and second.unparsed["total"] == 1
-        assert round(second.metrics["relative_score"], 1) == llava_official(
-            [[8, 9], [-1, -1], [7, 7], [6, 6], [10, 8]]) == second.official["relative_score@run0"]
+        assert (
+            round(second.metrics["relative_score"], 1)
+            == llava_official([[8, 9], [-1, -1], [7, 7], [6, 6], [10, 8]])
+            == second.official["relative_score@run0"]
+        )
 
 
 def test_llava_wild_odd_answers_are_parsed_or_unparseable_never_a_crash(tmp_path):
@@ -115,10 +129,10 @@ def test_llava_wild_odd_answers_are_parsed_or_unparseable_never_a_crash(tmp_path
     with ChatServer(state) as server:
         rep = bench.score(items, preds, judge_for(server.base_url, tmp_path), runs=1)
     runs = {r["id"]: r["runs"][0] for r in rep.records}
-    assert runs["0"]["review"] == "" and runs["0"]["tuple"] == [-1.0, -1.0]           # empty: unparseable
+    assert runs["0"]["review"] == "" and runs["0"]["tuple"] == [-1.0, -1.0]  # empty: unparseable
     assert runs["1"]["tuple"] == [7.0, 8.0] and len(runs["1"]["review"]) > HUGE_BYTES  # 1 MB: first line parses
-    assert "\ufffd" in runs["2"]["review"] and runs["2"]["tuple"] == [-1.0, -1.0]      # not UTF-8: "8\ufffd…"
-    assert runs["3"]["tuple"] is None and "refusal" in runs["3"]["failure"]            # a refusal: never answered
+    assert "\ufffd" in runs["2"]["review"] and runs["2"]["tuple"] == [-1.0, -1.0]  # not UTF-8: "8\ufffd…"
+    assert runs["3"]["tuple"] is None and "refusal" in runs["3"]["failure"]  # a refusal: never answered
     assert runs["4"]["tuple"] == [7.0, 8.0]
     assert rep.unparsed["total"] == 2 and [m["item"] for m in rep.missing] == ["3"]
 
@@ -132,8 +146,10 @@ def test_mmvet_ladder_malformed_scores_zero_missing_not_scored_rerun_asks_only_m
     preds = bench.read_predictions(FIX / "mmvet" / "llava_fixture.json", items)
     lookup = item_of({grading_query(i.prompt, i.meta["answer"], preds[i.id]): i.id for i in items})
     texts = {"v1_0": "1.0", "v1_1": "0.5", "v1_2": "Correct!", "v1_3": "0.4"}
-    state = ServerState(reply_text=lambda body: texts[lookup(body)],
-                        body_fault=lambda body, nth: "drop" if lookup(body) == "v1_1" else None)
+    state = ServerState(
+        reply_text=lambda body: texts[lookup(body)],
+        body_fault=lambda body, nth: "drop" if lookup(body) == "v1_1" else None,
+    )
     with ChatServer(state) as server:
         first = bench.score(items, preds, judge_for(server.base_url, tmp_path), runs=1)
         bodies = list(server.state.bodies)
@@ -187,8 +203,8 @@ def test_mmhal_malformed_scores_zero_missing_not_scored_no_max_tokens_sent(tmp_p
         server.state.reset_counts()
         second = bench.score(items, preds, judge_for(server.base_url, tmp_path), runs=1)
         assert server.state.requests == 2 and second.complete
-        assert second.metrics["average_score"] == pytest.approx((1 + 4 * 93) / 96)   # Σ / 96
-        assert second.metrics["hallucination_rate"] == pytest.approx(3 / 96)          # #(< 3) / 96
+        assert second.metrics["average_score"] == pytest.approx((1 + 4 * 93) / 96)  # Σ / 96
+        assert second.metrics["hallucination_rate"] == pytest.approx(3 / 96)  # #(< 3) / 96
         assert second.official["average_score@run0"] == round((1 + 4 * 93) / 96, 2)
 
 
@@ -204,12 +220,15 @@ def test_mmbench_extractor_never_answered_group_is_missing_rerun_completes(tmp_p
     items = bench.load(data)
     preds = bench.read_predictions(FIX / "mmbench_predictions.tsv", items)
     by_id = {item.id: item for item in items}
-    prompts = {judge_prompt(by_id[i].meta["question"], by_id[i].meta["choices"], preds[i]): i
-               for i in ("2000003", "3000004", "5")}
+    prompts = {
+        judge_prompt(by_id[i].meta["question"], by_id[i].meta["choices"], preds[i]): i
+        for i in ("2000003", "3000004", "5")
+    }
     lookup = item_of(prompts)
     texts = {"2000003": "A", "3000004": "Z", "5": "B"}
-    state = ServerState(reply_text=lambda body: texts[lookup(body)],
-                        body_fault=lambda body, nth: "500" if lookup(body) == "5" else None)
+    state = ServerState(
+        reply_text=lambda body: texts[lookup(body)], body_fault=lambda body, nth: "500" if lookup(body) == "5" else None
+    )
     with ChatServer(state) as server:
         first = bench.score(items, preds, judge_for(server.base_url, tmp_path), runs=1)
         assert {(b["temperature"], b["max_tokens"]) for b in server.state.bodies} == {(0.0, 1024)}
@@ -227,11 +246,15 @@ def test_mmbench_extractor_never_answered_group_is_missing_rerun_completes(tmp_p
 # --------------------------------------------------------------------------- retired judge models
 
 
-@pytest.mark.parametrize("bench_cls, model", [(LlavaWild, "gpt-4-0314"), (MMVet, "gpt-4-0613"),
-                                              (MMHal, "gpt-4-1106-preview")])
+@pytest.mark.parametrize(
+    "bench_cls, model", [(LlavaWild, "gpt-4-0314"), (MMVet, "gpt-4-0613"), (MMHal, "gpt-4-1106-preview")]
+)
 def test_unknown_judge_model_is_one_error_before_calls_are_spent(tmp_path, bench_cls, model):
-    fixture = {LlavaWild: ("llava_wild", "answers_model.jsonl"), MMVet: ("mmvet", "llava_fixture.json"),
-               MMHal: ("mmhal", "llava_fixture_responses.json")}[bench_cls]
+    fixture = {
+        LlavaWild: ("llava_wild", "answers_model.jsonl"),
+        MMVet: ("mmvet", "llava_fixture.json"),
+        MMHal: ("mmhal", "llava_fixture_responses.json"),
+    }[bench_cls]
     bench = bench_cls(judge_model=model)
     items = bench.load(FIX / fixture[0])
     preds = bench.read_predictions(FIX / fixture[0] / fixture[1], items)

@@ -18,26 +18,53 @@ from harness.plugins import Registry
 from harness.report.leaderboard import build_leaderboard
 from harness.report.results import ModelRef, Results
 
-MMHAL_COLS = [LC("MMHal Score", "average_score", decimals=2, headline=True, order=30).to_dict(),
-              LC("MMHal Rate", "hallucination_rate", True, 2, True, 30).to_dict()]
-AMBER_COLS = [LC("AMBER CHAIR", "CHAIR", True, 1, True, 40).to_dict(), LC("Cover", "Cover", order=40).to_dict(),
-              LC("Hal", "Hal", True, order=40).to_dict(), LC("Cog", "Cog", True, order=40).to_dict(),
-              LC("AMBER Accuracy", "Accuracy", order=40).to_dict(), LC("F1", "F1", headline=True, order=40).to_dict()]
+MMHAL_COLS = [
+    LC("MMHal Score", "average_score", decimals=2, headline=True, order=30).to_dict(),
+    LC("MMHal Rate", "hallucination_rate", True, 2, True, 30).to_dict(),
+]
+AMBER_COLS = [
+    LC("AMBER CHAIR", "CHAIR", True, 1, True, 40).to_dict(),
+    LC("Cover", "Cover", order=40).to_dict(),
+    LC("Hal", "Hal", True, order=40).to_dict(),
+    LC("Cog", "Cog", True, order=40).to_dict(),
+    LC("AMBER Accuracy", "Accuracy", order=40).to_dict(),
+    LC("F1", "F1", headline=True, order=40).to_dict(),
+]
 SHAPES_COLS = [LC("Shapes Accuracy", "Accuracy", headline=True, order=90).to_dict()]
-JUDGED = {"benchmark": "mmhal", "data_version": "mmhal-v1", "scorer_source": "MMHal-Bench eval_gpt4.py",
-          "judge_model": "gpt-4-1106-preview", "judge_temperature": 0.0, "judge_runs": 3,
-          "deviations": ["judge is gpt-4-1106-preview, not gpt-4-0314"], "columns": MMHAL_COLS}
-RULE = {"benchmark": "amber", "data_version": "amber-2023-12-18", "scorer_source": "AMBER inference.py",
-        "judge_model": None, "judge_runs": 1, "deviations": [],
-        "reference_numbers": {"LLaVA-1.5-7B CHAIR": 11.6}, "columns": AMBER_COLS}
+JUDGED = {
+    "benchmark": "mmhal",
+    "data_version": "mmhal-v1",
+    "scorer_source": "MMHal-Bench eval_gpt4.py",
+    "judge_model": "gpt-4-1106-preview",
+    "judge_temperature": 0.0,
+    "judge_runs": 3,
+    "deviations": ["judge is gpt-4-1106-preview, not gpt-4-0314"],
+    "columns": MMHAL_COLS,
+}
+RULE = {
+    "benchmark": "amber",
+    "data_version": "amber-2023-12-18",
+    "scorer_source": "AMBER inference.py",
+    "judge_model": None,
+    "judge_runs": 1,
+    "deviations": [],
+    "reference_numbers": {"LLaVA-1.5-7B CHAIR": 11.6},
+    "columns": AMBER_COLS,
+}
 
 
 class _PaperMethod:
     """A method plugin that declares published numbers, as the built-in ones do."""
 
     name = "paper"
-    reported = (ReportedNumbers("Some paper (arXiv 0000.00000), Table 4", "LLaVA-1.5-7B + X",
-                                {"mmhal/average_score": 2.41, "amber/CHAIR": 7.3}, note="as printed"),)
+    reported = (
+        ReportedNumbers(
+            "Some paper (arXiv 0000.00000), Table 4",
+            "LLaVA-1.5-7B + X",
+            {"mmhal/average_score": 2.41, "amber/CHAIR": 7.3},
+            note="as printed",
+        ),
+    )
 
 
 class _NoColumns:
@@ -48,59 +75,117 @@ class _NoColumns:
 REG = Registry(methods={"paper": _PaperMethod}, benchmarks={"pope": _NoColumns})
 
 
-def _write(path: Path, bench: str, model: ModelRef, metrics: dict, *, std=None, per_run=None,
-           failures=None, records=None, created="2026-11-01T00:00:00Z", protocol=None) -> None:
+def _write(
+    path: Path,
+    bench: str,
+    model: ModelRef,
+    metrics: dict,
+    *,
+    std=None,
+    per_run=None,
+    failures=None,
+    records=None,
+    created="2026-11-01T00:00:00Z",
+    protocol=None,
+) -> None:
     proto = protocol or (JUDGED if bench == "mmhal" else RULE)
-    Results(benchmark=bench, model=model, protocol=proto, metrics=metrics, std=std or {},
-            per_run=per_run or [metrics], failures=failures or {"total": 0}, records=records or [],
-            created=created).write(path)
+    Results(
+        benchmark=bench,
+        model=model,
+        protocol=proto,
+        metrics=metrics,
+        std=std or {},
+        per_run=per_run or [metrics],
+        failures=failures or {"total": 0},
+        records=records or [],
+        created=created,
+    ).write(path)
 
 
 def _run(root: Path, run_id: str, method: str, variant: str, iters: int) -> Path:
     run = root / run_id
     run.mkdir(parents=True)
-    manifest = {"run_id": run_id, "method": method, "variant": variant, "base_model": "tiny", "seed": 0,
-                "iterations": iters, "images": {"source": "synthetic", "per_iter": 8}, "created": "x",
-                "command": "harness evolve", "config": {}, "packages": {}, "git_rev": "abc"}
+    manifest = {
+        "run_id": run_id,
+        "method": method,
+        "variant": variant,
+        "base_model": "tiny",
+        "seed": 0,
+        "iterations": iters,
+        "images": {"source": "synthetic", "per_iter": 8},
+        "created": "x",
+        "command": "harness evolve",
+        "config": {},
+        "packages": {},
+        "git_rev": "abc",
+    }
     (run / "manifest.json").write_text(json.dumps(manifest))
     return run
 
 
 def _ref(run_id: str, method: str, variant: str, i: int) -> ModelRef:
-    return ModelRef(id=f"{run_id}/theta{i}", run_id=run_id, iteration=i, method=method, variant=variant,
-                    base="tiny")
+    return ModelRef(id=f"{run_id}/theta{i}", run_id=run_id, iteration=i, method=method, variant=variant, base="tiny")
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
     runs = tmp_path / "runs"
     sena = _run(runs, "sena-a", "sena", "sena", 2)
-    mmhal_runs = lambda s: [{"average_score": s - 0.1, "hallucination_rate": 0.5},
-                            {"average_score": s, "hallucination_rate": 0.5},
-                            {"average_score": s + 0.1, "hallucination_rate": 0.5}]
+    mmhal_runs = lambda s: [
+        {"average_score": s - 0.1, "hallucination_rate": 0.5},
+        {"average_score": s, "hallucination_rate": 0.5},
+        {"average_score": s + 0.1, "hallucination_rate": 0.5},
+    ]
     # θ0 (evaluated in the sena run)
-    _write(sena / "iter0/eval/amber/results.json", "amber", _ref("sena-a", "sena", "sena", 0),
-           {"CHAIR": 10.0, "Cover": 50.0, "Hal": 40.0, "Cog": 4.0, "Accuracy": 70.0, "F1": 75.0})
-    _write(sena / "iter0/eval/mmhal/results.json", "mmhal", _ref("sena-a", "sena", "sena", 0),
-           {"average_score": 2.0, "hallucination_rate": 0.5}, std={"average_score": 0.08165,
-           "hallucination_rate": 0.0}, per_run=mmhal_runs(2.0), records=[{"id": str(i)} for i in range(96)])
+    _write(
+        sena / "iter0/eval/amber/results.json",
+        "amber",
+        _ref("sena-a", "sena", "sena", 0),
+        {"CHAIR": 10.0, "Cover": 50.0, "Hal": 40.0, "Cog": 4.0, "Accuracy": 70.0, "F1": 75.0},
+    )
+    _write(
+        sena / "iter0/eval/mmhal/results.json",
+        "mmhal",
+        _ref("sena-a", "sena", "sena", 0),
+        {"average_score": 2.0, "hallucination_rate": 0.5},
+        std={"average_score": 0.08165, "hallucination_rate": 0.0},
+        per_run=mmhal_runs(2.0),
+        records=[{"id": str(i)} for i in range(96)],
+    )
     for i, chair in ((1, 8.0), (2, 7.0)):
         (sena / f"iter{i}").mkdir(parents=True, exist_ok=True)
         (sena / f"iter{i}/stats.json").write_text(json.dumps({"pairs": 10 * i + 1, "images": 8}))
-        _write(sena / f"iter{i}/eval/amber/results.json", "amber", _ref("sena-a", "sena", "sena", i),
-               {"CHAIR": chair, "Cover": 51.0, "Hal": 30.0, "Cog": 3.0, "Accuracy": 71.0, "F1": 76.0})
-        _write(sena / f"iter{i}/eval/mmhal/results.json", "mmhal", _ref("sena-a", "sena", "sena", i),
-               {"average_score": 2.0 + i / 10, "hallucination_rate": 0.5 - i / 10},
-               std={"average_score": 0.08165, "hallucination_rate": 0.0}, per_run=mmhal_runs(2.0 + i / 10),
-               failures={"total": 3 if i == 2 else 0, "run0": 3 if i == 2 else 0},
-               records=[{"id": str(k)} for k in range(96)])
+        _write(
+            sena / f"iter{i}/eval/amber/results.json",
+            "amber",
+            _ref("sena-a", "sena", "sena", i),
+            {"CHAIR": chair, "Cover": 51.0, "Hal": 30.0, "Cog": 3.0, "Accuracy": 71.0, "F1": 76.0},
+        )
+        _write(
+            sena / f"iter{i}/eval/mmhal/results.json",
+            "mmhal",
+            _ref("sena-a", "sena", "sena", i),
+            {"average_score": 2.0 + i / 10, "hallucination_rate": 0.5 - i / 10},
+            std={"average_score": 0.08165, "hallucination_rate": 0.0},
+            per_run=mmhal_runs(2.0 + i / 10),
+            failures={"total": 3 if i == 2 else 0, "run0": 3 if i == 2 else 0},
+            records=[{"id": str(k)} for k in range(96)],
+        )
     # a second method; its θ0 amber numbers differ from the sena run's and are newer
     seva = _run(runs, "seva-b", "seva", "seva-d500", 1)
-    _write(seva / "iter0/eval/amber/results.json", "amber", _ref("seva-b", "seva", "seva-d500", 0),
-           {"CHAIR": 10.5, "Cover": 50.0, "Hal": 40.0, "Cog": 4.0, "Accuracy": 70.0, "F1": 75.0},
-           created="2026-11-02T00:00:00Z")
-    _write(seva / "iter1/eval/amber/results.json", "amber", _ref("seva-b", "seva", "seva-d500", 1),
-           {"CHAIR": 9.0, "Cover": 49.0, "Hal": 35.0, "Cog": 3.5, "Accuracy": 72.0, "F1": 77.0})
+    _write(
+        seva / "iter0/eval/amber/results.json",
+        "amber",
+        _ref("seva-b", "seva", "seva-d500", 0),
+        {"CHAIR": 10.5, "Cover": 50.0, "Hal": 40.0, "Cog": 4.0, "Accuracy": 70.0, "F1": 75.0},
+        created="2026-11-02T00:00:00Z",
+    )
+    _write(
+        seva / "iter1/eval/amber/results.json",
+        "amber",
+        _ref("seva-b", "seva", "seva-d500", 1),
+        {"CHAIR": 9.0, "Cover": 49.0, "Hal": 35.0, "Cog": 3.5, "Accuracy": 72.0, "F1": 77.0},
+    )
     # bad files: another schema version and a corrupt one
     bad = seva / "iter1/eval/mmbench/results.json"
     bad.parent.mkdir(parents=True)
@@ -143,8 +228,7 @@ def test_rows_columns_cells_and_footnotes(store: Path, tmp_path: Path) -> None:
     header, rows = _table(md)
     # columns: those the stored results' protocol cards declare, in the declared order
     labels = [re.sub(r"(\[\^\d+\])+$", "", h) for h in header[3:]]
-    assert labels == ["MMHal Score", "MMHal Rate ↓", "AMBER CHAIR ↓", "Cover", "Hal ↓", "Cog ↓",
-                      "AMBER Accuracy", "F1"]
+    assert labels == ["MMHal Score", "MMHal Rate ↓", "AMBER CHAIR ↓", "Cover", "Hal ↓", "Cog ↓", "AMBER Accuracy", "F1"]
     # rows: one θ0 for the shared base, then methods grouped, iterations in order
     assert list(rows) == ["base|tiny|θ0", "sena|sena|θ1", "sena|sena|θ2", "seva|seva-d500|θ1"]
     assert report.rows == 4
@@ -178,8 +262,9 @@ def test_rows_columns_cells_and_footnotes(store: Path, tmp_path: Path) -> None:
 
 
 def _note_all(md: str, cell: str) -> str:
-    return " ".join(m.group(1) for n in re.findall(r"\[\^(\d+)\]", cell)
-                    if (m := re.search(rf"^\[\^{n}\]: (.*)$", md, re.M)))
+    return " ".join(
+        m.group(1) for n in re.findall(r"\[\^(\d+)\]", cell) if (m := re.search(rf"^\[\^{n}\]: (.*)$", md, re.M))
+    )
 
 
 def test_provenance_bad_files_and_reported_numbers(store: Path, tmp_path: Path) -> None:
@@ -259,17 +344,27 @@ def test_strict_refuses_skips(store: Path, tmp_path: Path) -> None:
 def test_smoke_and_incomplete_results_never_shown_as_numbers(store: Path, tmp_path: Path) -> None:
     sena = store / "sena-a"
     ref = _ref("sena-a", "sena", "sena", 2)
-    smoke = Results(benchmark="amber", model=ref, protocol=RULE, metrics={"CHAIR": 0.5, "F1": 99.0},
-                    created="2026-12-01T00:00:00Z")
+    smoke = Results(
+        benchmark="amber", model=ref, protocol=RULE, metrics={"CHAIR": 0.5, "F1": 99.0}, created="2026-12-01T00:00:00Z"
+    )
     smoke.subset = {"limit": 2, "items": 2, "total": 1004}
     smoke.write(sena / "iter2/eval/amber/results.limit2.json")
-    partial = Results(benchmark="mmhal", model=_ref("sena-a", "sena", "sena", 1), protocol=JUDGED,
-                      metrics={"average_score": 4.0, "hallucination_rate": 0.1}, created="2026-12-01T00:00:00Z")
+    partial = Results(
+        benchmark="mmhal",
+        model=_ref("sena-a", "sena", "sena", 1),
+        protocol=JUDGED,
+        metrics={"average_score": 4.0, "hallucination_rate": 0.1},
+        created="2026-12-01T00:00:00Z",
+    )
     partial.missing = [{"item": "7", "run": 0, "reason": "HTTP 500"}]
     partial.write(sena / "iter1/eval/mmhal/results.partial.json")
     # θ3 has only an incomplete result
-    only = Results(benchmark="mmhal", model=_ref("sena-a", "sena", "sena", 3), protocol=JUDGED,
-                   metrics={"average_score": 4.0, "hallucination_rate": 0.1})
+    only = Results(
+        benchmark="mmhal",
+        model=_ref("sena-a", "sena", "sena", 3),
+        protocol=JUDGED,
+        metrics={"average_score": 4.0, "hallucination_rate": 0.1},
+    )
     only.missing = [{"item": "3", "run": 1, "reason": "connection refused"}]
     only.write(sena / "iter3/eval/mmhal/results.partial.json")
     out = tmp_path / "leaderboard.md"
@@ -296,10 +391,20 @@ def test_models_evaluated_outside_runs(store: Path, tmp_path: Path) -> None:
     shapes = {"Accuracy": 60.0, "F1": 61.0, "CHAIR": 5.0, "Cover": 40.0}
     rule = dict(RULE, benchmark="shapes", reference_numbers={}, columns=SHAPES_COLS)
     _write(results / "tiny/shapes/results.json", "shapes", ModelRef(id="tiny"), shapes, protocol=rule)
-    _write(results / "other/shapes/results.json", "shapes", ModelRef(id="other"),
-           dict(shapes, Accuracy=65.0), protocol=rule)
-    _write(results / "other/pope/results.json", "pope", ModelRef(id="other"), {"F1": 1.0},
-           protocol=dict(rule, benchmark="pope", columns=[]))
+    _write(
+        results / "other/shapes/results.json",
+        "shapes",
+        ModelRef(id="other"),
+        dict(shapes, Accuracy=65.0),
+        protocol=rule,
+    )
+    _write(
+        results / "other/pope/results.json",
+        "pope",
+        ModelRef(id="other"),
+        {"F1": 1.0},
+        protocol=dict(rule, benchmark="pope", columns=[]),
+    )
     out = tmp_path / "leaderboard.md"
     report = build_leaderboard([store, results], out, reg=REG)
     header, rows = _table(out.read_text())

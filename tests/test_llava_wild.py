@@ -73,13 +73,17 @@ def test_judge_request_is_the_official_review(bench, items):
     bench.score(items, preds, judge, runs=1)
     req = judge.requests[0]
     assert req.temperature == 0.2 and req.max_tokens == 1024 and req.run_index == 0
-    assert req.messages[0] == ("system",
-                               "You are a helpful and precise assistant for checking the quality of the answer.")
-    expected = ("[Context]\nA stone bridge over a river at dusk.\nLamps are lit along the railing.\n\n"
-                "[Question]\nWhat is the name of this famous sight in the photo?\n\n"
-                "[Assistant 1]\nIt is the Charles Bridge in Prague.\n\n[End of Assistant 1]\n\n"
-                "[Assistant 2]\nThis is a bridge in a European city.\n\n[End of Assistant 2]\n\n"
-                "[System]\n" + prompts.RULE_PROMPT + "\n\n")
+    assert req.messages[0] == (
+        "system",
+        "You are a helpful and precise assistant for checking the quality of the answer.",
+    )
+    expected = (
+        "[Context]\nA stone bridge over a river at dusk.\nLamps are lit along the railing.\n\n"
+        "[Question]\nWhat is the name of this famous sight in the photo?\n\n"
+        "[Assistant 1]\nIt is the Charles Bridge in Prague.\n\n[End of Assistant 1]\n\n"
+        "[Assistant 2]\nThis is a bridge in a European city.\n\n[End of Assistant 2]\n\n"
+        "[System]\n" + prompts.RULE_PROMPT + "\n\n"
+    )
     assert req.messages[1] == ("user", expected)
 
 
@@ -129,10 +133,12 @@ def test_golden_two_runs(bench, items):
 
 def _official_prompt(context: str, question: str, reference: str, answer: str) -> str:
     """The review prompt as the spec lays it out for eval_gpt_review_bench.py (role "Assistant")."""
-    return (f"[Context]\n{context}\n\n[Question]\n{question}\n\n"
-            f"[Assistant 1]\n{reference}\n\n[End of Assistant 1]\n\n"
-            f"[Assistant 2]\n{answer}\n\n[End of Assistant 2]\n\n"
-            f"[System]\n{prompts.RULE_PROMPT}\n\n")
+    return (
+        f"[Context]\n{context}\n\n[Question]\n{question}\n\n"
+        f"[Assistant 1]\n{reference}\n\n[End of Assistant 1]\n\n"
+        f"[Assistant 2]\n{answer}\n\n[End of Assistant 2]\n\n"
+        f"[System]\n{prompts.RULE_PROMPT}\n\n"
+    )
 
 
 def test_string_caption_is_used_as_is(bench, items):
@@ -140,15 +146,21 @@ def test_string_caption_is_used_as_is(bench, items):
     item = items[2]
     assert item.meta["caption"] == "A bowl of ramen with an egg and scallions."
     assert bench.judge_content(item, "To eat.") == _official_prompt(
-        "A bowl of ramen with an egg and scallions.", "What might be the purpose of this dish?",
-        "It is a comforting meal, likely lunch or dinner.", "To eat.")
+        "A bowl of ramen with an egg and scallions.",
+        "What might be the purpose of this dish?",
+        "It is a comforting meal, likely lunch or dinner.",
+        "To eat.",
+    )
 
 
 def test_list_caption_is_joined_with_newlines(bench, items):
     item = items[1]  # image 001: a list of two captions
     assert bench.judge_content(item, "A bridge.") == _official_prompt(
-        "A stone bridge over a river at dusk.\nLamps are lit along the railing.", "Describe this photo in detail.",
-        item.meta["reference"], "A bridge.")
+        "A stone bridge over a river at dusk.\nLamps are lit along the railing.",
+        "Describe this photo in detail.",
+        item.meta["reference"],
+        "A bridge.",
+    )
 
 
 def test_a_context_file_mixing_string_and_list_captions_scores(bench, items):
@@ -170,14 +182,19 @@ def test_predictions_round_trip(bench, items, tmp_path):
     assert bench.read_predictions(out, items) == preds
 
 
-@pytest.mark.parametrize("line, message", [
-    ('{"question_id": 0, "text": "a", "answer_id": "x"}\n{"question_id": 0, "text": "b", "answer_id": "y"}',
-     ":2: duplicated question_id 0"),
-    ('{"question_id": 99, "text": "a", "answer_id": "x"}', ":1: unknown question_id 99"),
-    ('{"question_id": 0, "text": "a"}', ":1: missing field 'answer_id'"),
-    ('{"question_id": 0, "text": "a", "answer_id": "x"}\n{not json', ":2: malformed JSON line"),
-    ('{"question_id": 0, "text": "a", "answer_id": "x"}', "no answer for question_id 1, 2, 3, 4"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (
+            '{"question_id": 0, "text": "a", "answer_id": "x"}\n{"question_id": 0, "text": "b", "answer_id": "y"}',
+            ":2: duplicated question_id 0",
+        ),
+        ('{"question_id": 99, "text": "a", "answer_id": "x"}', ":1: unknown question_id 99"),
+        ('{"question_id": 0, "text": "a"}', ":1: missing field 'answer_id'"),
+        ('{"question_id": 0, "text": "a", "answer_id": "x"}\n{not json', ":2: malformed JSON line"),
+        ('{"question_id": 0, "text": "a", "answer_id": "x"}', "no answer for question_id 1, 2, 3, 4"),
+    ],
+)
 def test_bad_predictions_name_file_and_line(bench, items, tmp_path, line, message):
     path = tmp_path / "answers.jsonl"
     path.write_text(line + "\n")
@@ -207,10 +224,15 @@ def test_protocol_and_plugin(bench):
     card = bench.protocol()
     assert card.judge_model == "gpt-4-1106-preview"
     assert not any(d.startswith("judge substituted") for d in card.deviations)
-    assert LlavaWild(judge_model="gpt-4o-2024-11-20").protocol().deviations[0].startswith(
-        "judge substituted: gpt-4o-2024-11-20 instead of the protocol's gpt-4-1106-preview")
+    assert (
+        LlavaWild(judge_model="gpt-4o-2024-11-20")
+        .protocol()
+        .deviations[0]
+        .startswith("judge substituted: gpt-4o-2024-11-20 instead of the protocol's gpt-4-1106-preview")
+    )
     assert [(c.label, c.metric, c.lower_is_better, c.decimals, c.headline, c.order) for c in bench.columns] == [
-        ("LLaVA^W", "relative_score", False, 1, True, 10)]
+        ("LLaVA^W", "relative_score", False, 1, True, 10)
+    ]
     assert (card.judge_temperature, card.judge_max_tokens) == (0.2, 1024)
     assert card.prompt_version == prompts.RULE_SHA256
     assert card.generation["max_new_tokens"] == 1024 and card.generation["do_sample"] is False

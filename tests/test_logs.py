@@ -8,17 +8,40 @@ import subprocess
 import sys
 from pathlib import Path
 
-STAGES = ["θ0 · evaluate on shapes", "θ1 · synthesize pairs with θ0", "θ1 · reference log-probs of θ0",
-          "θ1 · DPO training from θ0", "θ1 · evaluate on shapes"]
+STAGES = [
+    "θ0 · evaluate on shapes",
+    "θ1 · synthesize pairs with θ0",
+    "θ1 · reference log-probs of θ0",
+    "θ1 · DPO training from θ0",
+    "θ1 · evaluate on shapes",
+]
 
 
 def _evolve(tmp_path: Path, cache_root: Path) -> str:
     log = tmp_path / "run.log"
     env = dict(os.environ, HARNESS_CACHE_DIR=str(cache_root), HF_HUB_OFFLINE="1", COLUMNS="80")
     with log.open("w") as fh:
-        proc = subprocess.run([sys.executable, "-m", "harness.cli", "evolve", "--method", "sena", "--iters", "1",
-                               "--images-per-iter", "6", "--runs-dir", str(tmp_path / "runs")],
-                              stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=tmp_path, timeout=600)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "harness.cli",
+                "evolve",
+                "--method",
+                "sena",
+                "--iters",
+                "1",
+                "--images-per-iter",
+                "6",
+                "--runs-dir",
+                str(tmp_path / "runs"),
+            ],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,
+            timeout=600,
+        )
     text = log.read_text(encoding="utf-8")
     assert proc.returncode == 0, text
     return text

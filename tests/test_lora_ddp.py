@@ -22,8 +22,15 @@ def _rows(n: int) -> list[dict]:
     rows = []
     for i in range(n):
         scene, other = make_scene("lora-ddp", i), make_scene("lora-ddp", i + 50)
-        rows.append({"image_ref": f"synthetic/lora-ddp/{i}", "prompt": "Describe the image.",
-                     "chosen": scene.caption(), "rejected": other.caption(), "kind": "des"})
+        rows.append(
+            {
+                "image_ref": f"synthetic/lora-ddp/{i}",
+                "prompt": "Describe the image.",
+                "chosen": scene.caption(),
+                "rejected": other.caption(),
+                "kind": "des",
+            }
+        )
     return rows
 
 
@@ -31,17 +38,31 @@ def test_two_process_lora_writes_the_single_process_merged_checkpoint(tiny_path,
     source = SyntheticSource(namespace="lora-ddp", size=100)
     objective = TrainingObjective()
     # lr 5e-3: LoRA's B starts at zero, so one step must move the merged weights well above the tolerance
-    base = TrainConfig.for_model("tiny").with_overrides({"live_reference": True, "learning_rate": 5e-3,
-                                                         "lora": True, "lora_r": 4, "lora_alpha": 8})
+    base = TrainConfig.for_model("tiny").with_overrides(
+        {"live_reference": True, "learning_rate": 5e-3, "lora": True, "lora_r": 4, "lora_alpha": 8}
+    )
     ddp = base.with_overrides({"per_device_batch_size": 4, "launcher": "accelerate", "accelerate_config": "cpu_ddp"})
-    job = write_job(tmp_path / "job.json", policy_path=tiny_path, out_dir=tmp_path / "ddp", rows=_rows(8),
-                    objective=objective, cfg=ddp, source=source.describe())
+    job = write_job(
+        tmp_path / "job.json",
+        policy_path=tiny_path,
+        out_dir=tmp_path / "ddp",
+        rows=_rows(8),
+        objective=objective,
+        cfg=ddp,
+        source=source.describe(),
+    )
     launch(job, ddp.accelerate_config)
     info = json.loads(job.with_suffix(".result.json").read_text())
     assert info["processes"] == 2 and info["steps"] == 1
 
-    single = train_iteration(tiny_path, tmp_path / "single", atomic.read_jsonl(job.with_suffix(".rows.jsonl")),
-                             objective=objective, cfg=base, open_image=lambda e: source.open(ImageRef(e["image_ref"])))
+    single = train_iteration(
+        tiny_path,
+        tmp_path / "single",
+        atomic.read_jsonl(job.with_suffix(".rows.jsonl")),
+        objective=objective,
+        cfg=base,
+        open_image=lambda e: source.open(ImageRef(e["image_ref"])),
+    )
     assert single["processes"] == 1
     a, b = load_file(tmp_path / "ddp" / "model.safetensors"), load_file(tmp_path / "single" / "model.safetensors")
     start = load_file(tiny_path / "model.safetensors")

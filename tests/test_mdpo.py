@@ -22,35 +22,54 @@ BETA = 0.1
 
 def _rows(n: int = 3) -> list[dict]:
     refs = synthetic_refs(n)
-    answers = [("A red circle.", "A blue square."), ("Two shapes.", "Five shapes and a dog."),
-               ("A green triangle on the left.", "Nothing.")]
-    return [{"image_ref": r.id, "image_path": None, "prompt": "Describe the image.", "chosen": c, "rejected": j,
-             "kind": "des", "ref_chosen_logps": -20.0 - k, "ref_rejected_logps": -25.0 + k}
-            for k, (r, (c, j)) in enumerate(zip(refs, answers))]
+    answers = [
+        ("A red circle.", "A blue square."),
+        ("Two shapes.", "Five shapes and a dog."),
+        ("A green triangle on the left.", "Nothing."),
+    ]
+    return [
+        {
+            "image_ref": r.id,
+            "image_path": None,
+            "prompt": "Describe the image.",
+            "chosen": c,
+            "rejected": j,
+            "kind": "des",
+            "ref_chosen_logps": -20.0 - k,
+            "ref_rejected_logps": -25.0 + k,
+        }
+        for k, (r, (c, j)) in enumerate(zip(refs, answers))
+    ]
 
 
 def _trainer(tiny_path, tmp_path, objective):
     from datasets import Dataset
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
+    from harness.images.sources import ImageRef, SyntheticSource
     from harness.policy.templates import get_template
     from harness.train.dpo import dpo_args
     from harness.train.objective_batch import ObjectivePairCollator
     from harness.train.trainer import SelfEvolutionDPOTrainer
 
-    from harness.images.sources import ImageRef, SyntheticSource
-
     source = SyntheticSource(namespace="method-test")
     processor = AutoProcessor.from_pretrained(tiny_path, local_files_only=True)
     model = AutoModelForImageTextToText.from_pretrained(tiny_path, dtype=torch.float32, local_files_only=True)
-    collator = ObjectivePairCollator(processor, get_template("vicuna_v1"),
-                                     lambda e: source.open(ImageRef(e["image_ref"])))
+    collator = ObjectivePairCollator(
+        processor, get_template("vicuna_v1"), lambda e: source.open(ImageRef(e["image_ref"]))
+    )
     cfg = TrainConfig.for_model("tiny")
     rows = _rows()
     args = dpo_args(cfg, tmp_path / "t", len(rows), objective=objective)
-    trainer = SelfEvolutionDPOTrainer(model=model, ref_model=None, args=args, data_collator=collator,
-                                      train_dataset=Dataset.from_list(rows), processing_class=processor,
-                                      objective=objective)
+    trainer = SelfEvolutionDPOTrainer(
+        model=model,
+        ref_model=None,
+        args=args,
+        data_collator=collator,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=processor,
+        objective=objective,
+    )
     trainer.model.eval()
     return trainer, collator, rows
 
@@ -119,7 +138,7 @@ def test_crop_keeps_one_to_twenty_percent_and_is_seeded():
     for seed in range(300):
         top, left, h, w = crop_box(336, 336, (0.01, 0.2), seed)
         assert 0 <= top and top + h <= 336 and 0 <= left and left + w <= 336
-        areas.append(h * w / 336 ** 2)
+        areas.append(h * w / 336**2)
     assert min(areas) >= 0.009 and max(areas) <= 0.21
     assert crop_box(336, 336, (0.01, 0.2), 7) == crop_box(336, 336, (0.01, 0.2), 7)
     x = torch.randn(3, 32, 32)
@@ -144,8 +163,18 @@ def test_another_method_trains_with_mdpo_through_train_option(tiny_path, tmp_pat
     from harness.evolve import EvolveOptions, evolve
 
     run_dir = tmp_path / "stic-mdpo"
-    evolve(EvolveOptions(method="stic", iters=1, run_dir=run_dir, overrides=["max_new_tokens=16"], progress=False,
-                         images_per_iter=4, evals=[], train_overrides={"objective": "mdpo"}))
+    evolve(
+        EvolveOptions(
+            method="stic",
+            iters=1,
+            run_dir=run_dir,
+            overrides=["max_new_tokens=16"],
+            progress=False,
+            images_per_iter=4,
+            evals=[],
+            train_overrides={"objective": "mdpo"},
+        )
+    )
     train = json.loads((run_dir / "iter1" / "train.json").read_text())
     n_pairs = len((run_dir / "iter1" / "pairs.jsonl").read_text().splitlines())
     if not n_pairs:

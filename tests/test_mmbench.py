@@ -61,8 +61,10 @@ class BatchRecordingJudge(RecordedJudge):
 
 def recorded_judge() -> BatchRecordingJudge:
     data = json.loads((FIXTURES / "mmbench_judge_replies.json").read_text(encoding="utf-8"))
-    answers = {(r["key"], r["run_index"], r["attempt"]): (Failed(r["error"]) if "error" in r else r["text"])
-               for r in data["replies"]}
+    answers = {
+        (r["key"], r["run_index"], r["attempt"]): (Failed(r["error"]) if "error" in r else r["text"])
+        for r in data["replies"]
+    }
     return BatchRecordingJudge(answers, model="recorded-gpt")
 
 
@@ -96,7 +98,8 @@ def test_plugin_registers_and_card_names_protocol(bench):
     assert card.judge_model == "gpt-4-1106-preview"
     assert (card.judge_temperature, card.judge_max_tokens) == (0.0, 1024)
     assert [(c.label, c.metric, c.lower_is_better, c.decimals, c.headline, c.order) for c in bench.columns] == [
-        ("MMBench", "overall", False, 1, True, 50)]
+        ("MMBench", "overall", False, 1, True, 50)
+    ]
     assert template_sha256() in card.prompt_version
     assert "b6caf1133a01c6bb705cf753bb527ed8" in card.data_version
     assert card.generation["suffix"] == SUFFIX and card.generation["max_new_tokens"] == 1024
@@ -112,8 +115,10 @@ def test_judge_template_is_verbatim():
     assert len(mmbench_extract.JUDGE_TEMPLATE) == 764
     assert template_sha256() == mmbench_extract.JUDGE_TEMPLATE_SHA256
     prompt = judge_prompt("What is it", {"A": "cat", "B": "dog"}, "a puppy")
-    assert prompt.endswith("Example 3: \nQuestion: What is it?\nOptions: There are several options: \n"
-                           "A. cat\nB. dog\n\nAnswer: a puppy\nYour output: ")
+    assert prompt.endswith(
+        "Example 3: \nQuestion: What is it?\nOptions: There are several options: \n"
+        "A. cat\nB. dog\n\nAnswer: a puppy\nYour output: "
+    )
 
 
 # --------------------------------------------------------------------------- load
@@ -128,8 +133,10 @@ def test_load_reads_rows_copies_prompts_and_images(items, data_dir):
     assert copy["group"] == [1, 1000001, 2000001, 3000001]
     assert by_id["2"].meta["choices"] == {"A": "yes", "B": "no"}  # C and D are NaN
     # LLaVA-1.5 model_vqa_mmbench.py --single-pred-prompt layout
-    assert by_id["3"].prompt == ("The image shows a kitchen table.\nWhere is the apple relative to the box?\n"
-                                 "A. left of the box\nB. right of the box\nC. on top of the box\n" + SUFFIX)
+    assert by_id["3"].prompt == (
+        "The image shows a kitchen table.\nWhere is the apple relative to the box?\n"
+        "A. left of the box\nB. right of the box\nC. on top of the box\n" + SUFFIX
+    )
     assert by_id["1000002"].prompt == "Is the person smiling?\nA. no\nB. yes\n" + SUFFIX
     # images: decoded once into data_dir/images, copies share the main row's file
     assert by_id["1000001"].image == by_id["1"].image == data_dir / "images" / "1.png"
@@ -152,16 +159,24 @@ def _write_tsv(data_dir: Path, edit) -> None:
     path.write_text("\n".join(edit(lines)) + "\n", encoding="utf-8")
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda ls: ls + [ls[1] + "\textra"], "malformed TSV"),
-    (lambda ls: ls + [ls[5]], "index 2 appears twice"),
-    (lambda ls: [ls[0]] + [ls[1].replace("1\t", "x1\t", 1)] + ls[2:], "index 'x1' is not an integer"),
-    (lambda ls: [ls[0]] + [l for l in ls[1:] if not l.startswith("2\t")], "circular copy without its main question 2"),
-    (lambda ls: [ls[0]] + [ls[1].replace("\tA\timage_emotion", "\tE\timage_emotion")] + ls[2:],
-     "index 1: answer 'E' is not one of the options"),
-    (lambda ls: [l.replace("\tdev\t1", "\tdev\t99") for l in ls], "index 1000001: image refers to index '99'"),
-    (lambda ls: [ls[0].replace("\tcategory\t", "\tkind\t")] + ls[1:], "missing column(s) category"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda ls: ls + [ls[1] + "\textra"], "malformed TSV"),
+        (lambda ls: ls + [ls[5]], "index 2 appears twice"),
+        (lambda ls: [ls[0]] + [ls[1].replace("1\t", "x1\t", 1)] + ls[2:], "index 'x1' is not an integer"),
+        (
+            lambda ls: [ls[0]] + [l for l in ls[1:] if not l.startswith("2\t")],
+            "circular copy without its main question 2",
+        ),
+        (
+            lambda ls: [ls[0]] + [ls[1].replace("\tA\timage_emotion", "\tE\timage_emotion")] + ls[2:],
+            "index 1: answer 'E' is not one of the options",
+        ),
+        (lambda ls: [l.replace("\tdev\t1", "\tdev\t99") for l in ls], "index 1000001: image refers to index '99'"),
+        (lambda ls: [ls[0].replace("\tcategory\t", "\tkind\t")] + ls[1:], "missing column(s) category"),
+    ],
+)
 def test_load_errors_name_file_and_row(bench, data_dir, edit, message):
     _write_tsv(data_dir, edit)
     with pytest.raises(HarnessError, match="MMBench_DEV_EN.tsv") as err:
@@ -183,7 +198,7 @@ def test_load_bad_base64_image(bench, data_dir):
 # --------------------------------------------------------------------------- predictions
 def test_predictions_round_trip_tsv_and_llava_jsonl(bench, items, preds, tmp_path):
     assert preds["2000001"] == "(C) angry" and len(preds) == 19
-    tricky = dict(preds, **{"1": "line one\nline\ttwo \"quoted\""})
+    tricky = dict(preds, **{"1": 'line one\nline\ttwo "quoted"'})
     for name in ("out.tsv", "answers.jsonl"):
         bench.write_predictions(tmp_path / name, items, tricky)
         assert bench.read_predictions(tmp_path / name, items) == tricky
@@ -197,13 +212,16 @@ def test_empty_prediction_reads_as_nan_like_the_official_scorer(bench, items, tm
     assert bench.read_predictions(path, items)["6"] == "nan"
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda ls: ls + [ls[3]], "index 2000001 has a second prediction"),
-    (lambda ls: ls[:-1], "no prediction for 1 item(s): index 3000006"),
-    (lambda ls: ls + ["7\tWhat?\t\ta\tb\t\t\tA\tocr\tocr\tdev\tA"], "unknown index 7"),
-    (lambda ls: ls + ["abc\tWhat?\t\ta\tb\t\t\tA\tocr\tocr\tdev\tA"], "data row 20: index 'abc' is not an integer"),
-    (lambda ls: [ls[0], ls[1].replace("What emotion", "Which emotion")] + ls[2:], "question differs"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda ls: ls + [ls[3]], "index 2000001 has a second prediction"),
+        (lambda ls: ls[:-1], "no prediction for 1 item(s): index 3000006"),
+        (lambda ls: ls + ["7\tWhat?\t\ta\tb\t\t\tA\tocr\tocr\tdev\tA"], "unknown index 7"),
+        (lambda ls: ls + ["abc\tWhat?\t\ta\tb\t\t\tA\tocr\tocr\tdev\tA"], "data row 20: index 'abc' is not an integer"),
+        (lambda ls: [ls[0], ls[1].replace("What emotion", "Which emotion")] + ls[2:], "question differs"),
+    ],
+)
 def test_prediction_errors_name_file_and_index(bench, items, tmp_path, edit, message):
     lines = (FIXTURES / "mmbench_predictions.tsv").read_text(encoding="utf-8").splitlines()
     path = tmp_path / "bad.tsv"
@@ -230,38 +248,41 @@ FOUR = {"A": "happy", "B": "sad", "C": "angry", "D": "surprised"}
 TWO = {"A": "the cup", "B": "the plate"}
 
 
-@pytest.mark.parametrize("answer, choices, expected, rule", [
-    # option letter forms
-    ("A", FOUR, "A", "option_letter"),
-    ("(B)", FOUR, "B", "option_letter"),
-    ("C.", FOUR, "C", "option_letter"),
-    ("[D]", FOUR, "D", "option_letter"),
-    ("**B**: sad", FOUR, "B", "option_letter"),
-    ("The answer is C", FOUR, "C", "option_letter"),
-    ("A cat", FOUR, "A", "option_letter"),  # "A might be a quantifier" check is off (VERBOSE unset)
-    ("The correct option is D, surprised.", FOUR, "D", "option_letter"),
-    # a letter that is not a valid option is not an answer; lower case is not a letter
-    ("D", TWO, None, "no_match"),
-    ("b", TWO, None, "no_match"),
-    # ambiguous: two letters, or two option texts
-    ("A or B", FOUR, None, "ambiguous"),
-    ("Either A. happy or C. angry", FOUR, None, "ambiguous"),
-    ("the cup or the plate", TWO, None, "no_match"),
-    # option text match (only when no letter decides), case-insensitive substring
-    ("I would say Happy", FOUR, "A", "option_text"),
-    ("It is the plate.", TWO, "B", "option_text"),
-    # Z: a lone Z token, or a refusal phrase
-    ("Z", FOUR, "Z", "lone_z"),
-    ("Sorry, I can't help with images of people yet.", FOUR, "Z", "refusal"),
-    ("Cannot determine the answer: A", FOUR, "Z", "refusal"),
-    ("A and Z", FOUR, "A", "option_letter"),
-    # the API failure marker gives no option, but the text match still runs (as in VLMEvalKit)
-    ("Failed to obtain answer via API", FOUR, None, "api_failure_text"),
-    ("Failed to obtain answer via API: sad", FOUR, "B", "option_text"),
-    # answers that need the judge
-    ("Neither object is close", TWO, None, "no_match"),
-    (float("nan"), TWO, None, "no_match"),  # str() -> "nan"
-])
+@pytest.mark.parametrize(
+    "answer, choices, expected, rule",
+    [
+        # option letter forms
+        ("A", FOUR, "A", "option_letter"),
+        ("(B)", FOUR, "B", "option_letter"),
+        ("C.", FOUR, "C", "option_letter"),
+        ("[D]", FOUR, "D", "option_letter"),
+        ("**B**: sad", FOUR, "B", "option_letter"),
+        ("The answer is C", FOUR, "C", "option_letter"),
+        ("A cat", FOUR, "A", "option_letter"),  # "A might be a quantifier" check is off (VERBOSE unset)
+        ("The correct option is D, surprised.", FOUR, "D", "option_letter"),
+        # a letter that is not a valid option is not an answer; lower case is not a letter
+        ("D", TWO, None, "no_match"),
+        ("b", TWO, None, "no_match"),
+        # ambiguous: two letters, or two option texts
+        ("A or B", FOUR, None, "ambiguous"),
+        ("Either A. happy or C. angry", FOUR, None, "ambiguous"),
+        ("the cup or the plate", TWO, None, "no_match"),
+        # option text match (only when no letter decides), case-insensitive substring
+        ("I would say Happy", FOUR, "A", "option_text"),
+        ("It is the plate.", TWO, "B", "option_text"),
+        # Z: a lone Z token, or a refusal phrase
+        ("Z", FOUR, "Z", "lone_z"),
+        ("Sorry, I can't help with images of people yet.", FOUR, "Z", "refusal"),
+        ("Cannot determine the answer: A", FOUR, "Z", "refusal"),
+        ("A and Z", FOUR, "A", "option_letter"),
+        # the API failure marker gives no option, but the text match still runs (as in VLMEvalKit)
+        ("Failed to obtain answer via API", FOUR, None, "api_failure_text"),
+        ("Failed to obtain answer via API: sad", FOUR, "B", "option_text"),
+        # answers that need the judge
+        ("Neither object is close", TWO, None, "no_match"),
+        (float("nan"), TWO, None, "no_match"),  # str() -> "nan"
+    ],
+)
 def test_extraction_rules(answer, choices, expected, rule):
     assert infer(answer, choices) == (expected, rule)
 
@@ -272,8 +293,15 @@ def _group(predictions: list[str]) -> list[Row]:
     rows = []
     for k, pred in enumerate(predictions):
         rotated = options[k:] + options[:k]
-        rows.append(Row(index=k * 1_000_000 + 7, answer="ABCD"[(0 - k) % 4], question="Emotion?",
-                        choices=dict(zip("ABCD", rotated)), prediction=pred))
+        rows.append(
+            Row(
+                index=k * 1_000_000 + 7,
+                answer="ABCD"[(0 - k) % 4],
+                question="Emotion?",
+                choices=dict(zip("ABCD", rotated)),
+                prediction=pred,
+            )
+        )
     return rows
 
 
@@ -305,8 +333,7 @@ def test_rule_miss_wins_over_rows_that_need_the_judge():
 
 
 def test_judge_rows_in_order_stop_at_first_wrong_letter():
-    result, requests = _drive(evaluate_group(_group(["hmm", "D", "hmm", "hmm"]), 0, has_judge=True),
-                              ["A", "B"])
+    result, requests = _drive(evaluate_group(_group(["hmm", "D", "hmm", "hmm"]), 0, has_judge=True), ["A", "B"])
     # row 0 -> A (right), row 2000007 -> B (answer C): stop, row 3000007 never asked
     assert [r.key for r in requests] == ["mmbench/7/extract", "mmbench/2000007/extract"]
     assert (result.hit, result.status) == (0, "judge_miss")
@@ -314,8 +341,7 @@ def test_judge_rows_in_order_stop_at_first_wrong_letter():
 
 
 def test_three_unreadable_answers_then_the_official_random_letter():
-    result, requests = _drive(evaluate_group(_group(["hmm", "D", "C", "B"]), 2, has_judge=True),
-                              ["", "no idea", "A B"])
+    result, requests = _drive(evaluate_group(_group(["hmm", "D", "C", "B"]), 2, has_judge=True), ["", "no idea", "A B"])
     assert [(r.attempt, r.run_index) for r in requests] == [(0, 2), (1, 2), (2, 2)]
     assert len({r.cache_key("m") for r in requests}) == 3
     assert result.unparsed == ["no_match", "no_match", "ambiguous"]
@@ -336,10 +362,12 @@ def test_a_call_never_answered_leaves_the_group_undecided():
 def test_random_fallback_is_seeded():
     outcomes = set()
     for seed in range(12):
-        a, _ = _drive(evaluate_group(_group(["hmm", "D", "C", "B"]), 0, has_judge=True, random_seed=seed),
-                      ["?", "?", "?"])
-        b, _ = _drive(evaluate_group(_group(["hmm", "D", "C", "B"]), 0, has_judge=True, random_seed=seed),
-                      ["?", "?", "?"])
+        a, _ = _drive(
+            evaluate_group(_group(["hmm", "D", "C", "B"]), 0, has_judge=True, random_seed=seed), ["?", "?", "?"]
+        )
+        b, _ = _drive(
+            evaluate_group(_group(["hmm", "D", "C", "B"]), 0, has_judge=True, random_seed=seed), ["?", "?", "?"]
+        )
         assert (a.hit, a.rows[0]["extracted"]) == (b.hit, b.rows[0]["extracted"])
         assert a.rows[0]["source"] == "random" and a.rows[0]["extracted"] in {"A", "B", "C", "D", "Z"}
         assert a.guessed and a.status in ("random_hit", "random_miss")
@@ -377,8 +405,11 @@ def test_scores_with_recorded_judge_two_runs(bench, items, preds):
     row5 = by_id["5"]["runs"][0][0]
     assert [a["outcome"] for a in row5["judge"]] == ["no_match", "no_match", "ambiguous"]
     assert (row5["source"], row5["extracted"]) == ("random", "Z")  # seed 0 draws Z; the answer is B
-    assert [a["outcome"] for a in by_id["5"]["runs"][1][0]["judge"]] == ["api_failure_text", "no_match",
-                                                                         "never_answered"]
+    assert [a["outcome"] for a in by_id["5"]["runs"][1][0]["judge"]] == [
+        "api_failure_text",
+        "no_match",
+        "never_answered",
+    ]
     assert report.failures == {"run0": 3, "run1": 3, "total": 6, "no_judge": 0}
     assert report.unparsed == {"ambiguous": 1, "api_failure_text": 1, "no_match": 3, "total": 5}
     assert report.missing == [{"item": "5", "run": 1, "reason": "judge_error: RateLimitError: 429"}]
@@ -392,9 +423,16 @@ def test_scores_with_recorded_judge_two_runs(bench, items, preds):
     assert asked == ["mmbench/2000003/extract", "mmbench/3000004/extract", "mmbench/5/extract"]
     assert len(judge.requests) == 10 and judge.batches == [6, 2, 2]
     (ambiguous,) = [r for r in judge.requests if r.key == "mmbench/2000003/extract" and r.run_index == 0]
-    assert ambiguous.messages == (("user", judge_prompt(
-        "Where is the apple relative to the box?",
-        {"A": "on top of the box", "B": "left of the box", "C": "right of the box"}, "A or B")),)
+    assert ambiguous.messages == (
+        (
+            "user",
+            judge_prompt(
+                "Where is the apple relative to the box?",
+                {"A": "on top of the box", "B": "left of the box", "C": "right of the box"},
+                "A or B",
+            ),
+        ),
+    )
 
 
 def test_scores_without_judge_count_the_groups_that_need_it(bench, items, preds):

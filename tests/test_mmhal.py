@@ -23,11 +23,11 @@ TYPES = ["attribute", "adversarial", "comparison", "counting", "relation", "envi
 # Run 0: default "Rating: 4"; specials below. Run 1: default "Rating: 3" except record 5 (5).
 RUN0 = {
     0: "Very informative and well reasoned.\nRating: 6, very informative with good analysis",
-    1: "No hallucination.\n**Rating:** 5",                          # zero matches → failed (official 0)
-    2: "Better than a Rating: 6 answer would be... Rating: 2",      # two matches → failed (official 0)
-    3: "Hallucinated the colour. rating: 1",                         # lower-case still matches
-    8: "Wrong count.\nRATING: 0",                                    # matched after lower-casing
-    9: Failed("Timeout"),                                            # failed call (official 0)
+    1: "No hallucination.\n**Rating:** 5",  # zero matches → failed (official 0)
+    2: "Better than a Rating: 6 answer would be... Rating: 2",  # two matches → failed (official 0)
+    3: "Hallucinated the colour. rating: 1",  # lower-case still matches
+    8: "Wrong count.\nRATING: 0",  # matched after lower-casing
+    9: Failed("Timeout"),  # failed call (official 0)
 }
 
 
@@ -74,7 +74,8 @@ def test_judge_request_is_the_official_one(bench, items):
     assert req.messages[0][1].endswith(
         "### Image Contents\nTree, Dog\n\n### Question\nFixture question 1 about the animal?\n\n"
         "### Standard Human-Generated Answer\nFixture answer 1.\n\n"
-        "### LMM Response to Evaluate\nModel answer fixture001.\n")
+        "### LMM Response to Evaluate\nModel answer fixture001.\n"
+    )
     assert req.messages[0][1].startswith("Please act as an impartial and objective judge")
 
 
@@ -88,10 +89,10 @@ def test_golden_two_runs(bench, items):
     r0 = rep.per_run[0]
     assert r0["average_score"] == pytest.approx(367 / 95)
     assert r0["hallucination_rate"] == pytest.approx(4 / 95)
-    assert r0["average_score/attribute"] == pytest.approx(46 / 12)   # records 0 (6), 8 (0), ten × 4
+    assert r0["average_score/attribute"] == pytest.approx(46 / 12)  # records 0 (6), 8 (0), ten × 4
     assert r0["average_score/adversarial"] == pytest.approx(40 / 11)  # 1 scores 0, 9 missing, ten × 4
-    assert r0["average_score/comparison"] == pytest.approx(44 / 12)   # 2 scores 0
-    assert r0["average_score/counting"] == pytest.approx(45 / 12)     # record 3 (1), eleven × 4
+    assert r0["average_score/comparison"] == pytest.approx(44 / 12)  # 2 scores 0
+    assert r0["average_score/counting"] == pytest.approx(45 / 12)  # record 3 (1), eleven × 4
     # Run 1: 95 × 3 + 5 = 290 over 96, no rating below 3.
     r1 = rep.per_run[1]
     assert r1["average_score"] == pytest.approx(290 / 96)
@@ -109,10 +110,10 @@ def test_golden_two_runs(bench, items):
     assert rep.excluded["hallucination_rate"] == pytest.approx(1 / 93)
 
     # The official printout of each run (2 decimals).
-    assert rep.official["average_score@run0"] == 3.86        # 367/95 = 3.863
-    assert rep.official["hallucination_rate@run0"] == 0.04   # 4/95 = 0.042
+    assert rep.official["average_score@run0"] == 3.86  # 367/95 = 3.863
+    assert rep.official["hallucination_rate@run0"] == 0.04  # 4/95 = 0.042
     assert rep.official["average_score/adversarial@run0"] == 3.64  # 40/11
-    assert rep.official["average_score@run1"] == 3.02        # 290/96 = 3.0208
+    assert rep.official["average_score@run1"] == 3.02  # 290/96 = 3.0208
 
     assert rep.records[1]["runs"][0]["failure"] == "no_rating"
     assert rep.records[2]["runs"][0]["failure"] == "multiple_ratings"
@@ -178,9 +179,13 @@ def test_protocol_and_plugin(bench):
     assert card.judge_model == "gpt-4-1106-preview" and card.judge_temperature == 0.0
     assert card.judge_max_tokens is None  # the official call sends no max_tokens
     assert [(c.label, c.metric, c.lower_is_better, c.decimals, c.headline, c.order) for c in bench.columns] == [
-        ("MMHal Score", "average_score", False, 2, True, 30), ("MMHal Rate", "hallucination_rate", True, 2, True, 30)]
+        ("MMHal Score", "average_score", False, 2, True, 30),
+        ("MMHal Rate", "hallucination_rate", True, 2, True, 30),
+    ]
     assert card.prompt_version == prompts.TEMPLATE_SHA256
     assert any("gpt-4-0314" in d for d in card.deviations)
-    assert bench.data_sources()[0].url == \
-        "https://huggingface.co/datasets/Shengcao1006/MMHal-Bench/resolve/main/test_data.zip"
+    assert (
+        bench.data_sources()[0].url
+        == "https://huggingface.co/datasets/Shengcao1006/MMHal-Bench/resolve/main/test_data.zip"
+    )
     assert registry(entry_points=False, extra=[mmhal]).benchmark("mmhal") is MMHal

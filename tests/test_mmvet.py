@@ -22,14 +22,14 @@ RECORDED = {
     # run 0
     (K + "v1_0", 0, 0): "1.0",
     (K + "v1_1", 0, 0): "0.5",
-    (K + "v1_2", 0, 0): "The",          # unparseable → retry 1 (T=0.0, with the suffix)
+    (K + "v1_2", 0, 0): "The",  # unparseable → retry 1 (T=0.0, with the suffix)
     (K + "v1_2", 0, 1): "0.8",
-    (K + "v1_3", 0, 0): "1.5",          # out of range → retries 1..5, all bad
+    (K + "v1_3", 0, 0): "1.5",  # out of range → retries 1..5, all bad
     (K + "v1_3", 0, 1): "x",
     (K + "v1_3", 0, 2): "y",
     (K + "v1_3", 0, 3): "z",
     (K + "v1_3", 0, 4): "w",
-    (K + "v1_3", 0, 5): "1.0",          # the 5th retry's reply is never parsed → 0.0 officially
+    (K + "v1_3", 0, 5): "1.0",  # the 5th retry's reply is never parsed → 0.0 officially
     # run 1
     (K + "v1_0", 1, 0): "0.0",
     (K + "v1_1", 1, 0): Failed("APIConnectionError"),
@@ -70,7 +70,8 @@ def test_query_layout(items):
     q = grading_query(items[1].prompt, items[1].meta["answer"], "x = -1 or x = -5")
     assert q == prompts.FEW_SHOT_PROMPT + "\nWhat is x in the equation? | -1 <AND> -5 | x = -1 or x = -5 | "
     assert grading_query("Q", "a<OR>b", "p", retry=True).endswith(
-        "\nQ | a <OR> b | p | \nPredict the correctness of the answer (digit): ")
+        "\nQ | a <OR> b | p | \nPredict the correctness of the answer (digit): "
+    )
 
 
 def test_golden_two_runs_with_retries(bench, items):
@@ -113,9 +114,9 @@ def test_golden_two_runs_with_retries(bench, items):
     assert rep.official["total"] == 55.4 == round(rep.metrics["total"], 1)
     assert rep.official["std"] == 2.1
     assert rep.official["total@run0"] == 57.5 and rep.official["total@run1"] == 53.3
-    assert rep.official["ocr"] == 62.5      # 25 and 100
-    assert rep.official["math"] == 50.0     # run 0 only
-    assert rep.official["rec"] == 60.0      # 90, 30
+    assert rep.official["ocr"] == 62.5  # 25 and 100
+    assert rep.official["math"] == 50.0  # run 0 only
+    assert rep.official["rec"] == 60.0  # 90, 30
 
     rec = rep.records[3]["runs"][0]
     assert rec["score"] == 0.0 and rec["parsed_score"] is None
@@ -141,13 +142,16 @@ def test_predictions_round_trip(bench, items, tmp_path):
     assert json.loads(out.read_text()) == json.loads((FIX / "llava_fixture.json").read_text())
 
 
-@pytest.mark.parametrize("text, message", [
-    ('{"v1_0": "a", "v1_0": "b", "v1_1": "", "v1_2": "", "v1_3": ""}', "duplicated key 'v1_0'"),
-    ('{"v1_0": "a", "v1_1": "", "v1_2": "", "v1_3": "", "v1_9": ""}', "unknown id 'v1_9'"),
-    ('{"v1_0": "a", "v1_1": ""}', "no prediction for id v1_2, v1_3"),
-    ('{"v1_0": 3, "v1_1": "", "v1_2": "", "v1_3": ""}', "id v1_0: the prediction must be a string"),
-    ('{"v1_0": "a",', "malformed JSON"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('{"v1_0": "a", "v1_0": "b", "v1_1": "", "v1_2": "", "v1_3": ""}', "duplicated key 'v1_0'"),
+        ('{"v1_0": "a", "v1_1": "", "v1_2": "", "v1_3": "", "v1_9": ""}', "unknown id 'v1_9'"),
+        ('{"v1_0": "a", "v1_1": ""}', "no prediction for id v1_2, v1_3"),
+        ('{"v1_0": 3, "v1_1": "", "v1_2": "", "v1_3": ""}', "id v1_0: the prediction must be a string"),
+        ('{"v1_0": "a",', "malformed JSON"),
+    ],
+)
 def test_bad_predictions(bench, items, tmp_path, text, message):
     path = tmp_path / "model.json"
     path.write_text(text)
@@ -174,7 +178,8 @@ def test_protocol_and_plugin(bench):
     assert card.judge_model == "gpt-4-1106-preview"
     assert (card.judge_temperature, card.judge_max_tokens) == (0.0, 3)
     assert [(c.label, c.metric, c.lower_is_better, c.decimals, c.headline, c.order) for c in bench.columns] == [
-        ("MM-Vet", "total", False, 1, True, 20)]
+        ("MM-Vet", "total", False, 1, True, 20)
+    ]
     assert card.prompt_version == prompts.FEW_SHOT_PROMPT_SHA256
     assert any("gpt-4-0613" in d for d in card.deviations)
     assert bench.data_sources()[0].url == "https://github.com/yuweihao/MM-Vet/releases/download/v1/mm-vet.zip"

@@ -30,8 +30,10 @@ from harness.judge.types import JudgeReply, JudgeRequest
 from tests.test_chair import FIXTURES, REFINED_EXCERPT, normaliser
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "object_halbench"
-PROMPTS = ["Provide a thorough description of the given image.",
-           "What is this photo about? Please answer in great detail."]
+PROMPTS = [
+    "Provide a thorough description of the given image.",
+    "What is this photo about? Please answer in great detail.",
+]
 
 
 def _jpeg() -> str:
@@ -44,8 +46,10 @@ def _data_dir(tmp_path: Path) -> Path:
     data = tmp_path / "objhal"
     shutil.copytree(FIXTURES / "annotations", data / "annotations")
     (data / SYNONYMS_REFINE).write_text(REFINED_EXCERPT + "\n", encoding="utf-8")
-    rows = [{"org_idx": i, "image_id": image_id, "question": PROMPTS[i % 2], "image": _jpeg()}
-            for i, image_id in enumerate([1, 2, 3, 100])]
+    rows = [
+        {"org_idx": i, "image_id": image_id, "question": PROMPTS[i % 2], "image": _jpeg()}
+        for i, image_id in enumerate([1, 2, 3, 100])
+    ]
     (data / QUESTIONS).write_text("".join(json.dumps(r) + "\n" for r in rows))
     return data
 
@@ -117,29 +121,47 @@ def test_llm_path_asks_the_judge_parses_refines_and_never_scores_a_missing_answe
     b = bench(extraction="llm", judge_model="scripted-judge", max_attempts=3, analyser=standin_analyse)
     assert b.needs_judge and b.card().judge_model == "scripted-judge"
     items = b.load(_data_dir(tmp_path))
-    answers = {"0": ANSWERS["0"], "1": "An elephant.", "2": "A clean bathroom with a toilet seat.",
-               "3": "There is a passenger train."}
-    judge = ScriptedJudge({
-        # "()" is what the prompt itself asks for an empty list, and is not JSON: asked again.
-        ("objhal/0", 0): "()",
-        ("objhal/0", 1): 'Here are the objects:\n["wooden table", "brother", "dogs", "tennis ball", "hot dog", "dog"]',
-        ("objhal/2", -1): '["toilet", "seat"]',
-        ("objhal/3", -1): None,  # the call fails every time: missing
-    })
+    answers = {
+        "0": ANSWERS["0"],
+        "1": "An elephant.",
+        "2": "A clean bathroom with a toilet seat.",
+        "3": "There is a passenger train.",
+    }
+    judge = ScriptedJudge(
+        {
+            # "()" is what the prompt itself asks for an empty list, and is not JSON: asked again.
+            ("objhal/0", 0): "()",
+            (
+                "objhal/0",
+                1,
+            ): 'Here are the objects:\n["wooden table", "brother", "dogs", "tennis ball", "hot dog", "dog"]',
+            ("objhal/2", -1): '["toilet", "seat"]',
+            ("objhal/3", -1): None,  # the call fails every time: missing
+        }
+    )
     report = b.score(items, answers, judge, runs=1)
     # "An elephant." has 3 or fewer words: no call, no objects.
     assert sorted({(r.key, r.attempt) for r in judge.requests}) == [
-        ("objhal/0", 0), ("objhal/0", 1), ("objhal/2", 0), ("objhal/3", 0)]
+        ("objhal/0", 0),
+        ("objhal/0", 1),
+        ("objhal/2", 0),
+        ("objhal/3", 0),
+    ]
     sent = judge.requests[0]
-    assert sent.messages == (("system", EXTRACTION_PROMPT.replace("{question}", PROMPTS[0])
-                                         .replace("{answer}", answers["0"].replace("Assistant:", "").strip())),)
+    assert sent.messages == (
+        (
+            "system",
+            EXTRACTION_PROMPT.replace("{question}", PROMPTS[0]).replace(
+                "{answer}", answers["0"].replace("Assistant:", "").strip()
+            ),
+        ),
+    )
     assert (sent.temperature, sent.max_tokens) == (0.2, 512)
     run = report.records[0]["runs"][0]
     # wooden table → table; dogs → dog (de-duplicated with "dog"); "tennis ball" is no synonym: dropped;
     # "hot dog" is a two-word unit.
     assert run["candidates"] == ["table", "brother", "dog", "tennis ball", "hot dog"]
-    assert run["mentions"] == [["table", "dining table"], ["brother", "person"], ["dog", "dog"],
-                               ["hot dog", "hot dog"]]
+    assert run["mentions"] == [["table", "dining table"], ["brother", "person"], ["dog", "dog"], ["hot dog", "hot dog"]]
     assert report.records[2]["runs"][0]["mentions"] == [["toilet", "toilet"]]  # seat dropped beside a toilet
     # Scored: 0 (1 of 4 mentions wrong), 1 (no object), 2 (toilet, right); 3 is missing, not scored.
     assert report.metrics["response_hall"] == pytest.approx(50.0)
@@ -188,7 +210,11 @@ def test_question_file_blob_and_bad_input(tmp_path):
     path = tmp_path / "answers.jsonl"
     b.write_predictions(path, items, ANSWERS)
     assert json.loads(path.read_text().splitlines()[0]) == {
-        "question_id": 0, "image_id": 1, "prompt": PROMPTS[0], "text": ANSWERS["0"]}
+        "question_id": 0,
+        "image_id": 1,
+        "prompt": PROMPTS[0],
+        "text": ANSWERS["0"],
+    }
     assert b.read_predictions(path, items) == ANSWERS
 
     def check(lines: list[str], pattern: str) -> None:
@@ -201,8 +227,9 @@ def test_question_file_blob_and_bad_input(tmp_path):
     check(good + [json.dumps({"question_id": 300, "text": "x"})], r"answers\.jsonl:5: question_id 300 is not")
     check(good + [good[1]], r"answers\.jsonl:5: question_id 1 appears more than once")
     check(good[:3], r"answers\.jsonl: no answer for id 3")
-    check([json.dumps({"question_id": 0, "image_id": 2, "text": "x"})],
-          r"answers\.jsonl:1: question_id 0 has image_id 2")
+    check(
+        [json.dumps({"question_id": 0, "image_id": 2, "text": "x"})], r"answers\.jsonl:1: question_id 0 has image_id 2"
+    )
     # Without question_id, the image id identifies the question (the 300 images are distinct).
     path.write_text("".join(json.dumps({"image_id": i, "answer": "x"}) + "\n" for i in (1, 2, 3, 100)))
     assert b.read_predictions(path, items) == {"0": "x", "1": "x", "2": "x", "3": "x"}
@@ -210,8 +237,9 @@ def test_question_file_blob_and_bad_input(tmp_path):
 
 def test_data_sources_and_missing_coco_annotations(tmp_path):
     sources = {s.path: s for s in ObjHalBenchmark().data_sources()}
-    assert sources[QUESTIONS].url.endswith("/RLHF-V/RLAIF-V/83d917b2e8118ca8e7877a796d72af9bb3e6b356/eval/data/"
-                                           "obj_halbench_300_with_image.jsonl")
+    assert sources[QUESTIONS].url.endswith(
+        "/RLHF-V/RLAIF-V/83d917b2e8118ca8e7877a796d72af9bb3e6b356/eval/data/obj_halbench_300_with_image.jsonl"
+    )
     assert sources[SYNONYMS_REFINE].sha256 == "681041d2958d7871ed6fa69c3108f34aa6a0a354eb53ed4c5a425e65f86bc72a"
     assert sources["annotations_trainval2014.zip"].unpack
     data = _data_dir(tmp_path)

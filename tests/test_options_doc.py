@@ -55,7 +55,7 @@ def test_every_cli_option_has_a_row_and_every_row_an_option():
 
 def test_every_training_key_with_a_range_is_documented():
     text = DOC.read_text(encoding="utf-8")
-    train = text[text.index("### `--train key=value`"):text.index("## harness eval")]
+    train = text[text.index("### `--train key=value`") : text.index("## harness eval")]
     import dataclasses
 
     from harness.train.config import TrainConfig

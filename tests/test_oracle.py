@@ -26,7 +26,8 @@ def test_chosen_is_the_true_caption_and_rejected_the_noised_answer():
     truth = {r.id: make_scene("method-test", int(r.id.rsplit("/", 1)[1])).caption() for r in refs}
     # the scripted policy gets image 1 right on the noised image: that pair is dropped
     backend = ScriptedBackend(
-        lambda r, i: truth[refs[1].id] if i // len(DESCRIBE_PROMPTS) == 1 else f"a red star {i}</s>")
+        lambda r, i: truth[refs[1].id] if i // len(DESCRIBE_PROMPTS) == 1 else f"a red star {i}</s>"
+    )
     out = oracle.Oracle().synthesize(backend, refs, synthetic_context())
     assert len(backend.calls) == 1  # one batched call: only noised answers are generated
     reqs = backend.calls[0]
@@ -56,11 +57,14 @@ def test_refuses_images_whose_content_it_cannot_know():
         oracle.Oracle().synthesize(backend, [ImageRef("photos/cat.jpg", "/tmp/cat.jpg")], ctx)
 
 
-@pytest.mark.parametrize("option, message", [
-    ("noise_step=1000", r"noise_step=1000: accepted values are integers 0-999"),
-    ("prompts_per_image=4", r"prompts_per_image=4: accepted values are integers 1-3"),
-    ("epochs=0", r"epochs=0.0: accepted values are numbers > 0"),
-])
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        ("noise_step=1000", r"noise_step=1000: accepted values are integers 0-999"),
+        ("prompts_per_image=4", r"prompts_per_image=4: accepted values are integers 1-3"),
+        ("epochs=0", r"epochs=0.0: accepted values are numbers > 0"),
+    ],
+)
 def test_bad_options_name_the_option(option, message):
     with pytest.raises(HarnessError, match=message):
         build_config(oracle.Oracle, [option])
@@ -77,8 +81,17 @@ def _oracle_iteration(tmp_path, images: int):
     from harness.evolve import EvolveOptions, evolve
 
     run_dir = tmp_path / "run"
-    evolve(EvolveOptions(method="oracle", iters=1, run_dir=run_dir, evals=[], images_per_iter=images,
-                         train_overrides={"learning_rate": 5e-5}, progress=False))
+    evolve(
+        EvolveOptions(
+            method="oracle",
+            iters=1,
+            run_dir=run_dir,
+            evals=[],
+            images_per_iter=images,
+            train_overrides={"learning_rate": 5e-5},
+            progress=False,
+        )
+    )
     return run_dir / "iter1" / "checkpoint"
 
 
@@ -96,7 +109,8 @@ def _chair_change(before, after, scenes: int, tmp_path):
     units = []
     for policy in (before, after):
         outs = HFBackend(policy, batch_size=32, progress=False).generate(
-            [GenerationRequest(prompt=it.prompt, image=im, max_new_tokens=48) for it, im in zip(items, images)])
+            [GenerationRequest(prompt=it.prompt, image=im, max_new_tokens=48) for it, im in zip(items, images)]
+        )
         units.append(scene_units(bench.score(items, {it.id: o for it, o in zip(items, outs)}).records))
     return paired_test(units[0], units[1], metrics_from_counters)["CHAIR"]
 
@@ -116,8 +130,13 @@ def _held_out_margins(policy, pairs: list[dict]) -> list[float]:
     from harness.train.collator import LlavaPairCollator
     from harness.train.reference import reference_logps
 
-    collator = LlavaPairCollator(policy.processor, get_template("llava_v1"), lambda ex: ex["image"],
-                                 max_length=512, pad_to_square=policy.pad_to_square)
+    collator = LlavaPairCollator(
+        policy.processor,
+        get_template("llava_v1"),
+        lambda ex: ex["image"],
+        max_length=512,
+        pad_to_square=policy.pad_to_square,
+    )
     rows = reference_logps(policy.model, collator, pairs, batch_size=16, progress=False)
     return [r["chosen_logps"] - r["rejected_logps"] for r in rows]
 
@@ -134,9 +153,13 @@ def test_a_small_oracle_iteration_moves_the_model_towards_the_truth(tiny_path, t
     scenes = [make_scene("oracle-held-out", i) for i in range(40)]
     images = [s.render() for s in scenes]
     own = HFBackend(tiny_policy, batch_size=32, progress=False).generate(
-        [GenerationRequest(prompt="Describe the image.", image=im, max_new_tokens=48) for im in images])
-    pairs = [{"image": im, "prompt": "Describe the image.", "chosen": s.caption(), "rejected": o, "kind": "des"}
-             for s, im, o in zip(scenes, images, own) if o.strip() != s.caption()]
+        [GenerationRequest(prompt="Describe the image.", image=im, max_new_tokens=48) for im in images]
+    )
+    pairs = [
+        {"image": im, "prompt": "Describe the image.", "chosen": s.caption(), "rejected": o, "kind": "des"}
+        for s, im, o in zip(scenes, images, own)
+        if o.strip() != s.caption()
+    ]
     assert len(pairs) >= 20  # θ0 gets most of these scenes wrong
     before = _held_out_margins(tiny_policy, pairs)
     after = _held_out_margins(load_policy(_oracle_iteration(tmp_path, 32)), pairs)

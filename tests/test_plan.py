@@ -12,7 +12,7 @@ from harness.evolve import EvolveOptions, scale_training
 from harness.plan import model_shape, plan_evolve, recorded_throughputs, training_launcher, zero_memory
 from harness.train.config import TrainConfig
 
-GIB = 1024 ** 3
+GIB = 1024**3
 
 
 @pytest.fixture(scope="module")
@@ -20,10 +20,24 @@ def llava7b(tmp_path_factory):
     """A config-only folder with LLaVA-1.5-7B's shapes (llava-hf/llava-1.5-7b-hf): no weights needed."""
     from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
 
-    text = LlamaConfig(vocab_size=32064, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
-                       num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096)
-    vision = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
-                              image_size=336, patch_size=14, projection_dim=768)
+    text = LlamaConfig(
+        vocab_size=32064,
+        hidden_size=4096,
+        intermediate_size=11008,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        max_position_embeddings=4096,
+    )
+    vision = CLIPVisionConfig(
+        hidden_size=1024,
+        intermediate_size=4096,
+        num_hidden_layers=24,
+        num_attention_heads=16,
+        image_size=336,
+        patch_size=14,
+        projection_dim=768,
+    )
     folder = tmp_path_factory.mktemp("llava7b")
     config = LlavaConfig(vision_config=vision, text_config=text, image_token_index=32000, image_seq_length=576)
     config.save_pretrained(folder)
@@ -79,15 +93,36 @@ def test_launcher_choice_at_scale(llava7b):
 def test_a_missing_model_path_is_a_clear_error(tmp_path):
     with pytest.raises(HarnessError, match="model path not found"):
         plan_evolve(EvolveOptions(method="sena", model=str(tmp_path / "nope"), evals=[]), gpus=1, gpu_memory_gib=80)
-    res = subprocess.run([sys.executable, "-m", "harness.cli", "plan", "--method", "sena", "--model",
-                          str(tmp_path / "nope")], capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "plan", "--method", "sena", "--model", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 2 and "model path not found" in res.stdout + res.stderr
 
 
 def test_evolve_dry_run_prints_the_plan_and_writes_nothing(llava7b, tmp_path):
-    res = subprocess.run([sys.executable, "-m", "harness.cli", "evolve", "--method", "seva", "--model", str(llava7b),
-                          "--eval", "none", "--runs-dir", str(tmp_path / "runs"), "--dry-run"],
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "evolve",
+            "--method",
+            "seva",
+            "--model",
+            str(llava7b),
+            "--eval",
+            "none",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     assert "ZeRO-3" in res.stdout and "optimiser steps" in res.stdout and "generations" in res.stdout
     assert not (tmp_path / "runs").exists()
@@ -95,12 +130,16 @@ def test_evolve_dry_run_prints_the_plan_and_writes_nothing(llava7b, tmp_path):
 
 def test_throughputs_are_read_from_the_perf_readme(tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text("# x\n\n## Throughputs for harness plan\n\n| model | quantity | value | measured |\n"
-                      "|---|---|---|---|\n| `tiny/cpu` | generation tokens/s | 250.5 | 2026 |\n"
-                      "| `tiny/cpu` | training s/step | 1.5 | 2026 |\n\n## Other\n"
-                      "| `7B/h200` | generation tokens/s | 9 | no |\n")
-    assert recorded_throughputs(readme) == {("tiny/cpu", "generation tokens/s"): 250.5,
-                                            ("tiny/cpu", "training s/step"): 1.5}
+    readme.write_text(
+        "# x\n\n## Throughputs for harness plan\n\n| model | quantity | value | measured |\n"
+        "|---|---|---|---|\n| `tiny/cpu` | generation tokens/s | 250.5 | 2026 |\n"
+        "| `tiny/cpu` | training s/step | 1.5 | 2026 |\n\n## Other\n"
+        "| `7B/h200` | generation tokens/s | 9 | no |\n"
+    )
+    assert recorded_throughputs(readme) == {
+        ("tiny/cpu", "generation tokens/s"): 250.5,
+        ("tiny/cpu", "training s/step"): 1.5,
+    }
 
 
 def test_plan_of_the_tiny_run_counts_the_evaluations_and_estimates_from_recorded_rates(tiny_path):

@@ -29,8 +29,9 @@ def test_method_options_carry_type_and_default() -> None:
     opts = {o.name: o for o in method_options(cls)}
     default = cls.Config()
     for name, o in opts.items():
-        assert o.default == (repr(getattr(default, name)) if isinstance(getattr(default, name), str)
-                             else str(getattr(default, name)))
+        assert o.default == (
+            repr(getattr(default, name)) if isinstance(getattr(default, name), str) else str(getattr(default, name))
+        )
     assert set(opts) == {f.name for f in dataclasses.fields(cls.Config)}
 
 

@@ -6,11 +6,10 @@ import sys
 import textwrap
 
 from harness.backends.base import Backend
-from harness.images.sources import ImageRef
 from harness.method import SynthesisContext
 from harness.plugins import registry
 
-PLUGIN = textwrap.dedent('''
+PLUGIN = textwrap.dedent("""
     from dataclasses import dataclass
     from harness.method import Method, PreferencePair, PreferenceSet
     from harness.plugins import hookimpl
@@ -34,7 +33,7 @@ PLUGIN = textwrap.dedent('''
     @hookimpl
     def harness_methods():
         return [EchoMethod]
-''')
+""")
 
 
 def _install_plugin(tmp_path):
@@ -48,8 +47,9 @@ def _install_plugin(tmp_path):
 def test_entry_point_plugin_is_listed_by_the_cli(tmp_path):
     _install_plugin(tmp_path)
     env = dict(os.environ, PYTHONPATH=str(tmp_path), COLUMNS="200")
-    out = subprocess.run([sys.executable, "-m", "harness.cli", "methods"], env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "methods"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert "echo" in out.stdout and "test plugin" in out.stdout
 

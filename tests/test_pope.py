@@ -24,8 +24,10 @@ from tests.http_fixture_server import FixtureServer
 
 POPE_SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "pope"
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "pope"
-needs_pope = pytest.mark.skipif(not (POPE_SHARED / "llava" / "llava-v1.5-13b_answers.jsonl").is_file(),
-                                reason=f"POPE files not found at {POPE_SHARED}")
+needs_pope = pytest.mark.skipif(
+    not (POPE_SHARED / "llava" / "llava-v1.5-13b_answers.jsonl").is_file(),
+    reason=f"POPE files not found at {POPE_SHARED}",
+)
 
 
 # --------------------------------------------------------------------------- the published number
@@ -40,8 +42,11 @@ def test_llava_15_13b_answers_give_the_published_pope_split_by_split():
     report = bench.score(items, preds)
     m = report.metrics
     # Spec table (official parser, e3e3926 label files): TP/FP/TN/FN and F1 per split.
-    expected = {"adversarial": (1182, 117, 1383, 318, 0.8445873526), "popular": (1182, 59, 1441, 318, 0.8624589566),
-                "random": (1182, 31, 1379, 318, 0.8713601180)}
+    expected = {
+        "adversarial": (1182, 117, 1383, 318, 0.8445873526),
+        "popular": (1182, 59, 1441, 318, 0.8624589566),
+        "random": (1182, 31, 1379, 318, 0.8713601180),
+    }
     for split, (tp, fp, tn, fn, f1) in expected.items():
         assert (m[f"{split}/TP"], m[f"{split}/FP"], m[f"{split}/TN"], m[f"{split}/FN"]) == (tp, fp, tn, fn)
         assert report.official[f"{split}/F1"] == pytest.approx(f1, abs=5e-11)
@@ -65,28 +70,55 @@ def test_current_pope_files_refuse_llavas_answers_instead_of_misaligning():
 def test_items_match_llavas_question_file_line_for_line():
     items = PopeBenchmark().load(POPE_SHARED)
     rows = [json.loads(line) for line in (POPE_SHARED / "llava" / "llava_pope_test.jsonl").open()]
-    assert [(str(r["question_id"]), r["text"], r["category"]) for r in rows] == \
-        [(i.id, i.prompt, i.meta["split"]) for i in items]
+    assert [(str(r["question_id"]), r["text"], r["category"]) for r in rows] == [
+        (i.id, i.prompt, i.meta["split"]) for i in items
+    ]
 
 
 # --------------------------------------------------------------------------- parsing
 
 
-@pytest.mark.parametrize(("answer", "expected"), [
-    ("No.", "no"), ("no.", "no"), ("  no", "no"), ("There is not a dog.", "no"), ("Yes, but no cat", "no"),
-    ("NO", "yes"), ("No!", "yes"), ("No\nThere is a dog.", "yes"), ("No,there", "yes"), ("Not really", "yes"),
-    ("none", "yes"), ("nothing", "yes"), ("isn't", "yes"), ("I don't know", "yes"), ("N/A", "yes"), ("", "yes"),
-    ("Yes, there is a dog. No cats.", "yes"), ("There is a dog. No.", "yes"), ("...No", "yes"),
-    ("Yes", "yes"), ("No", "no"), ("No\tthere", "yes"), ("No, there is not.", "no"),
-])
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("No.", "no"),
+        ("no.", "no"),
+        ("  no", "no"),
+        ("There is not a dog.", "no"),
+        ("Yes, but no cat", "no"),
+        ("NO", "yes"),
+        ("No!", "yes"),
+        ("No\nThere is a dog.", "yes"),
+        ("No,there", "yes"),
+        ("Not really", "yes"),
+        ("none", "yes"),
+        ("nothing", "yes"),
+        ("isn't", "yes"),
+        ("I don't know", "yes"),
+        ("N/A", "yes"),
+        ("", "yes"),
+        ("Yes, there is a dog. No cats.", "yes"),
+        ("There is a dog. No.", "yes"),
+        ("...No", "yes"),
+        ("Yes", "yes"),
+        ("No", "no"),
+        ("No\tthere", "yes"),
+        ("No, there is not.", "no"),
+    ],
+)
 def test_official_parser_edge_cases_from_the_spec(answer, expected):
     assert official_answer(answer) == expected
 
 
 def test_optional_parsers():
     assert [lmms_eval_answer(a) for a in ("Yes", " no ", "No.", "yes, a dog")] == ["yes", "no", None, None]
-    assert [vlmevalkit_answer(a) for a in ("Yes.", "No, there is none.", "yes or no", "maybe", "NO!")] == \
-        ["yes", "no", None, None, "no"]
+    assert [vlmevalkit_answer(a) for a in ("Yes.", "No, there is none.", "yes or no", "maybe", "NO!")] == [
+        "yes",
+        "no",
+        None,
+        None,
+        "no",
+    ]
 
 
 def test_split_metrics_formulas_and_zero_denominators():
@@ -103,11 +135,19 @@ def test_split_metrics_formulas_and_zero_denominators():
 
 ANSWERS = {
     # adversarial: TP, TN, FN ("not"), FP ("NO" is case-sensitive, read as yes)
-    "1": "Yes", "2": "No.", "3": "There is not a dog.", "4": "NO",
+    "1": "Yes",
+    "2": "No.",
+    "3": "There is not a dog.",
+    "4": "NO",
     # random: TP, TN, TP
-    "10000001": "Yes, there is.", "10000002": "no", "10000003": "Yes",
+    "10000001": "Yes, there is.",
+    "10000002": "no",
+    "10000003": "Yes",
     # popular: FN, TN, FN, TN (no yes prediction at all)
-    "20000001": "No", "20000002": "No", "20000003": "No", "20000004": "No",
+    "20000001": "No",
+    "20000002": "No",
+    "20000003": "No",
+    "20000004": "No",
 }
 
 
@@ -157,8 +197,10 @@ def test_bad_prediction_lines_name_the_file_and_line(tmp_path):
 
     good = [json.dumps({"question_id": int(k), "text": v}) for k, v in ANSWERS.items()]
     check_error(good[:3] + ["{oops"] + good[3:], r"answers\.jsonl:4: malformed JSON line")
-    check_error(good + [json.dumps({"question_id": 10000004, "text": "Yes"})],
-                r"answers\.jsonl:12: question_id 10000004 is not a POPE question")
+    check_error(
+        good + [json.dumps({"question_id": 10000004, "text": "Yes"})],
+        r"answers\.jsonl:12: question_id 10000004 is not a POPE question",
+    )
     check_error(good + [good[0]], r"answers\.jsonl:12: question_id 1 appears more than once")
     check_error(good[1:], r"answers\.jsonl: no answer for id 1\b")
     check_error([json.dumps({"question_id": 1, "answer": 3})] + good[1:], r"answers\.jsonl:1: question_id 1: missing")
@@ -185,8 +227,11 @@ def test_harness_eval_scores_a_prediction_file_and_writes_nothing_on_bad_input(t
     from harness.evaluate import evaluate
 
     preds = tmp_path / "answers.jsonl"
-    preds.write_text("".join(json.dumps({"question_id": int(k), "text": v}) + "\n" for k, v in ANSWERS.items())
-                     + json.dumps({"question_id": 3, "text": "Yes"}) + "\n")
+    preds.write_text(
+        "".join(json.dumps({"question_id": int(k), "text": v}) + "\n" for k, v in ANSWERS.items())
+        + json.dumps({"question_id": 3, "text": "Yes"})
+        + "\n"
+    )
     out = tmp_path / "res" / "results.json"
     with pytest.raises(HarnessError, match=r"answers\.jsonl:12: question_id 3 appears more than once"):
         evaluate("pope", data_dir=FIXTURE, predictions=preds, out=out)
@@ -203,10 +248,13 @@ def test_harness_eval_scores_a_prediction_file_and_writes_nothing_on_bad_input(t
 
 @needs_pope
 def test_data_pull_fetches_verifies_and_resumes_against_a_loopback_server(tmp_path):
-    real = {VERSIONS["llava"].path(s): POPE_SHARED / "coco_llava_pinned_e3e3926" / f"coco_pope_{s}.json"
-            for s in VERSIONS["llava"].sha256}
-    real.update({VERSIONS["current"].path(s): POPE_SHARED / "coco" / f"coco_pope_{s}.json"
-                 for s in VERSIONS["current"].sha256})
+    real = {
+        VERSIONS["llava"].path(s): POPE_SHARED / "coco_llava_pinned_e3e3926" / f"coco_pope_{s}.json"
+        for s in VERSIONS["llava"].sha256
+    }
+    real.update(
+        {VERSIONS["current"].path(s): POPE_SHARED / "coco" / f"coco_pope_{s}.json" for s in VERSIONS["current"].sha256}
+    )
     sources = PopeBenchmark().data_sources()
     manual = [s for s in sources if s.manual]
     assert [s.path for s in manual] == ["val2014.zip"] and "images.cocodataset.org/zips/val2014.zip" in manual[0].note

@@ -3,7 +3,6 @@ the objective's weights, the noisy-argmax term by hand, bad options, and two ite
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
@@ -19,11 +18,20 @@ from tests.method_fakes import ScriptedBackend, synthetic_context, synthetic_ref
 
 
 def _file(tmp_path, refs):
-    data = [{"id": "1", "image": refs[0].id,
-             "conversations": [{"from": "human", "value": "<image>\nDescribe this image in detail."},
-                               {"from": "gpt", "value": "A red circle."}],
-             "rejected_conversations": [{"from": "human", "value": "<image>\nDescribe this image in detail."},
-                                        {"from": "gpt", "value": "A red circle next to a cat."}]}]
+    data = [
+        {
+            "id": "1",
+            "image": refs[0].id,
+            "conversations": [
+                {"from": "human", "value": "<image>\nDescribe this image in detail."},
+                {"from": "gpt", "value": "A red circle."},
+            ],
+            "rejected_conversations": [
+                {"from": "human", "value": "<image>\nDescribe this image in detail."},
+                {"from": "gpt", "value": "A red circle next to a cat."},
+            ],
+        }
+    ]
     path = tmp_path / "povid.json"
     path.write_text(json.dumps(data))
     return str(path)
@@ -54,7 +62,10 @@ def test_with_a_file_both_terms(tmp_path):
     assert out.counts["file_pairs"] == 1 and out.counts["self_prompts"] == 2 and out.counts["pairs"] == 3
     filed = [p for p in out.pairs if p.provenance["source"] == "stage1_file"][0]
     assert (filed.prompt, filed.chosen, filed.rejected) == (
-        "Describe this image in detail.", "A red circle.", "A red circle next to a cat.")
+        "Describe this image in detail.",
+        "A red circle.",
+        "A red circle next to a cat.",
+    )
     obj = method.objective()
     assert (obj.dpo_weight, obj.noise_negative_weight) == (0.5, 0.5)
     stage1 = povid.Povid(build_config(povid.Povid, [f"stage1_file={_file(tmp_path, refs)}", "stage=1"]))
@@ -78,10 +89,16 @@ def test_noise_negative_term_by_hand():
     from harness.train.objectives import objective_loss, top_alternative
 
     obj = TrainingObjective(dpo_weight=0.5, noise_negative_weight=0.5)
-    pol = {"chosen": torch.tensor([-10.0, -12.0]), "rejected": torch.tensor([-20.0, -9.0]),
-           "noise": torch.tensor([-15.0, -14.0])}
-    ref = {"chosen": torch.tensor([-11.0, -12.5]), "rejected": torch.tensor([-19.0, -10.0]),
-           "noise": torch.tensor([-14.0, -13.0])}
+    pol = {
+        "chosen": torch.tensor([-10.0, -12.0]),
+        "rejected": torch.tensor([-20.0, -9.0]),
+        "noise": torch.tensor([-15.0, -14.0]),
+    }
+    ref = {
+        "chosen": torch.tensor([-11.0, -12.5]),
+        "rejected": torch.tensor([-19.0, -10.0]),
+        "noise": torch.tensor([-14.0, -13.0]),
+    }
     loss, terms = objective_loss(obj, pol, ref, torch.tensor([1.0, 0.0]))
     rw = 0.1 * (pol["chosen"] - ref["chosen"])
     dpo = torch.stack([-F.logsigmoid(rw[0] - 0.1 * (-20.0 + 19.0)), torch.tensor(0.0)]).mean()
@@ -91,11 +108,17 @@ def test_noise_negative_term_by_hand():
     assert top_alternative(logp, torch.tensor([[0, 0]])).tolist() == [[1, 1]]
 
 
-@pytest.mark.parametrize("override, needle", [
-    ("negative=sample", "argmax_teacher_forced, generate_on_noise"), ("stage=3", "1, 2"),
-    ("stage=1", "stage1_file"), ("stage1_file=/nonexistent.json", "no such file"),
-    ("noise_step=1000", "0-999"), ("gpt4v_prompt=x", "accepted: "),
-])
+@pytest.mark.parametrize(
+    "override, needle",
+    [
+        ("negative=sample", "argmax_teacher_forced, generate_on_noise"),
+        ("stage=3", "1, 2"),
+        ("stage=1", "stage1_file"),
+        ("stage1_file=/nonexistent.json", "no such file"),
+        ("noise_step=1000", "0-999"),
+        ("gpt4v_prompt=x", "accepted: "),
+    ],
+)
 def test_bad_options(override, needle):
     with pytest.raises(HarnessError, match=needle):
         build_config(povid.Povid, [override])
@@ -103,8 +126,11 @@ def test_bad_options(override, needle):
 
 def test_bad_file_names_the_entry(tmp_path):
     path = tmp_path / "bad.json"
-    path.write_text(json.dumps([{"image": "a.jpg", "conversations": [{"from": "human", "value": "q"}],
-                                 "rejected_conversations": []}]))
+    path.write_text(
+        json.dumps(
+            [{"image": "a.jpg", "conversations": [{"from": "human", "value": "q"}], "rejected_conversations": []}]
+        )
+    )
     method = povid.Povid(build_config(povid.Povid, [f"stage1_file={path}"]))
     with pytest.raises(HarnessError, match=r"bad.json: entry 0: 'conversations' has no 'gpt' turn"):
         method.synthesize(ScriptedBackend(lambda r, i: "x"), [ImageRef("a.jpg")], synthetic_context())
@@ -114,8 +140,17 @@ def test_two_iterations_on_the_tiny_model(tiny_path, tmp_path):
     from harness.evolve import EvolveOptions, evolve
 
     run_dir = tmp_path / "povid"
-    evolve(EvolveOptions(method="povid", iters=2, run_dir=run_dir, overrides=["max_new_tokens=16"], progress=False,
-                         images_per_iter=4, evals=[]))
+    evolve(
+        EvolveOptions(
+            method="povid",
+            iters=2,
+            run_dir=run_dir,
+            overrides=["max_new_tokens=16"],
+            progress=False,
+            images_per_iter=4,
+            evals=[],
+        )
+    )
     for i in (1, 2):
         it = run_dir / f"iter{i}"
         stats = json.loads((it / "stats.json").read_text())

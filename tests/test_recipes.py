@@ -22,6 +22,7 @@ OCR_QUESTIONS = {"Who wrote this book?", "What is the title of this book?", "Is 
 
 # ------------------------------------------------------------------ the training recipe merge
 
+
 def test_seva_recipe_at_real_scale_is_the_released_script():
     cfg, record = resolve_train_config("ckpt/llava-1.5-7b-hf", seva.Seva().train_recipe(), {})
     assert (cfg.lora, cfg.lora_r, cfg.lora_alpha, cfg.lora_train_projector) == (True, 1024, 2048, True)
@@ -59,6 +60,7 @@ def test_tiny_model_keeps_its_scale_under_a_recipe():
 
 
 # ------------------------------------------------------------------ SeVa's questions from LLaVA-665k
+
 
 def test_seva_pairs_come_from_the_annotation_questions_of_a_665k_file(tmp_path):
     json_path, root = make_llava665k(tmp_path)
@@ -100,8 +102,18 @@ def test_seva_refuses_a_665k_file_without_ocr_vqa_and_textvqa(tiny_path, tmp_pat
     from harness.evolve import EvolveOptions, evolve
 
     with pytest.raises(HarnessError, match="needs images of the source\\(s\\) ocr_vqa, textvqa"):
-        evolve(EvolveOptions(method="seva", iters=1, images=str(json_path), image_root=str(root), images_per_iter=6,
-                             evals=[], run_dir=tmp_path / "run", progress=False))
+        evolve(
+            EvolveOptions(
+                method="seva",
+                iters=1,
+                images=str(json_path),
+                image_root=str(root),
+                images_per_iter=6,
+                evals=[],
+                run_dir=tmp_path / "run",
+                progress=False,
+            )
+        )
     assert not (tmp_path / "run").exists()  # refused before the run directory is created
     # a folder or synthetic pool: SeVa writes its own questions there, so the plan falls back to uniform
     split = sample_iterations(open_source(None), 1, 6, seed=0, plan=seva.Seva().image_plan(6))
@@ -113,14 +125,16 @@ def test_seva_refuses_a_665k_file_without_ocr_vqa_and_textvqa(tiny_path, tmp_pat
 
 # ------------------------------------------------------------------ the per-source sampler
 
+
 class _GroupedPool(ImageSource):
     """``per_source`` images in each of LLaVA-665k's five sources (ids ``<source>/<k>.jpg``)."""
 
     kind = "grouped-test"
 
     def __init__(self, per_source: int, unreadable: frozenset[str] = frozenset()):
-        self._refs = [ImageRef(f"{s}/{k}.jpg", f"/nowhere/{s}/{k}.jpg") for k in range(per_source)
-                      for s in LLAVA_665K_SOURCES]
+        self._refs = [
+            ImageRef(f"{s}/{k}.jpg", f"/nowhere/{s}/{k}.jpg") for k in range(per_source) for s in LLAVA_665K_SOURCES
+        ]
         self.unreadable = unreadable
 
     def refs(self):
@@ -157,8 +171,13 @@ def test_per_source_sampler_equal_counts_disjoint_and_seeded():
     assert _ids(sample_iterations(pool, 1, 10, seed=4, plan=plan))[0] == _ids(a)[0]
     # SENA's paper scale: 1,200 from each source of a 6k iteration
     assert dict(ImagePlan.equal(LLAVA_665K_SOURCES, 6000).quotas) == {s: 1200 for s in LLAVA_665K_SOURCES}
-    assert dict(ImagePlan.equal(LLAVA_665K_SOURCES, 12).quotas) == {"coco": 3, "gqa": 3, "ocr_vqa": 2,
-                                                                      "textvqa": 2, "vg": 2}
+    assert dict(ImagePlan.equal(LLAVA_665K_SOURCES, 12).quotas) == {
+        "coco": 3,
+        "gqa": 3,
+        "ocr_vqa": 2,
+        "textvqa": 2,
+        "vg": 2,
+    }
 
 
 def test_per_source_sampler_skips_unreadable_images_and_counts_shortfalls():
@@ -187,6 +206,7 @@ def test_sena_images_from_a_665k_file_per_source(tmp_path):
 
 # ------------------------------------------------------------------ `--method seva` with no options, end to end
 
+
 def test_seva_default_run_records_its_recipe_and_trains_lora_with_the_projector(tiny_path, tmp_path):
     """`harness evolve --method seva` (no --train): config.json holds SeVa's recipe at the tiny model's scale,
     its pairs are annotation questions of a LLaVA-665k file, and θ1 is LoRA (merged) + a trained projector."""
@@ -197,9 +217,19 @@ def test_seva_default_run_records_its_recipe_and_trains_lora_with_the_projector(
 
     json_path, root = make_llava665k(tmp_path / "data")
     run_dir = tmp_path / "seva"
-    evolve(EvolveOptions(method="seva", iters=1, images=str(json_path), image_root=str(root), images_per_iter=6,
-                         evals=[], run_dir=run_dir, progress=False,
-                         overrides=["max_new_tokens=12", "noise_step=950"]))
+    evolve(
+        EvolveOptions(
+            method="seva",
+            iters=1,
+            images=str(json_path),
+            image_root=str(root),
+            images_per_iter=6,
+            evals=[],
+            run_dir=run_dir,
+            progress=False,
+            overrides=["max_new_tokens=12", "noise_step=950"],
+        )
+    )
     config = json.loads((run_dir / "config.json").read_text())
     train = config["train"]
     assert (train["lora"], train["lora_train_projector"], train["lr_scheduler"]) == (True, True, "cosine")
@@ -209,8 +239,9 @@ def test_seva_default_run_records_its_recipe_and_trains_lora_with_the_projector(
     assert config["generation"] == {"dtype": "float32", "device": "cpu", "requested": "auto"}
     assert config["images"]["plan"]["quotas"] == {"ocr_vqa": 2, "textvqa": 4}
     entries = json.loads(json_path.read_text())
-    questions = {e["image"]: [t["value"] for t in e["conversations"] if t["from"] == "human"] for e in entries
-                 if e.get("image")}
+    questions = {
+        e["image"]: [t["value"] for t in e["conversations"] if t["from"] == "human"] for e in entries if e.get("image")
+    }
     pairs = [json.loads(x) for x in (run_dir / "iter1" / "pairs.jsonl").read_text().splitlines()]
     assert pairs
     for p in pairs:

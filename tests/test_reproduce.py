@@ -11,16 +11,28 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.reproduce import (NOT_MEASURED, Cell, ReproduceOptions, ReproductionResult, cell_text, dry_run,
-                               find_reproduction, plan_runs, render_markdown, reported_values)
+from harness.reproduce import (
+    NOT_MEASURED,
+    Cell,
+    ReproduceOptions,
+    ReproductionResult,
+    cell_text,
+    dry_run,
+    find_reproduction,
+    plan_runs,
+    render_markdown,
+    reported_values,
+)
 
 
 def test_unknown_table_lists_the_known_ones():
-    with pytest.raises(HarnessError, match="unknown table 'sena-table9'; known tables: .*sena-table1, sena-table2, "
-                                           "sena-table3, seva"):
+    with pytest.raises(
+        HarnessError, match="unknown table 'sena-table9'; known tables: .*sena-table1, sena-table2, sena-table3, seva"
+    ):
         find_reproduction("sena-table9")
-    res = subprocess.run([sys.executable, "-m", "harness.cli", "reproduce", "nope"], capture_output=True, text=True,
-                         timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "reproduce", "nope"], capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 2 and "known tables:" in res.stderr and "sena-table1" in res.stderr
 
 
@@ -28,10 +40,13 @@ def test_table1_grid_is_the_papers_rows_sharing_one_full_run():
     rep, _ = find_reproduction("sena-table1")
     runs = plan_runs(rep)
     assert [(r.key, r.variant, r.iters, r.eval_theta0) for r in runs] == [
-        ("sena", None, 3, True), ("sena-base", "base", 1, False), ("sena-sq", "sq", 1, False),
-        ("sena-se", "se", 1, False), ("sena-ca", "ca", 1, False)]
-    assert [(row.label, row.iteration) for row in runs[0].rows] == [("θ0", 0), ("θ1", 1), ("θ2", 2),
-                                                                    ("θ3 (SENA)", 3)]
+        ("sena", None, 3, True),
+        ("sena-base", "base", 1, False),
+        ("sena-sq", "sq", 1, False),
+        ("sena-se", "se", 1, False),
+        ("sena-ca", "ca", 1, False),
+    ]
+    assert [(row.label, row.iteration) for row in runs[0].rows] == [("θ0", 0), ("θ1", 1), ("θ2", 2), ("θ3 (SENA)", 3)]
     assert rep.benchmarks == ["llava_wild", "mmvet", "mmhal", "amber", "mmbench"]
     t2, _ = find_reproduction("sena-table2")
     assert [r.variant for r in t2.rows] == ["base", "se_des", "se_gen", "se"]
@@ -43,10 +58,11 @@ def test_table1_grid_is_the_papers_rows_sharing_one_full_run():
 def test_rows_differing_only_in_the_loss_share_their_pairs():
     from harness.reproduce import share_synthesis
 
-    for name, expected in (("sena-table1", {"sena-ca": "sena-base"}),
-                           ("sena-table2", {}),
-                           ("sena-table3", {"sena-ca_gen": "sena-base", "sena-ca_both": "sena-base",
-                                            "sena-ca": "sena-base"})):
+    for name, expected in (
+        ("sena-table1", {"sena-ca": "sena-base"}),
+        ("sena-table2", {}),
+        ("sena-table3", {"sena-ca_gen": "sena-base", "sena-ca_both": "sena-base", "sena-ca": "sena-base"}),
+    ):
         runs = plan_runs(find_reproduction(name)[0])
         share_synthesis(runs)
         assert {r.key: r.share_from for r in runs if r.share_from} == expected, name
@@ -80,7 +96,10 @@ def test_reported_numbers_as_printed_with_public_sources():
     assert by[("sena-table4", "LLaVA-1.5-7B + SENA (θ3)")].values == theta3.values
     seva_rows = {(r.table, r.model): r for r in seva.reported}
     assert seva_rows[("seva-readme", "LLaVA-1.5-7B + SeVa (Diffusion500)")].values == {
-        "llava_wild/relative_score": 70.7, "mmvet/total": 35.5, "mmbench/overall": 64.7}
+        "llava_wild/relative_score": 70.7,
+        "mmvet/total": 35.5,
+        "mmbench/overall": 64.7,
+    }
     assert "d9284ff" in seva_rows[("seva-readme", "LLaVA-1.5-7B + SeVa (Diffusion800)")].source
     assert seva_rows[("sena-table4", "LLaVA-1.5-7B + SeVa")].values["amber/F1"] == 83.6
     for r in (*sena.reported, *seva.reported):
@@ -93,18 +112,27 @@ def test_cells_render_ours_vs_paper_and_not_measured_here():
     assert cell_text(Cell(59.6, None, False)) == f"{NOT_MEASURED} (paper 59.6)"
     assert cell_text(Cell(None, 41.0, True)) == "41.0 (paper –)"
     rep, _ = find_reproduction("sena-table2")
-    cells = {k: Cell(1.0 if k.startswith("amber") else 62.8, 63.5 if k.startswith("llava") else None,
-                     k.startswith("llava")) for k, _ in rep.columns}
-    result = ReproductionResult(rep, Path("runs/x"), list(rep.columns), [(rep.rows[0], "sena-base", cells)],
-                                ["llava_wild"])
+    cells = {
+        k: Cell(1.0 if k.startswith("amber") else 62.8, 63.5 if k.startswith("llava") else None, k.startswith("llava"))
+        for k, _ in rep.columns
+    }
+    result = ReproductionResult(
+        rep, Path("runs/x"), list(rep.columns), [(rep.rows[0], "sena-base", cells)], ["llava_wild"]
+    )
     md = render_markdown(result)
     assert "| SE on neither | sena-base θ1 | 63.5 vs 62.8 (Δ +0.7) | not measured here (paper 1.0)" in md
     assert "AMBER CHAIR ↓" in md and rep.source in md
 
 
 def test_dry_run_counts_runs_generations_and_judge_calls(tmp_path):
-    report = dry_run(ReproduceOptions(table="sena-table1", images_per_iter=10, out=tmp_path / "never",
-                                      eval_options={"bench_options": {"scenes": 5}}))
+    report = dry_run(
+        ReproduceOptions(
+            table="sena-table1",
+            images_per_iter=10,
+            out=tmp_path / "never",
+            eval_options={"bench_options": {"scenes": 5}},
+        )
+    )
     assert not (tmp_path / "never").exists()  # nothing created
     assert [r["key"] for r in report.runs] == ["sena", "sena-base", "sena-sq", "sena-se", "sena-ca"]
     # full SENA: 1 p_base + 1 p_sq + 2 clean + 2 noised + 2 p_se per image and question; 3 iterations
@@ -118,8 +146,23 @@ def test_dry_run_counts_runs_generations_and_judge_calls(tmp_path):
 
 def test_cli_dry_run_prints_the_plan_and_creates_nothing(tmp_path):
     out = tmp_path / "plan"
-    res = subprocess.run([sys.executable, "-m", "harness.cli", "reproduce", "sena-table3", "--dry-run",
-                          "--images-per-iter", "4", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "reproduce",
+            "sena-table3",
+            "--dry-run",
+            "--images-per-iter",
+            "4",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     assert "sena-base: θ1 × 4 images; rows AL on neither; ~20 generations to build pairs" in res.stdout
     assert "sena-ca_both: θ1 × 4 images" in res.stdout and "total: ~" in res.stdout
@@ -130,9 +173,15 @@ def test_dry_run_of_judged_benchmarks_estimates_their_calls(tmp_path):
     fixtures = Path(__file__).parent / "fixtures" / "llava_wild"
     if not (fixtures / "questions.jsonl").is_file():
         pytest.skip("no LLaVA-Bench fixture")
-    report = dry_run(ReproduceOptions(table="seva", model="ckpt/not-needed", evals=["llava_wild"],
-                                      out=tmp_path / "never",
-                                      eval_options={"data_dir": fixtures, "judge_runs": 3}))
+    report = dry_run(
+        ReproduceOptions(
+            table="seva",
+            model="ckpt/not-needed",
+            evals=["llava_wild"],
+            out=tmp_path / "never",
+            eval_options={"data_dir": fixtures, "judge_runs": 3},
+        )
+    )
     (bench,) = report.benchmarks
     assert bench["models"] == 3 and bench["items"] > 0  # θ0, θ1 of t=500, θ1 of t=800
     assert bench["judge_calls"] == bench["items"] * 3 * 3  # items × judge runs × models
@@ -146,9 +195,14 @@ def test_sena_table1_end_to_end_on_the_tiny_model(tiny_path, tmp_path):
     from harness.reproduce import reproduce
 
     out = tmp_path / "t1"
-    opts = ReproduceOptions(table="sena-table1", images_per_iter=4, out=out, progress=False,
-                            overrides=["max_new_tokens=24", "sq_max_new_tokens=32"],
-                            eval_options={"bench_options": {"scenes": 3}})
+    opts = ReproduceOptions(
+        table="sena-table1",
+        images_per_iter=4,
+        out=out,
+        progress=False,
+        overrides=["max_new_tokens=24", "sq_max_new_tokens=32"],
+        eval_options={"bench_options": {"scenes": 3}},
+    )
     result = reproduce(opts)
     runs = ["sena", "sena-base", "sena-sq", "sena-se", "sena-ca"]
     # the same θ1 images in every row; θ0 evaluated once, by the first run
@@ -169,12 +223,15 @@ def test_sena_table1_end_to_end_on_the_tiny_model(tiny_path, tmp_path):
     assert sum(line.count(NOT_MEASURED) for line in rows) == 8 * 11
     assert "Shapes Accuracy" in md and "(paper –)" in md
     table = json.loads((out / "table.json").read_text())
-    assert [r["label"] for r in table["rows"]] == ["θ0", "θ1^Base", "θ1^SQ", "θ1^SE", "θ1^CA", "θ1", "θ2",
-                                                    "θ3 (SENA)"]
+    assert [r["label"] for r in table["rows"]] == ["θ0", "θ1^Base", "θ1^SQ", "θ1^SE", "θ1^CA", "θ1", "θ2", "θ3 (SENA)"]
     shapes = [r["cells"]["shapes/Accuracy"]["ours"] for r in table["rows"]]
     assert all(isinstance(v, float) for v in shapes)
-    assert table["rows"][0]["cells"]["llava_wild/relative_score"] == {"paper": 59.6, "ours": None, "diff": None,
-                                                                       "measured": False}
+    assert table["rows"][0]["cells"]["llava_wild/relative_score"] == {
+        "paper": 59.6,
+        "ours": None,
+        "diff": None,
+        "measured": False,
+    }
     # resumable: a second call reruns nothing and gives the same table
     before = (out / "sena" / "iter1" / "checkpoint" / "model.safetensors").stat().st_mtime_ns
     again = reproduce(opts)

@@ -70,8 +70,19 @@ def test_limit_smoke_result_is_stored_apart_flagged_and_never_replaces_the_full_
     runs = tmp_path / "runs"
     make_run(runs, "r-sena", "tiny", "sena", [2], {})
     preds = shapes_predictions(tmp_path / "p.jsonl")
-    base = ["eval", "--bench", "shapes", "--model", "r-sena:2", "--predictions", str(preds), "--runs-dir", str(runs),
-            "--data-dir", str(tmp_path / "data")]
+    base = [
+        "eval",
+        "--bench",
+        "shapes",
+        "--model",
+        "r-sena:2",
+        "--predictions",
+        str(preds),
+        "--runs-dir",
+        str(runs),
+        "--data-dir",
+        str(tmp_path / "data"),
+    ]
     full = cli(base, tmp_path)
     assert full.exit_code == 0, full.output
     out = runs / "r-sena" / "iter2" / "eval" / "shapes"
@@ -97,9 +108,26 @@ def test_limit_smoke_result_is_stored_apart_flagged_and_never_replaces_the_full_
 
 
 def _llava_w_args(tmp_path: Path, url: str, *extra: str) -> list[str]:
-    return ["eval", "--bench", "llava_wild", "--predictions", str(LLAVA_W / "answers_model.jsonl"), "--model",
-            "llava-v1.5-7b", "--data-dir", str(LLAVA_W), "--judge-runs", "1", "--judge-concurrency", "1",
-            "--judge-base-url", url, "--out", str(tmp_path / "o"), *extra]
+    return [
+        "eval",
+        "--bench",
+        "llava_wild",
+        "--predictions",
+        str(LLAVA_W / "answers_model.jsonl"),
+        "--model",
+        "llava-v1.5-7b",
+        "--data-dir",
+        str(LLAVA_W),
+        "--judge-runs",
+        "1",
+        "--judge-concurrency",
+        "1",
+        "--judge-base-url",
+        url,
+        "--out",
+        str(tmp_path / "o"),
+        *extra,
+    ]
 
 
 @pytest.mark.parametrize("failure", ["401", "max-cost"])
@@ -153,8 +181,13 @@ def test_rerunning_the_same_command_asks_only_for_the_missing_judgements(tmp_pat
 def test_two_predictions_files_with_the_same_name_give_two_results(reg, tmp_path):
     a = shapes_predictions(tmp_path / "iter1" / "predictions.jsonl", scenes=3, text="Yes")
     b = shapes_predictions(tmp_path / "iter3" / "predictions.jsonl", scenes=3, text="No")
-    opts = dict(data_dir=tmp_path / "data", bench_options={"scenes": 3}, results_dir=tmp_path / "results",
-                reg=reg, console=quiet())
+    opts = dict(
+        data_dir=tmp_path / "data",
+        bench_options={"scenes": 3},
+        results_dir=tmp_path / "results",
+        reg=reg,
+        console=quiet(),
+    )
     ra = evaluate("shapes", predictions=a, **opts)
     rb = evaluate("shapes", predictions=b, **opts)
     files = sorted((tmp_path / "results").rglob("results.json"))
@@ -175,12 +208,16 @@ def test_a_result_of_another_identity_is_never_replaced(reg, tmp_path):
     opts = dict(data_dir=tmp_path / "data", bench_options={"scenes": 3}, out=tmp_path / "o", reg=reg, console=quiet())
     evaluate("shapes", predictions=a, model="m", **opts)
     good = (tmp_path / "o" / "results.json").read_bytes()
-    with pytest.raises(HarnessError, match=r"o[/\\]results\.json holds another result \(it differs in model\.sha256\)"
-                                           r".*give another --out"):
+    with pytest.raises(
+        HarnessError,
+        match=r"o[/\\]results\.json holds another result \(it differs in model\.sha256\)"
+        r".*give another --out",
+    ):
         evaluate("shapes", predictions=b, model="m", **opts)
     with pytest.raises(HarnessError, match=r"differs in protocol\.options\.normalize_answers\)"):
-        evaluate("shapes", predictions=a, model="m", **{**opts, "bench_options": {"scenes": 3,
-                                                                                  "normalize_answers": True}})
+        evaluate(
+            "shapes", predictions=a, model="m", **{**opts, "bench_options": {"scenes": 3, "normalize_answers": True}}
+        )
     assert (tmp_path / "o" / "results.json").read_bytes() == good
     # a result written before identities existed is kept too
     legacy = json.loads(good)
@@ -222,8 +259,14 @@ def test_a_newer_results_schema_is_refused_with_its_name(reg, tmp_path):
 def test_a_rerun_reuses_generated_predictions_and_the_stored_result(tiny_path, reg, tmp_path, monkeypatch):
     import harness.evaluate as ev
 
-    opts = dict(model=tiny_path, data_dir=tmp_path / "data", out=tmp_path / "o", bench_options={"scenes": 2},
-                reg=reg, console=quiet())
+    opts = dict(
+        model=tiny_path,
+        data_dir=tmp_path / "data",
+        out=tmp_path / "o",
+        bench_options={"scenes": 2},
+        reg=reg,
+        console=quiet(),
+    )
     real_score = shapes_plugin.ShapesBenchmark.score
 
     def broken(self, items, predictions, judge, *, runs=1):
@@ -270,8 +313,15 @@ def test_written_files_are_0644_and_folders_0755_under_umask_022(reg, tmp_path, 
     d = atomic.make_temp_dir(".t-", tmp_path)
     assert stat.S_IMODE(d.stat().st_mode) == 0o755
     preds = write_answers(tmp_path / "p.jsonl", "Yes")
-    evaluate("shapes", predictions=preds, data_dir=tmp_path / "data", bench_options={"scenes": 3},
-             out=tmp_path / "o", reg=reg, console=quiet())
+    evaluate(
+        "shapes",
+        predictions=preds,
+        data_dir=tmp_path / "data",
+        bench_options={"scenes": 3},
+        out=tmp_path / "o",
+        reg=reg,
+        console=quiet(),
+    )
     assert stat.S_IMODE((tmp_path / "o" / "results.json").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "o").stat().st_mode) == 0o755
     os.umask(0o027)
@@ -285,8 +335,15 @@ def test_non_utf8_input_is_refused_naming_the_option_file_and_line(reg, tmp_path
     lines[3] = lines[3].replace(b"Yes", b"Y\xe9s")  # Latin-1, not UTF-8
     preds.write_bytes(b"\n".join(lines))
     with pytest.raises(HarnessError, match=r"--predictions .*p\.jsonl:4: not UTF-8 text \(byte 0xe9"):
-        evaluate("shapes", predictions=preds, data_dir=tmp_path / "data", bench_options={"scenes": 3},
-                 out=tmp_path / "o", reg=reg, console=quiet())
+        evaluate(
+            "shapes",
+            predictions=preds,
+            data_dir=tmp_path / "data",
+            bench_options={"scenes": 3},
+            out=tmp_path / "o",
+            reg=reg,
+            console=quiet(),
+        )
     assert not (tmp_path / "o").exists()
     images = tmp_path / "llava.json"
     images.write_bytes(b'[{"image": "a.png", "conversations": [{"from": "human", "value": "caf\xe9"}]}]')

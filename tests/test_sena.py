@@ -22,13 +22,23 @@ from harness.plugins import registry
 from harness.policy.templates import get_template
 from methods import sena_prompts as P
 from methods.sena import SenaConfig, SenaMethod
-from methods.sena_filters import Candidate, extract_questions, filter_pairs, has_repeated_text, make_splitter, mostly_non_text
+from methods.sena_filters import (
+    Candidate,
+    extract_questions,
+    filter_pairs,
+    has_repeated_text,
+    make_splitter,
+    mostly_non_text,
+)
 
-HEAD = ("A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, "
-        "detailed, and polite answers to the human's questions. USER: ")
+HEAD = (
+    "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, "
+    "detailed, and polite answers to the human's questions. USER: "
+)
 
 
 # ------------------------------------------------------------------ a scripted, recording backend
+
 
 class ScriptedBackend(Backend):
     """Records every generate() call and answers each request with ``script(request)``."""
@@ -53,7 +63,9 @@ def shape_script(r: GenerationRequest) -> str:
     if p.startswith("Given an image, we try"):
         return "QUESTION: What color is the circle?"
     if p.startswith("Given the image, the description"):
-        return "Improved Answer: " + ("There is a red circle on a white background." if P.SUFFIX_DES in p else "Red circle")
+        return "Improved Answer: " + (
+            "There is a red circle on a white background." if P.SUFFIX_DES in p else "Red circle"
+        )
     if p.endswith(P.SUFFIX_DES):
         return "A gray blur." if r.noise_step is not None else "There is a red circle."
     if p.endswith(P.SUFFIX_GEN):
@@ -82,24 +94,36 @@ def render(r: GenerationRequest) -> str:
 
 def step_requests(backend: ScriptedBackend) -> dict[str, list[tuple]]:
     """desc -> comparable request tuples."""
-    return {desc: [(r.prompt, r.noise_step, r.seed, r.with_image, r.max_new_tokens) for r in reqs]
-            for desc, reqs in backend.calls}
+    return {
+        desc: [(r.prompt, r.noise_step, r.seed, r.with_image, r.max_new_tokens) for r in reqs]
+        for desc, reqs in backend.calls
+    }
 
 
 # ------------------------------------------------------------------ golden prompts
 
+
 def test_rendered_prompts_of_every_step_equal_the_spec():
     backend, result = run(SenaConfig(), n=1)
     by = {desc: reqs for desc, reqs in backend.calls}
-    assert list(by) == ["sena: questions (p_base)", "sena: self-questioning (p_sq)", "sena: answers (clean image)",
-                        "sena: answers (noised, t=600)", "sena: self-enhancement (p_se)"]
+    assert list(by) == [
+        "sena: questions (p_base)",
+        "sena: self-questioning (p_sq)",
+        "sena: answers (clean image)",
+        "sena: answers (noised, t=600)",
+        "sena: self-enhancement (p_se)",
+    ]
     assert [render(r) for r in by["sena: questions (p_base)"]] == [
-        HEAD + "<image>\nPlease look at the image and generate a question related to the content of the image. ASSISTANT:"]
-    sq_body = ("Given an image, we try to ask a QUESTION about the image. Your task is to check whether this QUESTION "
-               "can be answered based on the content of the image.\nQUESTION: What color is the circle?\n"
-               "(1) If you can answer the QUESTION, please do not modify it. Output QUESTION directly.\n"
-               "(2) If you cannot answer the QUESTION, please ask a new Question that depends on the content of the image.\n"
-               "Your answer should be in the following format:\nQUESTION:")
+        HEAD
+        + "<image>\nPlease look at the image and generate a question related to the content of the image. ASSISTANT:"
+    ]
+    sq_body = (
+        "Given an image, we try to ask a QUESTION about the image. Your task is to check whether this QUESTION "
+        "can be answered based on the content of the image.\nQUESTION: What color is the circle?\n"
+        "(1) If you can answer the QUESTION, please do not modify it. Output QUESTION directly.\n"
+        "(2) If you cannot answer the QUESTION, please ask a new Question that depends on the content of the image.\n"
+        "Your answer should be in the following format:\nQUESTION:"
+    )
     # paper: with the image, through the official first-message path (strip() drops the final newline)
     (sq,) = by["sena: self-questioning (p_sq)"]
     assert render(sq) == HEAD + "<image>\n" + sq_body + " ASSISTANT:"
@@ -108,28 +132,46 @@ def test_rendered_prompts_of_every_step_equal_the_spec():
     des_prompt = clean[0].prompt.split("\n")[0]
     assert des_prompt in P.P_DES
     assert [render(r) for r in clean] == [
-        HEAD + "<image>\n" + des_prompt + "\nLook at the image and answer the question in one short sentence. ASSISTANT:",
+        HEAD
+        + "<image>\n"
+        + des_prompt
+        + "\nLook at the image and answer the question in one short sentence. ASSISTANT:",
         HEAD + "<image>\nWhat color is the circle?\nLook at the image and answer the question using a single word or "
-               "phrase. ASSISTANT:"]
+        "phrase. ASSISTANT:",
+    ]
     assert all(r.noise_step is None and r.max_new_tokens == 512 for r in clean)
     noised = by["sena: answers (noised, t=600)"]
     assert [r.prompt for r in noised] == [r.prompt for r in clean]
     assert [r.noise_step for r in noised] == [600, 600]
     assert noised[0].seed != noised[1].seed  # an independent draw per generation, as in the official code
-    se_head = ("Given the image, the description of the image, a question about the image and the answer, your task is "
-               "to improve the quality of the answer.\n")
-    se_tail = ("Based on the information provided in the Image Description, please analyze the question further and "
-               "generate a more precise and concise response.\nYour answer should be formatted as:\nImproved Answer:\n"
-               " ASSISTANT:")
+    se_head = (
+        "Given the image, the description of the image, a question about the image and the answer, your task is "
+        "to improve the quality of the answer.\n"
+    )
+    se_tail = (
+        "Based on the information provided in the Image Description, please analyze the question further and "
+        "generate a more precise and concise response.\nYour answer should be formatted as:\nImproved Answer:\n"
+        " ASSISTANT:"
+    )
     assert [render(r) for r in by["sena: self-enhancement (p_se)"]] == [
-        HEAD + "<image>\n" + se_head + "Image Description: There is a red circle.\nQuestion: " + des_prompt
+        HEAD
+        + "<image>\n"
+        + se_head
+        + "Image Description: There is a red circle.\nQuestion: "
+        + des_prompt
         + "\nLook at the image and answer the question in one short sentence.\nCurrent Answer: There is a red circle.\n"
         + se_tail,
-        HEAD + "<image>\n" + se_head + "Image Description: There is a red circle.\nQuestion: What color is the circle?\n"
-        "Look at the image and answer the question using a single word or phrase.\nCurrent Answer: Red\n" + se_tail]
+        HEAD
+        + "<image>\n"
+        + se_head
+        + "Image Description: There is a red circle.\nQuestion: What color is the circle?\n"
+        "Look at the image and answer the question using a single word or phrase.\nCurrent Answer: Red\n" + se_tail,
+    ]
     assert all(r.noise_step is None for r in by["sena: self-enhancement (p_se)"])
     assert [(p.kind, p.chosen, p.rejected) for p in result.pairs] == [
-        ("des", "There is a red circle on a white background.", "A gray blur."), ("gen", "Red circle", "Blue")]
+        ("des", "There is a red circle on a white background.", "A gray blur."),
+        ("gen", "Red circle", "Blue"),
+    ]
 
 
 def test_release_option_runs_the_text_only_check_with_its_trailing_newline():
@@ -148,12 +190,16 @@ def test_no_description_form_when_the_description_is_yes():
 
     backend, _ = run(SenaConfig(), script=script, n=1)
     se = dict(backend.calls)["sena: self-enhancement (p_se)"]
-    no_des_head = ("Given the image, the description of the image, a question about the image and the answer, your task "
-                   "is to improve the quality of the answer using a single word or phrase.\nQuestion: ")
-    assert se[1].prompt == (no_des_head + "What color is the circle?\nLook at the image and answer the question using a "
-                            "single word or phrase.\nCurrent Answer: Red\nPlease analyze the question further and "
-                            "generate a more precise and concise response.\nYour answer should be formatted as:\n"
-                            "Improved Answer:\n")
+    no_des_head = (
+        "Given the image, the description of the image, a question about the image and the answer, your task "
+        "is to improve the quality of the answer using a single word or phrase.\nQuestion: "
+    )
+    assert se[1].prompt == (
+        no_des_head + "What color is the circle?\nLook at the image and answer the question using a "
+        "single word or phrase.\nCurrent Answer: Red\nPlease analyze the question further and "
+        "generate a more precise and concise response.\nYour answer should be formatted as:\n"
+        "Improved Answer:\n"
+    )
     assert se[0].prompt.startswith(no_des_head)  # the des record has "Yes" as its description too
 
 
@@ -178,16 +224,20 @@ def test_prompt_constants_match_the_spec_text(shared_dir):
 
 # ------------------------------------------------------------------ filters on crafted strings
 
-@pytest.mark.parametrize("output,questions,reason", [
-    ("QUESTION: What color is the circle?", ["What color is the circle?"], None),
-    ("QUESTION:\nIs it red? QUESTION: Is it blue? It is blue.", ["QUESTION:\nIs it red?", "Is it blue?"], None),
-    ("The circle is red.", [], "no_question_mark"),
-    ("What is the name of the dog?", [], "name"),
-    ("Who is named Bob?", [], "name"),  # case-sensitive substring: "named" matches too
-    ("What is the Name?", ["What is the Name?"], None),
-    ("Is a?b true", [], "no_question_sentence"),
-    ("", [], "no_question_mark"),
-])
+
+@pytest.mark.parametrize(
+    "output,questions,reason",
+    [
+        ("QUESTION: What color is the circle?", ["What color is the circle?"], None),
+        ("QUESTION:\nIs it red? QUESTION: Is it blue? It is blue.", ["QUESTION:\nIs it red?", "Is it blue?"], None),
+        ("The circle is red.", [], "no_question_mark"),
+        ("What is the name of the dog?", [], "name"),
+        ("Who is named Bob?", [], "name"),  # case-sensitive substring: "named" matches too
+        ("What is the Name?", ["What is the Name?"], None),
+        ("Is a?b true", [], "no_question_sentence"),
+        ("", [], "no_question_mark"),
+    ],
+)
 def test_question_extraction(output, questions, reason):
     assert extract_questions(output) == (questions, reason)
 
@@ -219,12 +269,19 @@ def test_each_pair_filter_counts_what_it_drops_in_the_official_order():
     ]
     kept, counts = filter_pairs(cands, sp)
     assert counts == {
-        "filter.question_without_name": 9, "filter.chosen_not_repetitive": 8, "filter.rejected_not_repetitive": 7,
-        "filter.mostly_text": 6, "filter.answers_differ": 5, "filter.not_yes_no": 4, "filter.rejected_not_in_chosen": 3}
+        "filter.question_without_name": 9,
+        "filter.chosen_not_repetitive": 8,
+        "filter.rejected_not_repetitive": 7,
+        "filter.mostly_text": 6,
+        "filter.answers_differ": 5,
+        "filter.not_yes_no": 4,
+        "filter.rejected_not_in_chosen": 3,
+    }
     assert [(c, r) for _, c, r in kept] == [("The Red circle", "red"), ("Yes.", "No."), ("A redcircle.", "Blue")]
 
 
 # ------------------------------------------------------------------ switches change exactly their step
+
 
 def _without(d: dict, key: str) -> dict:
     return {k: v for k, v in d.items() if k != key}
@@ -235,7 +292,8 @@ def test_sq_off_skips_only_the_check():
     off, r_off = run(SenaConfig(sq=False))
     assert step_requests(off) == _without(step_requests(full), "sena: self-questioning (p_sq)")
     assert [p.to_dict() | {"provenance": None} for p in r_off.pairs] == [
-        p.to_dict() | {"provenance": None} for p in r_full.pairs]
+        p.to_dict() | {"provenance": None} for p in r_full.pairs
+    ]
 
 
 def test_sq_off_takes_questions_from_p_base():
@@ -246,7 +304,9 @@ def test_sq_off_takes_questions_from_p_base():
 
     backend, result = run(SenaConfig(sq=False), script=script, n=1)
     assert [r.prompt for r in dict(backend.calls)["sena: answers (clean image)"]][1::2] == [
-        "Is the circle big?" + P.SUFFIX_GEN, "What color is the circle?" + P.SUFFIX_GEN]
+        "Is the circle big?" + P.SUFFIX_GEN,
+        "What color is the circle?" + P.SUFFIX_GEN,
+    ]
     assert result.counts["questions"] == 2
 
 
@@ -263,7 +323,8 @@ def test_ca_off_changes_only_the_objective():
     off, r_off = run(SenaConfig(ca=False))
     assert step_requests(off) == step_requests(full)
     assert [p.to_dict() | {"provenance": None} for p in r_off.pairs] == [
-        p.to_dict() | {"provenance": None} for p in r_full.pairs]
+        p.to_dict() | {"provenance": None} for p in r_full.pairs
+    ]
     assert {p.kind for p in r_off.pairs} == {"des", "gen"}
     assert SenaMethod(SenaConfig()).objective().align_weight == 1.0
     off_obj = SenaMethod(SenaConfig(ca=False)).objective()
@@ -280,11 +341,17 @@ def test_sq_with_image_changes_only_the_check():
 
 def test_named_variants_are_the_papers_rows():
     """Table 1 adds each component alone to the baseline; Tables 2 and 3 vary which answers get SE / CA."""
+
     def switches(v):
         c = build_config(SenaMethod, variant=v)
         obj = SenaMethod(c).objective()
-        return (c.sq, c.se and c.se_des, c.se and c.se_gen, obj.align_weight > 0 and "des" in obj.align_kinds,
-                obj.align_weight > 0 and "gen" in obj.align_kinds)
+        return (
+            c.sq,
+            c.se and c.se_des,
+            c.se and c.se_gen,
+            obj.align_weight > 0 and "des" in obj.align_kinds,
+            obj.align_weight > 0 and "gen" in obj.align_kinds,
+        )
 
     # (SQ, SE on y_des, SE on y_gen, CA on y_des, CA on y_gen), as printed in the paper's tables
     rows = {
@@ -301,19 +368,32 @@ def test_named_variants_are_the_papers_rows():
     for variant, expected in rows.items():
         assert switches(variant) == expected, variant
     defaults = SenaMethod(SenaConfig())
-    assert switches("full") == (True, True, True, True, False) == (
-        defaults.config.sq, defaults.config.se_des, defaults.config.se_gen, True, False)
+    assert (
+        switches("full")
+        == (True, True, True, True, False)
+        == (defaults.config.sq, defaults.config.se_des, defaults.config.se_gen, True, False)
+    )
     assert build_config(SenaMethod, variant="release").sq_with_image is False
     assert build_config(SenaMethod, ["se=false"], variant="full").se is False
     backend, _ = run(build_config(SenaMethod, variant="base"))
-    assert [d for d, _ in backend.calls] == ["sena: questions (p_base)", "sena: answers (clean image)",
-                                             "sena: answers (noised, t=600)"]
+    assert [d for d, _ in backend.calls] == [
+        "sena: questions (p_base)",
+        "sena: answers (clean image)",
+        "sena: answers (noised, t=600)",
+    ]
     backend, _ = run(build_config(SenaMethod, variant="ca"))  # CA alone: the baseline's synthesis
-    assert [d for d, _ in backend.calls] == ["sena: questions (p_base)", "sena: answers (clean image)",
-                                             "sena: answers (noised, t=600)"]
+    assert [d for d, _ in backend.calls] == [
+        "sena: questions (p_base)",
+        "sena: answers (clean image)",
+        "sena: answers (noised, t=600)",
+    ]
     backend, _ = run(build_config(SenaMethod, variant="se"))  # SE alone: no p_sq, p_se on both answers
-    assert [d for d, _ in backend.calls] == ["sena: questions (p_base)", "sena: answers (clean image)",
-                                             "sena: answers (noised, t=600)", "sena: self-enhancement (p_se)"]
+    assert [d for d, _ in backend.calls] == [
+        "sena: questions (p_base)",
+        "sena: answers (clean image)",
+        "sena: answers (noised, t=600)",
+        "sena: self-enhancement (p_se)",
+    ]
 
 
 def test_table2_switches_choose_which_answers_are_enhanced():
@@ -338,16 +418,25 @@ def test_table3_switches_choose_which_pairs_get_the_alignment_term(tiny_policy):
     from harness.images.synthetic import make_scene
     from harness.train.collator import LlavaPairCollator
 
-    examples = [{"image_ref": f"synthetic/t/{i}", "prompt": p, "chosen": c, "rejected": r, "kind": k}
-                for i, (p, c, r, k) in enumerate([("Describe the image.", "A red circle.", "A blue square.", "des"),
-                                                  ("What color is it?", "Red", "Blue", "gen"),
-                                                  ("Describe the image.", "A circle.", "A square.", "des")])]
+    examples = [
+        {"image_ref": f"synthetic/t/{i}", "prompt": p, "chosen": c, "rejected": r, "kind": k}
+        for i, (p, c, r, k) in enumerate(
+            [
+                ("Describe the image.", "A red circle.", "A blue square.", "des"),
+                ("What color is it?", "Red", "Blue", "gen"),
+                ("Describe the image.", "A circle.", "A square.", "des"),
+            ]
+        )
+    ]
     flags = {}
     for variant in ("ca", "ca_gen", "ca_both", "base"):
         obj = SenaMethod(build_config(SenaMethod, variant=variant)).objective()
-        collator = LlavaPairCollator(tiny_policy.processor, get_template("vicuna_v1"),
-                                     lambda e: make_scene("t", int(e["image_ref"][-1])).render(),
-                                     align_kinds=obj.align_kinds)
+        collator = LlavaPairCollator(
+            tiny_policy.processor,
+            get_template("vicuna_v1"),
+            lambda e: make_scene("t", int(e["image_ref"][-1])).render(),
+            align_kinds=obj.align_kinds,
+        )
         flags[variant] = (obj.align_weight, collator(examples)["is_des"].tolist())
     assert flags["ca"] == (1.0, [1.0, 0.0, 1.0])  # y_des only: the paper's method
     assert flags["ca_gen"] == (1.0, [0.0, 1.0, 0.0])
@@ -359,7 +448,8 @@ def test_table3_switches_choose_which_pairs_get_the_alignment_term(tiny_policy):
         other, r_other = run(build_config(SenaMethod, variant=variant))
         assert step_requests(other) == step_requests(base)
         assert [(p.kind, p.chosen, p.rejected) for p in r_other.pairs] == [
-            (p.kind, p.chosen, p.rejected) for p in r_base.pairs]
+            (p.kind, p.chosen, p.rejected) for p in r_base.pairs
+        ]
     with pytest.raises(HarnessError, match="ca_des=false and ca_gen=false"):
         build_config(SenaMethod, ["ca_des=false"])
 
@@ -374,18 +464,26 @@ def test_sena_declares_its_image_plan_and_generation_estimate():
 
 # ------------------------------------------------------------------ bad input
 
-@pytest.mark.parametrize("overrides,variant,message", [
-    (["bogus=1"], None, "accepted: ca, ca_des, ca_gen, image_sampling, max_new_tokens, noise_step, se, se_des, se_gen, "
-                        "splitter, sq, sq_max_new_tokens, sq_with_image"),
-    (["image_sampling=random"], None, "per_source, uniform"),
-    (["noise_step=1000"], None, "0-999"),
-    (["noise_step=-1"], None, "0-999"),
-    (["noise_step=abc"], None, "expected an integer"),
-    (["sq=maybe"], None, "expected true or false"),
-    (["max_new_tokens=0"], None, "≥ 1"),
-    (["splitter=spacy"], None, "auto, nltk, fallback"),
-    ([], "nope", "variants: base, ca, ca_both, ca_gen, full, release, se, se_des, se_gen, sq"),
-])
+
+@pytest.mark.parametrize(
+    "overrides,variant,message",
+    [
+        (
+            ["bogus=1"],
+            None,
+            "accepted: ca, ca_des, ca_gen, image_sampling, max_new_tokens, noise_step, se, se_des, se_gen, "
+            "splitter, sq, sq_max_new_tokens, sq_with_image",
+        ),
+        (["image_sampling=random"], None, "per_source, uniform"),
+        (["noise_step=1000"], None, "0-999"),
+        (["noise_step=-1"], None, "0-999"),
+        (["noise_step=abc"], None, "expected an integer"),
+        (["sq=maybe"], None, "expected true or false"),
+        (["max_new_tokens=0"], None, "≥ 1"),
+        (["splitter=spacy"], None, "auto, nltk, fallback"),
+        ([], "nope", "variants: base, ca, ca_both, ca_gen, full, release, se, se_des, se_gen, sq"),
+    ],
+)
 def test_bad_options_raise_a_clear_error(overrides, variant, message):
     with pytest.raises(HarnessError, match=re.escape(message)):
         build_config(SenaMethod, overrides, variant=variant)
@@ -403,7 +501,7 @@ def test_empty_or_garbage_generations_are_filtered_and_counted(output):
     assert result.counts["images"] == 4
     values = list(result.counts.values())
     cut = list(result.counts).index("questions")
-    for part in (values[:cut], values[cut + 1:]):  # image counts, then candidate-pair counts, never grow
+    for part in (values[:cut], values[cut + 1 :]):  # image counts, then candidate-pair counts, never grow
         assert part == sorted(part, reverse=True)
     assert result.counts["pairs"] == 0
 
@@ -438,10 +536,22 @@ def test_counts_stats_and_batching_per_step():
     backend, result = run(SenaConfig(), n=5)
     assert [len(reqs) for _, reqs in backend.calls] == [5, 5, 10, 10, 10]  # one call per step, all images
     assert list(result.counts) == [
-        "images", "images.readable", "questions.has_question_mark", "questions.without_name",
-        "questions.has_question_sentence", "questions", "candidates", "filter.question_without_name",
-        "filter.chosen_not_repetitive", "filter.rejected_not_repetitive", "filter.mostly_text",
-        "filter.answers_differ", "filter.not_yes_no", "filter.rejected_not_in_chosen", "pairs"]
+        "images",
+        "images.readable",
+        "questions.has_question_mark",
+        "questions.without_name",
+        "questions.has_question_sentence",
+        "questions",
+        "candidates",
+        "filter.question_without_name",
+        "filter.chosen_not_repetitive",
+        "filter.rejected_not_repetitive",
+        "filter.mostly_text",
+        "filter.answers_differ",
+        "filter.not_yes_no",
+        "filter.rejected_not_in_chosen",
+        "pairs",
+    ]
     assert result.counts["pairs"] == len(result.pairs) == 10
     steps = result.stats["steps"]
     assert list(steps) == ["question", "self_questioning", "answer_clean", "answer_noised", "self_enhancement"]
@@ -464,6 +574,7 @@ def test_seeded_choices_depend_on_the_seed_only():
 
 # ------------------------------------------------------------------ plugin registration and warm-up formats
 
+
 def test_registered_with_warmup_tasks_that_speak_sena():
     import random
 
@@ -481,8 +592,11 @@ def test_registered_with_warmup_tasks_that_speak_sena():
                     assert ex.answer.endswith("?")
                 elif ex.prompt.startswith("Given an image, we try"):
                     questions, reason = extract_questions(ex.answer)
-                    assert reason is None and len(questions) == 1 and ex.prompt.endswith(
-                        "QUESTION:" if ex.with_image else "QUESTION:\n")
+                    assert (
+                        reason is None
+                        and len(questions) == 1
+                        and ex.prompt.endswith("QUESTION:" if ex.with_image else "QUESTION:\n")
+                    )
                 elif ex.prompt.startswith("Given the image, the description"):
                     assert ex.answer.startswith("Improved Answer: ")
                     assert sena.parse_enhanced(ex.answer, "x")[1]
@@ -493,6 +607,7 @@ def test_registered_with_warmup_tasks_that_speak_sena():
 
 
 # ------------------------------------------------------------------ a real run on the tiny model
+
 
 @pytest.fixture(scope="module")
 def sena_tiny_policy(cache_root):
@@ -527,8 +642,9 @@ def test_tiny_model_run_writes_identical_pairs_for_the_same_seed(sena_tiny_polic
     outputs = []
     for k in range(2):
         backend = CountingBackend(HFBackend(sena_tiny_policy, batch_size=32, progress=False))
-        c = SynthesisContext(seed=3, iteration=1, checkpoint="tiny", open_image=SyntheticSource("sena-tiny", 16).open,
-                             progress=False)
+        c = SynthesisContext(
+            seed=3, iteration=1, checkpoint="tiny", open_image=SyntheticSource("sena-tiny", 16).open, progress=False
+        )
         result = SenaMethod(config).synthesize(backend, list(SyntheticSource("sena-tiny", 16).refs()), c)
         path = write_jsonl(tmp_path / f"pairs{k}.jsonl", [p.to_dict() for p in result.pairs])
         outputs.append((path.read_bytes(), result, backend.calls))

@@ -16,8 +16,10 @@ from harness.plugins import registry
 from harness.policy.templates import get_template
 from tests.method_fakes import ScriptedBackend, synthetic_context, synthetic_refs
 
-SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. "
-          "The assistant gives helpful, detailed, and polite answers to the human's questions.")
+SYSTEM = (
+    "A chat between a curious human and an artificial intelligence assistant. "
+    "The assistant gives helpful, detailed, and polite answers to the human's questions."
+)
 
 
 def annotated_refs() -> list[ImageRef]:
@@ -46,15 +48,22 @@ def test_golden_prompts_annotations_clean_then_noised():
     assert all(r.max_new_tokens == 512 and r.with_image for r in clean + noisy)
     rendered = get_template("llava_v1").render("What is written on the sign?")
     assert rendered == f"{SYSTEM} USER: <image>\nWhat is written on the sign? ASSISTANT:"
-    assert out.counts == {"images": 3, "questions": 3, "questions_valid": 3, "answered": 3, "not_equal": 3,
-                          "valid_text": 3}
+    assert out.counts == {
+        "images": 3,
+        "questions": 3,
+        "questions_valid": 3,
+        "answered": 3,
+        "not_equal": 3,
+        "valid_text": 3,
+    }
     assert {p.kind for p in out.pairs} == {"qa"} and all(p.chosen.startswith("clean") for p in out.pairs)
     assert out.stats["generation_calls"] == 2 and out.stats["requests"] == 6
 
 
 def test_self_generated_questions_use_p_base():
-    backend = ScriptedBackend(lambda r, i: "What color is the circle?</s>" if r.prompt == seva.P_BASE
-                              else f"answer {r.noise_step} {i}")
+    backend = ScriptedBackend(
+        lambda r, i: "What color is the circle?</s>" if r.prompt == seva.P_BASE else f"answer {r.noise_step} {i}"
+    )
     refs = synthetic_refs(4)
     out = seva.Seva().synthesize(backend, refs, synthetic_context())
     assert len(backend.calls) == 3
@@ -62,18 +71,24 @@ def test_self_generated_questions_use_p_base():
     assert seva.P_BASE == "Please look at the image and generate a question related to the content of the image."
     assert get_template("llava_v1").render(seva.P_BASE) == (
         f"{SYSTEM} USER: <image>\nPlease look at the image and generate a question related to the content of "
-        f"the image. ASSISTANT:")
+        f"the image. ASSISTANT:"
+    )
     assert [r.prompt for r in backend.calls[1]] == ["What color is the circle?"] * 4
     assert out.stats["question_source"] == "self" and len(out.pairs) == 4
 
 
 def test_equality_filter_cleanup_and_garbage():
     answers = {  # (question, noise) -> text
-        ("Q1", None): "Same answer.", ("Q1", 500): "Same answer.",  # exactly equal: dropped
-        ("Q2", None): "A red\ncircle.</s>", ("Q2", 500): "A blue square.",  # kept, cleaned
-        ("Q3", None): "", ("Q3", 500): "Something.",  # empty chosen: dropped
-        ("Q4", None): "Text.", ("Q4", 500): "\ufffd\ufffd",  # garbage rejected: dropped
-        ("Q5", None): "Yes\n", ("Q5", 500): "Yes",  # differ only by newline: kept (official order)
+        ("Q1", None): "Same answer.",
+        ("Q1", 500): "Same answer.",  # exactly equal: dropped
+        ("Q2", None): "A red\ncircle.</s>",
+        ("Q2", 500): "A blue square.",  # kept, cleaned
+        ("Q3", None): "",
+        ("Q3", 500): "Something.",  # empty chosen: dropped
+        ("Q4", None): "Text.",
+        ("Q4", 500): "\ufffd\ufffd",  # garbage rejected: dropped
+        ("Q5", None): "Yes\n",
+        ("Q5", 500): "Yes",  # differ only by newline: kept (official order)
     }
     refs = [ImageRef(f"synthetic/method-test/{k}", None, (f"Q{k}",)) for k in range(1, 6)]
     backend = ScriptedBackend(lambda r, i: answers[(r.prompt, r.noise_step)])
@@ -119,10 +134,16 @@ def test_noise_step_800_and_duplicate_option():
     assert {r.noise_step for r in backend.calls[1]} == {800}
 
 
-@pytest.mark.parametrize("override, needle", [
-    ("noise_step=1000", "0-999"), ("noise_step=-1", "0-999"), ("question_source=web", "annotations, self"),
-    ("max_new_tokens=0", "≥ 1"), ("temperature=0.7", "accepted: "),
-])
+@pytest.mark.parametrize(
+    "override, needle",
+    [
+        ("noise_step=1000", "0-999"),
+        ("noise_step=-1", "0-999"),
+        ("question_source=web", "annotations, self"),
+        ("max_new_tokens=0", "≥ 1"),
+        ("temperature=0.7", "accepted: "),
+    ],
+)
 def test_bad_options_list_what_is_accepted(override, needle):
     with pytest.raises(HarnessError, match=needle):
         build_config(seva.Seva, [override])

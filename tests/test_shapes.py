@@ -56,8 +56,9 @@ def test_scenes_are_the_ones_the_hand_computation_assumes():
 def test_items_and_images_are_deterministic(tmp_path):
     a = ShapesBenchmark(scenes=3).load(tmp_path / "a")
     b = ShapesBenchmark(scenes=3).load(tmp_path / "b")
-    assert [i.id for i in a] == list(ANSWERS)[:3] + ["0-describe"] + list(ANSWERS)[3:6] + ["1-describe"] \
-        + list(ANSWERS)[6:9] + ["2-describe"]
+    assert [i.id for i in a] == list(ANSWERS)[:3] + ["0-describe"] + list(ANSWERS)[3:6] + ["1-describe"] + list(
+        ANSWERS
+    )[6:9] + ["2-describe"]
     assert a[0].image == tmp_path / "a" / "images" / "0.png"
     assert a[0].image.read_bytes() == b[0].image.read_bytes()
     assert a[0].prompt == "Is there a circle in this image?" and a[3].prompt == "Describe the image."
@@ -117,12 +118,15 @@ def test_predictions_round_trip(bench, tmp_path):
     assert json.loads(path.read_text().splitlines()[0]) == {"id": "0-circle", "text": "Yes"}
 
 
-@pytest.mark.parametrize("rows, message", [
-    ([{"id": "9-circle", "text": "Yes"}], r"p\.jsonl:13: unknown id '9-circle'"),
-    ([{"id": "0-circle", "text": "No"}], r"p\.jsonl:13: duplicated id '0-circle'"),
-    (['{"id": "0-circle", "text": '], r"p\.jsonl:13: malformed JSON line"),
-    ([{"id": "0-circle"}], r"p\.jsonl:13: id '0-circle': missing or non-string field 'text'"),
-])
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ([{"id": "9-circle", "text": "Yes"}], r"p\.jsonl:13: unknown id '9-circle'"),
+        ([{"id": "0-circle", "text": "No"}], r"p\.jsonl:13: duplicated id '0-circle'"),
+        (['{"id": "0-circle", "text": '], r"p\.jsonl:13: malformed JSON line"),
+        ([{"id": "0-circle"}], r"p\.jsonl:13: id '0-circle': missing or non-string field 'text'"),
+    ],
+)
 def test_bad_prediction_files_name_the_file_and_line(bench, tmp_path, rows, message):
     items = bench.load(None)
     path = write_preds(tmp_path / "p.jsonl", [{"id": k, "text": v} for k, v in ANSWERS.items()] + rows)
@@ -148,8 +152,12 @@ def test_the_benchmark_breaks_the_pair_the_warm_up_scenes_skew():
     assert together(warm) > 0.9 and together(bench) < 0.2 and 0.45 < together(uniform) < 0.65
     # every attribute is exact: size and position words follow the box
     shape = bench_scene(0).shapes[0]
-    assert shape.size in ("small", "large") and shape.position in ("top left", "top right", "bottom left",
-                                                                   "bottom right")
+    assert shape.size in ("small", "large") and shape.position in (
+        "top left",
+        "top right",
+        "bottom left",
+        "bottom right",
+    )
 
 
 def test_stored_records_recompute_the_metrics_and_their_intervals(bench):
@@ -167,8 +175,17 @@ def test_stored_records_recompute_the_metrics_and_their_intervals(bench):
 
 def test_intervals_narrow_with_more_scenes_and_cover_the_estimate():
     def units(n: int) -> list[dict]:  # one hallucinated mention in every fourth of n scenes, 2 mentions each
-        return [{"mentions": 2, "hallucinated": int(i % 4 == 0), "objects": 2, "covered": 2, "descriptions": 1,
-                 "hallucination_free": int(i % 4 != 0)} for i in range(n)]
+        return [
+            {
+                "mentions": 2,
+                "hallucinated": int(i % 4 == 0),
+                "objects": 2,
+                "covered": 2,
+                "descriptions": 1,
+                "hallucination_free": int(i % 4 != 0),
+            }
+            for i in range(n)
+        ]
 
     small, large = intervals(units(40), metrics_from_counters), intervals(units(400), metrics_from_counters)
     assert small["CHAIR"][0] < 12.5 < small["CHAIR"][1] and large["CHAIR"][0] < 12.5 < large["CHAIR"][1]

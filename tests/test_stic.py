@@ -105,10 +105,16 @@ def test_objective_and_recipe():
     assert recipe["global_batch_size"] == 8
 
 
-@pytest.mark.parametrize("override, needle", [
-    ("corrupt=blur", "paper, released"), ("rejected_logp=x", "likelihood, released_code"),
-    ("objective=kto", "dpo, mdpo"), ("stage2=true", "cannot run"), ("temperature=0.2", "accepted: "),
-])
+@pytest.mark.parametrize(
+    "override, needle",
+    [
+        ("corrupt=blur", "paper, released"),
+        ("rejected_logp=x", "likelihood, released_code"),
+        ("objective=kto", "dpo, mdpo"),
+        ("stage2=true", "cannot run"),
+        ("temperature=0.2", "accepted: "),
+    ],
+)
 def test_bad_options(override, needle):
     with pytest.raises(HarnessError, match=needle):
         build_config(stic.Stic, [override])
@@ -118,8 +124,17 @@ def test_two_iterations_on_the_tiny_model(tiny_path, tmp_path):
     from harness.evolve import EvolveOptions, evolve
 
     run_dir = tmp_path / "stic"
-    evolve(EvolveOptions(method="stic", iters=2, run_dir=run_dir, overrides=["max_new_tokens=16"], progress=False,
-                         images_per_iter=4, evals=[]))
+    evolve(
+        EvolveOptions(
+            method="stic",
+            iters=2,
+            run_dir=run_dir,
+            overrides=["max_new_tokens=16"],
+            progress=False,
+            images_per_iter=4,
+            evals=[],
+        )
+    )
     for i in (1, 2):
         it = run_dir / f"iter{i}"
         pairs = (it / "pairs.jsonl").read_text().splitlines()

@@ -40,8 +40,9 @@ def test_journal_keeps_finished_chunks_and_drops_a_line_cut_short(tmp_path):
 
 def test_chunks_and_counts():
     assert [list(c) for _, c in chunked(list(range(7)), 3)] == [[0, 1, 2], [3, 4, 5], [6]]
-    merged = merge_counts([{"images": 4, "pairs": 2, "filter": {"a": 1}},
-                           {"images": 3, "pairs": 0, "filter": {"a": 2}}])
+    merged = merge_counts(
+        [{"images": 4, "pairs": 2, "filter": {"a": 1}}, {"images": 3, "pairs": 0, "filter": {"a": 2}}]
+    )
     assert merged == {"images": 7, "pairs": 2, "filter": {"a": 3}}
     with pytest.raises(HarnessError):
         list(chunked([1], 0))
@@ -55,9 +56,28 @@ def _evolve(run_dir, *, kill_at=None, chunk=4, images=None, per_iter=12):
     env.pop("HARNESS_KILL_AT", None)
     if kill_at:
         env["HARNESS_KILL_AT"] = kill_at
-    cmd = [sys.executable, "-m", "harness.cli", "evolve", "--method", "sena", "--iters", "1", "--images-per-iter",
-           str(per_iter), "--eval", "none", "--set", "max_new_tokens=12", "--set", "sq_max_new_tokens=12",
-           "--chunk-images", str(chunk), "--run-dir", str(run_dir)] + (["--images", str(images)] if images else [])
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "evolve",
+        "--method",
+        "sena",
+        "--iters",
+        "1",
+        "--images-per-iter",
+        str(per_iter),
+        "--eval",
+        "none",
+        "--set",
+        "max_new_tokens=12",
+        "--set",
+        "sq_max_new_tokens=12",
+        "--chunk-images",
+        str(chunk),
+        "--run-dir",
+        str(run_dir),
+    ] + (["--images", str(images)] if images else [])
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -67,8 +87,9 @@ def _stats(run_dir) -> dict:
 
 def test_kill_9_mid_synthesis_reruns_only_the_unfinished_chunks(tiny_path, tmp_path):
     clean = _evolve(tmp_path / "clean", kill_at="synthesized-1")  # stop once the stage is finished
-    assert clean.returncode == -signal.SIGKILL and (tmp_path / "clean" / "iter1" / "pairs.jsonl").is_file(), \
+    assert clean.returncode == -signal.SIGKILL and (tmp_path / "clean" / "iter1" / "pairs.jsonl").is_file(), (
         clean.stderr[-2000:]
+    )
     full = _stats(tmp_path / "clean")
     assert full["chunks"] == 3 and full["chunks_resumed"] == 0
     assert full["requests_this_invocation"] == sum(full["requests_by_chunk"]) > 0
@@ -89,8 +110,11 @@ def test_kill_9_mid_synthesis_reruns_only_the_unfinished_chunks(tiny_path, tmp_p
     clean_pairs = (tmp_path / "clean" / "iter1" / "pairs.jsonl").read_bytes()
     assert (killed / "iter1" / "pairs.jsonl").read_bytes() == clean_pairs
     assert not (killed / "iter1" / "synthesize.journal.jsonl").exists()  # the journal went with the stage's end
-    manifest = json.loads((killed / "stages" / "synthesize-1.done").read_text()) \
-        if (killed / "stages" / "synthesize-1.done").is_file() else None
+    manifest = (
+        json.loads((killed / "stages" / "synthesize-1.done").read_text())
+        if (killed / "stages" / "synthesize-1.done").is_file()
+        else None
+    )
     if manifest is not None:
         assert manifest.get("chunk_images") == 4
 
@@ -116,8 +140,17 @@ def test_images_that_vanish_or_are_corrupt_mid_stream_are_skipped_and_counted(ti
             hit.append(point)
 
     monkeypatch.setattr(evolve_mod, "maybe_kill", between_chunks)
-    opts = EvolveOptions(method="sena", iters=1, images=str(folder), images_per_iter=12, evals=[], run_dir=run,
-                         overrides=["max_new_tokens=12", "sq_max_new_tokens=12"], chunk_images=4, progress=False)
+    opts = EvolveOptions(
+        method="sena",
+        iters=1,
+        images=str(folder),
+        images_per_iter=12,
+        evals=[],
+        run_dir=run,
+        overrides=["max_new_tokens=12", "sq_max_new_tokens=12"],
+        chunk_images=4,
+        progress=False,
+    )
     evolve(opts)
     assert hit
     stats = _stats(run)
@@ -162,8 +195,16 @@ def test_the_hf_backend_over_two_worker_processes_matches_one(tiny_policy):
     from harness.backends.hf import HFBackend
     from harness.images.synthetic import make_scene
 
-    reqs = [GenerationRequest(make_scene("hf-dp", k).render(), "Describe the image.", max_new_tokens=6,
-                              noise_step=600 if k % 2 else None, seed=k) for k in range(5)]
+    reqs = [
+        GenerationRequest(
+            make_scene("hf-dp", k).render(),
+            "Describe the image.",
+            max_new_tokens=6,
+            noise_step=600 if k % 2 else None,
+            seed=k,
+        )
+        for k in range(5)
+    ]
     single = HFBackend(tiny_policy, batch_size=1, progress=False).generate(reqs)
     dp = HFBackend(tiny_policy, batch_size=1, progress=False, data_parallel_size=2)
     try:
@@ -184,14 +225,17 @@ def test_shard_bounds_and_gpu_groups():
 
 
 def test_backend_options_are_typed_and_checked():
-    opts = parse_backend_options("vllm", VLLM_OPTIONS, ["gpu_memory_utilization=0.7", "data_parallel_size=8",
-                                                        "enforce_eager=true"])
+    opts = parse_backend_options(
+        "vllm", VLLM_OPTIONS, ["gpu_memory_utilization=0.7", "data_parallel_size=8", "enforce_eager=true"]
+    )
     assert opts == {"gpu_memory_utilization": 0.7, "data_parallel_size": 8, "enforce_eager": True}
-    for bad, message in [("gpu_memory_utilization=1.5", "gpu_memory_utilization=1.5: expected a number > 0"),
-                         ("tensor_parallel_size=0", "expected an integer ≥ 1"),
-                         ("data_parallel_size=two", "data_parallel_size=two"),
-                         ("swap_space=4", "no such option; accepted: data_parallel_size"),
-                         ("gpu_memory_utilization", "expected key=value")]:
+    for bad, message in [
+        ("gpu_memory_utilization=1.5", "gpu_memory_utilization=1.5: expected a number > 0"),
+        ("tensor_parallel_size=0", "expected an integer ≥ 1"),
+        ("data_parallel_size=two", "data_parallel_size=two"),
+        ("swap_space=4", "no such option; accepted: data_parallel_size"),
+        ("gpu_memory_utilization", "expected key=value"),
+    ]:
         with pytest.raises(HarnessError, match=message):
             parse_backend_options("vllm", VLLM_OPTIONS, [bad])
     from harness.backends.hf import HFBackend
@@ -204,8 +248,17 @@ def test_a_bad_backend_option_is_refused_before_the_run_folder_exists(tmp_path):
     from harness.evolve import EvolveOptions, evolve
 
     with pytest.raises(HarnessError, match="--backend-opt gpu_memory_utilization=0"):
-        evolve(EvolveOptions(method="sena", iters=1, backend="vllm", backend_opts=["gpu_memory_utilization=0"],
-                             run_dir=tmp_path / "run", evals=[], progress=False))
+        evolve(
+            EvolveOptions(
+                method="sena",
+                iters=1,
+                backend="vllm",
+                backend_opts=["gpu_memory_utilization=0"],
+                run_dir=tmp_path / "run",
+                evals=[],
+                progress=False,
+            )
+        )
     assert not (tmp_path / "run").exists()
 
 
@@ -220,8 +273,9 @@ def test_the_vllm_policy_holds_no_weights_and_builds_the_same_inputs(tiny_path, 
     reqs = [GenerationRequest(img, "What is it?"), GenerationRequest(img, "What is it?", noise_step=600, seed=3)]
     a, b = build_inputs(light, reqs), build_inputs(tiny_policy, reqs)
     assert [x["prompt"] for x in a] == [x["prompt"] for x in b]
-    assert all(x["multi_modal_data"]["image"].tobytes() == y["multi_modal_data"]["image"].tobytes()
-               for x, y in zip(a, b))
+    assert all(
+        x["multi_modal_data"]["image"].tobytes() == y["multi_modal_data"]["image"].tobytes() for x, y in zip(a, b)
+    )
 
 
 FAKE_VLLM = '''
@@ -267,8 +321,16 @@ def test_the_vllm_backend_passes_its_options_and_shards_over_data_parallel_engin
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,4")
     policy = VLLMBackend.load_policy(tiny_path, "float16")
     assert {p.device.type for p in policy.model.parameters()} == {"meta"}
-    reqs = [GenerationRequest(make_scene("fake-vllm", k).render(), f"Question {k}?", max_new_tokens=5 + k,
-                              noise_step=600 if k == 2 else None, seed=k) for k in range(5)]
+    reqs = [
+        GenerationRequest(
+            make_scene("fake-vllm", k).render(),
+            f"Question {k}?",
+            max_new_tokens=5 + k,
+            noise_step=600 if k == 2 else None,
+            seed=k,
+        )
+        for k in range(5)
+    ]
     one = VLLMBackend(policy, gpu_memory_utilization=0.6, request_chunk=3, progress=False)
     texts = one.generate(reqs)
     one.close()

@@ -35,8 +35,13 @@ print(build_once(target, build), flush=True)
 
 def _spawn(target: Path, log: Path, pause: float) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.Popen([sys.executable, "-c", BUILDER, str(target), str(log), str(pause)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", BUILDER, str(target), str(log), str(pause)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _leftovers(folder: Path) -> list[str]:

@@ -63,7 +63,12 @@ def test_long_texts_are_scored_sentence_by_sentence(scorer):
 
 
 def test_split_sentences():
-    assert split_sentences("A red circle. Is it big?  Yes!\nA square") == ["A red circle.", "Is it big?", "Yes!", "A square"]
+    assert split_sentences("A red circle. Is it big?  Yes!\nA square") == [
+        "A red circle.",
+        "Is it big?",
+        "Yes!",
+        "A square",
+    ]
     assert split_sentences("   ") == []
     assert split_sentences("v1.5 is a model.") == ["v1.5 is a model."]
 

@@ -19,8 +19,14 @@ def _score(policy, scenes: int, tmp_path):
     bench = ShapesBenchmark(scenes=scenes, image_dir=tmp_path / "images")
     items = bench.load(None)
     backend = HFBackend(policy, batch_size=32, progress=False)
-    outs = backend.generate([GenerationRequest(prompt=it.prompt, image=Image.open(it.image).convert("RGB"),
-                                               max_new_tokens=bench.max_new_tokens) for it in items])
+    outs = backend.generate(
+        [
+            GenerationRequest(
+                prompt=it.prompt, image=Image.open(it.image).convert("RGB"), max_new_tokens=bench.max_new_tokens
+            )
+            for it in items
+        ]
+    )
     return bench.score(items, {it.id: o for it, o in zip(items, outs)})
 
 
@@ -50,8 +56,10 @@ def test_the_tiny_model_keeps_its_measured_grounding(tiny_policy, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="not reached yet: the issue's target figures (docs/proving-ground.md "
-                                       "records the measured ones and the gap)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="not reached yet: the issue's target figures (docs/proving-ground.md records the measured ones and the gap)",
+)
 def test_the_tiny_model_meets_the_target_figures(tiny_policy, tmp_path):
     m = _score(tiny_policy, 300, tmp_path).metrics
     assert m["Cover"] >= 60, m

@@ -15,12 +15,27 @@ from harness.train.reference import reference_logps
 from harness.train.trainer import SelfEvolutionDPOTrainer
 
 EXAMPLES = [
-    {"image_ref": "synthetic/t/0", "prompt": "Describe the image.", "chosen": "There is a red circle.",
-     "rejected": "There is a blue square and a green triangle.", "kind": "des"},
-    {"image_ref": "synthetic/t/1", "prompt": "What color is the square?", "chosen": "Blue", "rejected": "Red",
-     "kind": "gen"},
-    {"image_ref": "synthetic/t/2", "prompt": "Describe the image.", "chosen": "There is a yellow triangle.",
-     "rejected": "There is a yellow circle.", "kind": "des"},
+    {
+        "image_ref": "synthetic/t/0",
+        "prompt": "Describe the image.",
+        "chosen": "There is a red circle.",
+        "rejected": "There is a blue square and a green triangle.",
+        "kind": "des",
+    },
+    {
+        "image_ref": "synthetic/t/1",
+        "prompt": "What color is the square?",
+        "chosen": "Blue",
+        "rejected": "Red",
+        "kind": "gen",
+    },
+    {
+        "image_ref": "synthetic/t/2",
+        "prompt": "Describe the image.",
+        "chosen": "There is a yellow triangle.",
+        "rejected": "There is a yellow circle.",
+        "kind": "des",
+    },
 ]
 
 
@@ -44,8 +59,8 @@ def test_collator_tokenises_jointly_with_bos_and_eos(setup):
     for j in range(6):
         ids = batch["input_ids"][j][batch["attention_mask"][j].bool()].tolist()
         assert ids[0] == tok.bos_token_id and ids[-1] == tok.eos_token_id
-        answer = ids[batch["completion_mask"][j].bool().nonzero()[0].item():]
-        expected = (EXAMPLES[j % 3]["chosen"] if j < 3 else EXAMPLES[j % 3]["rejected"])
+        answer = ids[batch["completion_mask"][j].bool().nonzero()[0].item() :]
+        expected = EXAMPLES[j % 3]["chosen"] if j < 3 else EXAMPLES[j % 3]["rejected"]
         assert tok.decode(answer, skip_special_tokens=True).strip() == expected
     assert batch["is_des"].tolist() == [1.0, 0.0, 1.0]
     assert collator.boundary_mismatches == 0
@@ -56,23 +71,39 @@ def _trainer(model, proc, collator, tmp_path, *, align_weight, precomputed, exam
 
     cfg = TrainConfig.for_model("tiny").with_overrides({"live_reference": not precomputed})
     args = dpo_args(cfg, tmp_path / "out", len(examples), objective=TrainingObjective())
-    return SelfEvolutionDPOTrainer(model=model, ref_model=ref_model, args=args, data_collator=collator,
-                                   train_dataset=Dataset.from_list(examples), processing_class=proc,
-                                   align_weight=align_weight)
+    return SelfEvolutionDPOTrainer(
+        model=model,
+        ref_model=ref_model,
+        args=args,
+        data_collator=collator,
+        train_dataset=Dataset.from_list(examples),
+        processing_class=proc,
+        align_weight=align_weight,
+    )
 
 
 def test_loss_without_ca_equals_trls_plain_dpo_and_ca_equals_hand_nll(setup):
     model, proc, collator, tmp_path = setup
     refs = reference_logps(model, collator, EXAMPLES, batch_size=2, progress=False)
-    examples = [dict(e, ref_chosen_logps=r["chosen_logps"], ref_rejected_logps=r["rejected_logps"])
-                for e, r in zip(EXAMPLES, refs)]
+    examples = [
+        dict(e, ref_chosen_logps=r["chosen_logps"], ref_rejected_logps=r["rejected_logps"])
+        for e, r in zip(EXAMPLES, refs)
+    ]
     ours = _trainer(model, proc, collator, tmp_path, align_weight=0.0, precomputed=True, examples=examples)
     batch = collator(examples)
     with torch.no_grad():
         loss_ours = ours.compute_loss(ours.model, dict(batch)).item()
     # TRL's own DPO with a live frozen copy of the same model as reference
-    plain = _trainer(copy.deepcopy(model), proc, collator, tmp_path, align_weight=0.0, precomputed=False,
-                     examples=EXAMPLES, ref_model=copy.deepcopy(model))
+    plain = _trainer(
+        copy.deepcopy(model),
+        proc,
+        collator,
+        tmp_path,
+        align_weight=0.0,
+        precomputed=False,
+        examples=EXAMPLES,
+        ref_model=copy.deepcopy(model),
+    )
     live = collator(EXAMPLES)
     live.pop("is_des")
     with torch.no_grad():
@@ -86,10 +117,10 @@ def test_loss_without_ca_equals_trls_plain_dpo_and_ca_equals_hand_nll(setup):
         total = with_ca.compute_loss(with_ca.model, dict(batch)).item()
     nlls = []
     for j, ex in enumerate(EXAMPLES):
-        ids = batch["input_ids"][j:j + 1]
-        att = batch["attention_mask"][j:j + 1]
+        ids = batch["input_ids"][j : j + 1]
+        att = batch["attention_mask"][j : j + 1]
         with torch.no_grad():
-            logits = model(input_ids=ids, attention_mask=att, pixel_values=batch["pixel_values"][j:j + 1]).logits
+            logits = model(input_ids=ids, attention_mask=att, pixel_values=batch["pixel_values"][j : j + 1]).logits
         logp = torch.log_softmax(logits[0, :-1].float(), -1).gather(1, ids[0, 1:, None])[:, 0]
         m = batch["completion_mask"][j, 1:].float()
         nll = -(logp * m).sum() / m.sum()

@@ -23,8 +23,15 @@ def _rows(n: int) -> list[dict]:
     rows = []
     for i in range(n):
         scene, other = make_scene("ddp", i), make_scene("ddp", i + 50)
-        rows.append({"image_ref": f"synthetic/ddp/{i}", "prompt": "Describe the image.", "chosen": scene.caption(),
-                     "rejected": other.caption(), "kind": "des" if i % 2 == 0 else "gen"})
+        rows.append(
+            {
+                "image_ref": f"synthetic/ddp/{i}",
+                "prompt": "Describe the image.",
+                "chosen": scene.caption(),
+                "rejected": other.caption(),
+                "kind": "des" if i % 2 == 0 else "gen",
+            }
+        )
     return rows
 
 
@@ -34,14 +41,27 @@ def test_two_process_data_parallel_update_equals_one_process(tiny_path, tmp_path
     # lr 5e-4 (not the tiny default): an update well above the tolerance the two runs must agree to
     base = TrainConfig.for_model("tiny").with_overrides({"live_reference": True, "learning_rate": 5e-4})
     ddp = base.with_overrides({"per_device_batch_size": 4, "launcher": "accelerate", "accelerate_config": "cpu_ddp"})
-    job = write_job(tmp_path / "job.json", policy_path=tiny_path, out_dir=tmp_path / "ddp", rows=_rows(8),
-                    objective=objective, cfg=ddp, source=source.describe())
+    job = write_job(
+        tmp_path / "job.json",
+        policy_path=tiny_path,
+        out_dir=tmp_path / "ddp",
+        rows=_rows(8),
+        objective=objective,
+        cfg=ddp,
+        source=source.describe(),
+    )
     launch(job, ddp.accelerate_config)
     info = json.loads(job.with_suffix(".result.json").read_text())
     assert info["processes"] == 2 and info["steps"] == 1 and info["examples"] == 8
 
-    single = train_iteration(tiny_path, tmp_path / "single", atomic.read_jsonl(job.with_suffix(".rows.jsonl")),
-                             objective=objective, cfg=base, open_image=lambda e: source.open(ImageRef(e["image_ref"])))
+    single = train_iteration(
+        tiny_path,
+        tmp_path / "single",
+        atomic.read_jsonl(job.with_suffix(".rows.jsonl")),
+        objective=objective,
+        cfg=base,
+        open_image=lambda e: source.open(ImageRef(e["image_ref"])),
+    )
     assert single["processes"] == 1
     assert info["train_loss"] == pytest.approx(single["train_loss"], rel=1e-5)
     a, b = load_file(tmp_path / "ddp" / "model.safetensors"), load_file(tmp_path / "single" / "model.safetensors")

@@ -83,8 +83,12 @@ def parse_backend_options(backend: str, options: dict[str, BackendOption], items
             value = opt.kind(raw)
         except ValueError:
             raise HarnessError(f"--backend-opt {key}={raw}: expected {opt.describe()}") from None
-        if (isinstance(value, float) and not math.isfinite(value)) or (opt.low is not None and value < opt.low) or \
-                (opt.high is not None and value > opt.high) or (opt.above is not None and value <= opt.above):
+        if (
+            (isinstance(value, float) and not math.isfinite(value))
+            or (opt.low is not None and value < opt.low)
+            or (opt.high is not None and value > opt.high)
+            or (opt.above is not None and value <= opt.above)
+        ):
             raise HarnessError(f"--backend-opt {key}={raw}: expected {opt.describe()}")
         out[key] = value
     return out
@@ -109,7 +113,7 @@ class Backend(ABC):
     def generate(self, requests: Sequence[GenerationRequest], *, desc: str = "generating") -> list[str]:
         """Greedy continuations, one per request, in order; ``desc`` labels the progress bar."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: most backends hold nothing to release
         """Release devices (vLLM engines hold GPU memory)."""
 
 

@@ -41,8 +41,13 @@ class _HFShardFactory:
 class HFBackend(Backend):
     name = "hf"
     description = "transformers generate(): batched, left-padded, greedy (CPU or GPU)"
-    options = {"data_parallel_size": BackendOption(int, low=1, help="worker processes, one per GPU, each with its "
-                                                                    "own copy of the policy and a contiguous shard")}
+    options = {
+        "data_parallel_size": BackendOption(
+            int,
+            low=1,
+            help="worker processes, one per GPU, each with its own copy of the policy and a contiguous shard",
+        )
+    }
 
     def __init__(self, policy, *, batch_size: int = 16, progress: bool = True, data_parallel_size: int = 1):
         self.policy = policy
@@ -57,9 +62,14 @@ class HFBackend(Backend):
             from harness.backends.shards import ShardPool, gpu_groups
 
             dtype = str(policy.dtype).replace("torch.", "")
-            envs = [{"CUDA_VISIBLE_DEVICES": g} for g in gpu_groups(
-                data_parallel_size, 1, os.environ.get("CUDA_VISIBLE_DEVICES"))] if torch.cuda.is_available() \
+            envs = (
+                [
+                    {"CUDA_VISIBLE_DEVICES": g}
+                    for g in gpu_groups(data_parallel_size, 1, os.environ.get("CUDA_VISIBLE_DEVICES"))
+                ]
+                if torch.cuda.is_available()
                 else [{} for _ in range(data_parallel_size)]
+            )
             self.pool = ShardPool(_HFShardFactory(str(policy.path), dtype, self.batch_size), data_parallel_size, envs)
 
     def close(self) -> None:
@@ -85,7 +95,7 @@ class HFBackend(Backend):
         batches = []
         for key in sorted(groups):
             idx = sorted(groups[key], key=lambda i: (-lengths[i], i))
-            batches += [idx[k:k + self.batch_size] for k in range(0, len(idx), self.batch_size)]
+            batches += [idx[k : k + self.batch_size] for k in range(0, len(idx), self.batch_size)]
         out: list[str | None] = [None] * len(requests)
         with progress(desc, len(requests), disable=not self.progress or len(requests) < 2) as bar:
             for batch in batches:
@@ -103,8 +113,13 @@ class HFBackend(Backend):
         prompts = [self._prompt(r) for r in reqs]
         with_image = reqs[0].with_image
         if with_image:
-            enc = proc(images=[self._image(r) for r in reqs], text=prompts, padding=True, padding_side="left",
-                       return_tensors="pt")
+            enc = proc(
+                images=[self._image(r) for r in reqs],
+                text=prompts,
+                padding=True,
+                padding_side="left",
+                return_tensors="pt",
+            )
             pix = enc["pixel_values"]
             for j, r in enumerate(reqs):
                 if r.noise_step is not None:
@@ -114,7 +129,8 @@ class HFBackend(Backend):
             enc = proc.tokenizer(prompts, padding=True, padding_side="left", return_tensors="pt")
         enc = {k: v.to(self.policy.device) for k, v in enc.items()}
         with torch.inference_mode():
-            gen = model.generate(**enc, max_new_tokens=reqs[0].max_new_tokens, do_sample=False,
-                                 pad_token_id=proc.tokenizer.pad_token_id)
-        new = gen[:, enc["input_ids"].shape[1]:]
+            gen = model.generate(
+                **enc, max_new_tokens=reqs[0].max_new_tokens, do_sample=False, pad_token_id=proc.tokenizer.pad_token_id
+            )
+        new = gen[:, enc["input_ids"].shape[1] :]
         return [t.strip() for t in proc.tokenizer.batch_decode(new, skip_special_tokens=True)]

@@ -46,7 +46,7 @@ def noised_image_embeds(policy, requests: Sequence[GenerationRequest], *, batch_
     device = next(model.model.vision_tower.parameters()).device
     out = []
     for start in range(0, len(requests), batch_size):
-        pix = noised_pixel_values(policy, requests[start:start + batch_size])
+        pix = noised_pixel_values(policy, requests[start : start + batch_size])
         with torch.inference_mode():
             feats = model.model.get_image_features(
                 pixel_values=pix.to(device, policy.dtype),

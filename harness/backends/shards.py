@@ -39,12 +39,15 @@ def shard_bounds(n: int, shards: int) -> list[tuple[int, int]]:
 def gpu_groups(shards: int, per_shard: int, visible: str | None = None) -> list[str]:
     """The ``CUDA_VISIBLE_DEVICES`` value of each worker: consecutive groups of ``per_shard`` GPUs out of
     the visible ones (``visible``: the parent's CUDA_VISIBLE_DEVICES, or None for 0…N−1)."""
-    ids = [x.strip() for x in visible.split(",") if x.strip()] if visible else \
-        [str(k) for k in range(shards * per_shard)]
+    ids = (
+        [x.strip() for x in visible.split(",") if x.strip()] if visible else [str(k) for k in range(shards * per_shard)]
+    )
     if len(ids) < shards * per_shard:
-        raise HarnessError(f"data_parallel_size={shards} × tensor_parallel_size={per_shard} needs "
-                           f"{shards * per_shard} GPUs; {len(ids)} visible ({visible})")
-    return [",".join(ids[k * per_shard:(k + 1) * per_shard]) for k in range(shards)]
+        raise HarnessError(
+            f"data_parallel_size={shards} × tensor_parallel_size={per_shard} needs "
+            f"{shards * per_shard} GPUs; {len(ids)} visible ({visible})"
+        )
+    return [",".join(ids[k * per_shard : (k + 1) * per_shard]) for k in range(shards)]
 
 
 def _worker(factory: Callable[[int], Any], rank: int, env: dict[str, str], conn) -> None:

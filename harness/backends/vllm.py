@@ -97,8 +97,9 @@ def host_policy(path, dtype: str, *, vision_device: str | None = None):
             with torch.device("meta"):
                 model = AutoModelForImageTextToText.from_config(config, dtype=getattr(torch, dtype))
         else:
-            model = AutoModelForImageTextToText.from_pretrained(path, dtype=getattr(torch, dtype),
-                                                                local_files_only=True)
+            model = AutoModelForImageTextToText.from_pretrained(
+                path, dtype=getattr(torch, dtype), local_files_only=True
+            )
             model.model.vision_tower.to(vision_device)
             model.model.multi_modal_projector.to(vision_device)
     except (OSError, ValueError, KeyError) as exc:
@@ -139,14 +140,21 @@ class _EngineFactory:
 
 
 VLLM_OPTIONS = {
-    "gpu_memory_utilization": BackendOption(float, above=0.0, high=1.0,
-                                            help="fraction of each GPU's memory vLLM may take (weights + KV cache)"),
+    "gpu_memory_utilization": BackendOption(
+        float, above=0.0, high=1.0, help="fraction of each GPU's memory vLLM may take (weights + KV cache)"
+    ),
     "tensor_parallel_size": BackendOption(int, low=1, help="GPUs one engine spans"),
-    "data_parallel_size": BackendOption(int, low=1, help="engines, one per group of tensor_parallel_size GPUs, "
-                                                        "each over a contiguous shard of the requests"),
+    "data_parallel_size": BackendOption(
+        int,
+        low=1,
+        help="engines, one per group of tensor_parallel_size GPUs, each over a contiguous shard of the requests",
+    ),
     "max_model_len": BackendOption(int, low=1, help="context length the engine reserves KV cache for"),
-    "request_chunk": BackendOption(int, low=1, help="requests per engine call (bounds the host memory of "
-                                                   "the images and noised embeddings of one call)"),
+    "request_chunk": BackendOption(
+        int,
+        low=1,
+        help="requests per engine call (bounds the host memory of the images and noised embeddings of one call)",
+    ),
     "enforce_eager": BackendOption(bool, help="no CUDA graphs (less memory, slower)"),
 }
 
@@ -163,22 +171,41 @@ class VLLMBackend(Backend):
         """Nothing of the policy on the GPU: the engine loads the checkpoint itself."""
         return host_policy(path, dtype)
 
-    def __init__(self, policy, *, gpu_memory_utilization: float = 0.85, max_model_len: int = 4096,
-                 tensor_parallel_size: int = 1, data_parallel_size: int = 1, request_chunk: int = 1024,
-                 enforce_eager: bool = False, progress: bool = True, **engine_kwargs):
+    def __init__(
+        self,
+        policy,
+        *,
+        gpu_memory_utilization: float = 0.85,
+        max_model_len: int = 4096,
+        tensor_parallel_size: int = 1,
+        data_parallel_size: int = 1,
+        request_chunk: int = 1024,
+        enforce_eager: bool = False,
+        progress: bool = True,
+        **engine_kwargs,
+    ):
         try:
             import vllm  # noqa: F401
         except ImportError:
-            raise HarnessError("the vllm backend needs vLLM: pip install 'self-evolution-harness[vllm]' "
-                               "(GPU only; vLLM 0.33 pins torch 2.14 and transformers<5.21)") from None
+            raise HarnessError(
+                "the vllm backend needs vLLM: pip install 'self-evolution-harness[vllm]' "
+                "(GPU only; vLLM 0.33 pins torch 2.14 and transformers<5.21)"
+            ) from None
         self.policy = policy
         self.progress = progress
         self.request_chunk = int(request_chunk)
         # the policy's precision (fp16 by default on GPU, as the official generation scripts)
         dtype = str(policy.dtype).replace("torch.", "")
-        kwargs = dict(dtype=dtype, gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
-                      tensor_parallel_size=tensor_parallel_size, limit_mm_per_prompt={"image": 1}, seed=0,
-                      enforce_eager=enforce_eager, **engine_kwargs)
+        kwargs = dict(
+            dtype=dtype,
+            gpu_memory_utilization=gpu_memory_utilization,
+            max_model_len=max_model_len,
+            tensor_parallel_size=tensor_parallel_size,
+            limit_mm_per_prompt={"image": 1},
+            seed=0,
+            enforce_eager=enforce_eager,
+            **engine_kwargs,
+        )
         if self.noise_input == "embeds":
             kwargs["enable_mm_embeds"] = True
         self.pool = self.engine = None
@@ -188,15 +215,18 @@ class VLLMBackend(Backend):
             from harness.backends.shards import ShardPool, gpu_groups
 
             groups = gpu_groups(data_parallel_size, tensor_parallel_size, os.environ.get("CUDA_VISIBLE_DEVICES"))
-            self.pool = ShardPool(_EngineFactory(str(policy.path), kwargs, progress), data_parallel_size,
-                                  [{"CUDA_VISIBLE_DEVICES": g} for g in groups])
+            self.pool = ShardPool(
+                _EngineFactory(str(policy.path), kwargs, progress),
+                data_parallel_size,
+                [{"CUDA_VISIBLE_DEVICES": g} for g in groups],
+            )
         else:
             self.engine = _Engine(str(policy.path), kwargs, progress)
 
     def generate(self, requests: Sequence[GenerationRequest], *, desc: str = "generating") -> list[str]:
         out: list[str] = []
         for start in range(0, len(requests), self.request_chunk):  # inputs (and embeddings) of one call only
-            part = requests[start:start + self.request_chunk]
+            part = requests[start : start + self.request_chunk]
             inputs = build_inputs(self.policy, part, noise_input=self.noise_input)
             params = [sampling_kwargs(r) for r in part]
             if self.pool is not None:
@@ -228,8 +258,10 @@ _Engine.generate_pairs = _generate_pairs
 
 class VLLMEmbedsBackend(VLLMBackend):
     name = "vllm_embeds"
-    description = ("vLLM, noised images fed as image embeddings of the exact unclipped noised tensor "
-                   "(the official noise path; needs the policy's vision tower on the GPU too)")
+    description = (
+        "vLLM, noised images fed as image embeddings of the exact unclipped noised tensor "
+        "(the official noise path; needs the policy's vision tower on the GPU too)"
+    )
     noise_input = "embeds"
 
     @classmethod

@@ -99,8 +99,18 @@ _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
 _UNSATISFIED_RANGE = re.compile(r"bytes\s+\*/(\d+)", re.IGNORECASE)
 
 
-def fetch(url: str, part: Path, *, name: str, md5: bool, retries: int, retry_wait: float,
-          timeout: float, start: StartFn, advance: AdvanceFn) -> FetchResult:
+def fetch(
+    url: str,
+    part: Path,
+    *,
+    name: str,
+    md5: bool,
+    retries: int,
+    retry_wait: float,
+    timeout: float,
+    start: StartFn,
+    advance: AdvanceFn,
+) -> FetchResult:
     """Download ``url`` into ``part``, resuming from what ``part`` already holds.
 
     Connection errors, 5xx/429 and bodies cut short are retried ``retries`` times with exponential
@@ -115,8 +125,9 @@ def fetch(url: str, part: Path, *, name: str, md5: bool, retries: int, retry_wai
     while attempt <= retries:
         offset = part.stat().st_size if part.exists() else 0
         try:
-            result = _attempt(url, part, offset, token, md5=md5, timeout=timeout, start=start,
-                              advance=advance, name=name)
+            result = _attempt(
+                url, part, offset, token, md5=md5, timeout=timeout, start=start, advance=advance, name=name
+            )
         except _Retryable as exc:
             last_error = str(exc)
             attempt += 1
@@ -130,16 +141,32 @@ def fetch(url: str, part: Path, *, name: str, md5: bool, retries: int, retry_wai
             continue
         hashes, size, resumed_from, ignored = result
         range_ignored = range_ignored or ignored
-        return FetchResult(size=size, digests=hashes.digests(), resumed_from=resumed_from,
-                           range_ignored=range_ignored, attempts=attempt + 1)
+        return FetchResult(
+            size=size,
+            digests=hashes.digests(),
+            resumed_from=resumed_from,
+            range_ignored=range_ignored,
+            attempts=attempt + 1,
+        )
     kept = part.stat().st_size if part.exists() else 0
     raise HarnessError(
         f"{name}: download from {url} failed after {retries + 1} attempt(s): {last_error}. "
-        f"{kept} bytes are kept in {part}; run the pull again to resume.")
+        f"{kept} bytes are kept in {part}; run the pull again to resume."
+    )
 
 
-def _attempt(url: str, part: Path, offset: int, token: str | None, *, md5: bool, timeout: float,
-             start: StartFn, advance: AdvanceFn, name: str) -> tuple[Hashes, int, int, bool] | None:
+def _attempt(
+    url: str,
+    part: Path,
+    offset: int,
+    token: str | None,
+    *,
+    md5: bool,
+    timeout: float,
+    start: StartFn,
+    advance: AdvanceFn,
+    name: str,
+) -> tuple[Hashes, int, int, bool] | None:
     req = build_request(url, offset, token)
     try:
         resp = urllib.request.urlopen(req, timeout=timeout)
@@ -151,8 +178,10 @@ def _attempt(url: str, part: Path, offset: int, token: str | None, *, md5: bool,
                 raise _Retryable(f"HTTP {exc.code} {exc.reason}") from None
             hint = ""
             if exc.code in (401, 403) and urlsplit(url).hostname and "huggingface.co" in urlsplit(url).hostname:
-                hint = (" (a gated or private Hugging Face dataset: accept its terms on the website and "
-                        "set HF_TOKEN in the environment)")
+                hint = (
+                    " (a gated or private Hugging Face dataset: accept its terms on the website and "
+                    "set HF_TOKEN in the environment)"
+                )
             raise HarnessError(f"{name}: {url} answered HTTP {exc.code} {exc.reason}{hint}") from None
     except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
         raise _Retryable(f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}") from None
@@ -165,8 +194,9 @@ def _attempt(url: str, part: Path, offset: int, token: str | None, *, md5: bool,
         if status == 206 and offset:
             m = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
             if not m or int(m.group(1)) != offset:
-                raise _Retryable(f"unexpected Content-Range {resp.headers.get('Content-Range')!r} "
-                                 f"for a resume at byte {offset}")
+                raise _Retryable(
+                    f"unexpected Content-Range {resp.headers.get('Content-Range')!r} for a resume at byte {offset}"
+                )
             hashes = hash_file(part, md5=md5)  # the bytes already there count in the checksum
             mode = "ab"
         elif status in (200, 206):
@@ -192,17 +222,16 @@ def _attempt(url: str, part: Path, offset: int, token: str | None, *, md5: bool,
                 fh.flush()
                 os.fsync(fh.fileno())
         except (http.client.HTTPException, OSError) as exc:
-            raise _Retryable(f"connection lost after {offset + received} bytes "
-                             f"({type(exc).__name__})") from None
+            raise _Retryable(f"connection lost after {offset + received} bytes ({type(exc).__name__})") from None
         if body_length is not None and received != body_length:
             # http.client returns b"" when the peer closes early; the length tells us it did.
-            raise _Retryable(f"connection closed after {offset + received} of "
-                             f"{offset + body_length} bytes")
+            raise _Retryable(f"connection closed after {offset + received} of {offset + body_length} bytes")
     return hashes, offset + received, offset, range_ignored
 
 
-def _range_not_satisfiable(exc: urllib.error.HTTPError, part: Path, offset: int,
-                           md5: bool) -> tuple[Hashes, int, int, bool] | None:
+def _range_not_satisfiable(
+    exc: urllib.error.HTTPError, part: Path, offset: int, md5: bool
+) -> tuple[Hashes, int, int, bool] | None:
     """416 on resume: the .part may already be whole; otherwise it is stale and is dropped."""
     m = _UNSATISFIED_RANGE.match(exc.headers.get("Content-Range", "") if exc.headers else "")
     if m and int(m.group(1)) == offset:

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from rich.console import Console
-from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                           TransferSpeedColumn)
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
 from harness.atomic import read_json, write_json
@@ -30,6 +29,7 @@ PART_SUFFIX = ".part"
 
 
 # ---------------------------------------------------------------------------- reports
+
 
 @dataclass
 class PullEntry:
@@ -106,11 +106,13 @@ class CheckReport:
 
 # ---------------------------------------------------------------------------- helpers
 
+
 def _target(data_dir: Path, source: DataSource) -> Path:
     pure = PurePosixPath(source.path)
     if not source.path or pure.is_absolute() or ".." in pure.parts or "\\" in source.path:
-        raise HarnessError(f"data source {source.path!r}: the path must be relative to the data "
-                           "directory, without '..'")
+        raise HarnessError(
+            f"data source {source.path!r}: the path must be relative to the data directory, without '..'"
+        )
     if pure.name == CHECKSUMS_FILE and len(pure.parts) == 1:
         raise HarnessError(f"data source {source.path!r}: this name is reserved for the checksum record")
     return data_dir / Path(*pure.parts)
@@ -140,8 +142,9 @@ def _load_record(data_dir: Path) -> dict[str, dict]:
     data = read_json(path)
     files = data.get("files") if isinstance(data, dict) else None
     if not isinstance(files, dict):
-        raise HarnessError(f"{path}: expected an object with a 'files' mapping; delete the file to "
-                           "rebuild it on the next pull")
+        raise HarnessError(
+            f"{path}: expected an object with a 'files' mapping; delete the file to rebuild it on the next pull"
+        )
     return files
 
 
@@ -160,16 +163,32 @@ def _recorded_change(record: dict[str, dict], source: DataSource, digests: dict[
 
 
 def _progress(enabled: bool, console: Console | None) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
-                    TransferSpeedColumn(), TimeRemainingColumn(), console=console,
-                    disable=not enabled, transient=False)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not enabled,
+        transient=False,
+    )
 
 
 # ---------------------------------------------------------------------------- pull
 
-def pull(sources: Sequence[DataSource], data_dir: Path, *, progress: bool = True, force: bool = False,
-         retries: int = 4, retry_wait: float = 1.0, timeout: float = 60.0,
-         console: Console | None = None) -> PullReport:
+
+def pull(
+    sources: Sequence[DataSource],
+    data_dir: Path,
+    *,
+    progress: bool = True,
+    force: bool = False,
+    retries: int = 4,
+    retry_wait: float = 1.0,
+    timeout: float = 60.0,
+    console: Console | None = None,
+) -> PullReport:
     """Download, verify and unpack every non-manual source into ``data_dir``.
 
     Files already present that match their published checksum (or, without one, the checksum
@@ -184,13 +203,25 @@ def pull(sources: Sequence[DataSource], data_dir: Path, *, progress: bool = True
     targets = [_target(data_dir, s) for s in sources]  # refuse bad paths before any download
     with _progress(progress, console) as bar:
         for source, target in zip(sources, targets):
-            report.entries.append(_pull_one(source, target, data_dir, bar, force=force, retries=retries,
-                                            retry_wait=retry_wait, timeout=timeout))
+            report.entries.append(
+                _pull_one(
+                    source, target, data_dir, bar, force=force, retries=retries, retry_wait=retry_wait, timeout=timeout
+                )
+            )
     return report
 
 
-def _pull_one(source: DataSource, target: Path, data_dir: Path, bar: Progress, *, force: bool,
-              retries: int, retry_wait: float, timeout: float) -> PullEntry:
+def _pull_one(
+    source: DataSource,
+    target: Path,
+    data_dir: Path,
+    bar: Progress,
+    *,
+    force: bool,
+    retries: int,
+    retry_wait: float,
+    timeout: float,
+) -> PullEntry:
     want_md5 = bool(source.md5)
     if source.manual:
         if not target.is_file():
@@ -198,12 +229,19 @@ def _pull_one(source: DataSource, target: Path, data_dir: Path, bar: Progress, *
         digests = hash_file(target, md5=want_md5).digests()
         bad = _mismatch(source, digests)
         if bad:
-            raise HarnessError(f"{target}: checksum mismatch for a manually placed file: expected "
-                               f"{bad[0]}, got {bad[1]}. Fetch it again: {source.note}")
+            raise HarnessError(
+                f"{target}: checksum mismatch for a manually placed file: expected "
+                f"{bad[0]}, got {bad[1]}. Fetch it again: {source.note}"
+            )
         _save_record(data_dir, source, target.stat().st_size, digests)
-        return PullEntry(path=source.path, status="manual-present", size=target.stat().st_size,
-                         sha256=digests["sha256"], note=source.note,
-                         unpacked=_maybe_unpack(source, target, digests["sha256"], force))
+        return PullEntry(
+            path=source.path,
+            status="manual-present",
+            size=target.stat().st_size,
+            sha256=digests["sha256"],
+            note=source.note,
+            unpacked=_maybe_unpack(source, target, digests["sha256"], force),
+        )
     if not source.url:
         raise HarnessError(f"data source {source.path!r}: no URL and not marked manual")
 
@@ -214,11 +252,18 @@ def _pull_one(source: DataSource, target: Path, data_dir: Path, bar: Progress, *
         changed = None if _expected(source) else _recorded_change(_load_record(data_dir), source, digests)
         if not bad and not changed:
             _save_record(data_dir, source, target.stat().st_size, digests)
-            return PullEntry(path=source.path, status="present", size=target.stat().st_size,
-                             sha256=digests["sha256"],
-                             unpacked=_maybe_unpack(source, target, digests["sha256"], force))
-        replaced = (f"the file on disk had {bad[1]}, expected {bad[0]}" if bad
-                    else f"the file on disk changed since the last pull (sha256 was {changed})")
+            return PullEntry(
+                path=source.path,
+                status="present",
+                size=target.stat().st_size,
+                sha256=digests["sha256"],
+                unpacked=_maybe_unpack(source, target, digests["sha256"], force),
+            )
+        replaced = (
+            f"the file on disk had {bad[1]}, expected {bad[0]}"
+            if bad
+            else f"the file on disk changed since the last pull (sha256 was {changed})"
+        )
     elif force and target.is_file():
         replaced = "--force"
 
@@ -233,20 +278,38 @@ def _pull_one(source: DataSource, target: Path, data_dir: Path, bar: Progress, *
     def advance(n: int) -> None:
         bar.advance(task, n)
 
-    result = fetch(source.url, part, name=str(target), md5=want_md5, retries=retries,
-                   retry_wait=retry_wait, timeout=timeout, start=start, advance=advance)
+    result = fetch(
+        source.url,
+        part,
+        name=str(target),
+        md5=want_md5,
+        retries=retries,
+        retry_wait=retry_wait,
+        timeout=timeout,
+        start=start,
+        advance=advance,
+    )
     bad = _mismatch(source, result.digests)
     if bad:
         part.unlink(missing_ok=True)
-        raise HarnessError(f"{target}: checksum mismatch: expected {bad[0]}, got {bad[1]} "
-                           f"(downloaded from {source.url}); the download was deleted")
+        raise HarnessError(
+            f"{target}: checksum mismatch: expected {bad[0]}, got {bad[1]} "
+            f"(downloaded from {source.url}); the download was deleted"
+        )
     os.replace(part, target)
     _save_record(data_dir, source, result.size, result.digests)
-    return PullEntry(path=source.path, status="downloaded", size=result.size,
-                     sha256=result.digests["sha256"], resumed_from=result.resumed_from,
-                     range_ignored=result.range_ignored, attempts=result.attempts, replaced=replaced,
-                     unpacked=_maybe_unpack(source, target, result.digests["sha256"], force=True),
-                     note=source.note)
+    return PullEntry(
+        path=source.path,
+        status="downloaded",
+        size=result.size,
+        sha256=result.digests["sha256"],
+        resumed_from=result.resumed_from,
+        range_ignored=result.range_ignored,
+        attempts=result.attempts,
+        replaced=replaced,
+        unpacked=_maybe_unpack(source, target, result.digests["sha256"], force=True),
+        note=source.note,
+    )
 
 
 def _maybe_unpack(source: DataSource, target: Path, sha256: str, force: bool) -> int | None:
@@ -256,6 +319,7 @@ def _maybe_unpack(source: DataSource, target: Path, sha256: str, force: bool) ->
 
 
 # ---------------------------------------------------------------------------- check
+
 
 def check(sources: Sequence[DataSource], data_dir: Path) -> CheckReport:
     """Report, per source, whether it is present, missing, corrupted, or a manual file still missing.
@@ -301,8 +365,14 @@ def check(sources: Sequence[DataSource], data_dir: Path) -> CheckReport:
 
 # ---------------------------------------------------------------------------- rendering
 
-_STYLE = {"present": "green", "downloaded": "green", "manual-present": "green", "missing": "yellow",
-          "manual-missing": "yellow", "checksum-mismatch": "bold red"}
+_STYLE = {
+    "present": "green",
+    "downloaded": "green",
+    "manual-present": "green",
+    "missing": "yellow",
+    "manual-missing": "yellow",
+    "checksum-mismatch": "bold red",
+}
 
 
 def _size(n: int | None) -> str:
@@ -328,8 +398,7 @@ def render_check(report: CheckReport) -> Table:
             detail = f"fetch by hand, put it at {report.data_dir / e.path}. {e.note}".strip()
         if e.unpacked is True:
             detail = (detail + "; extracted").lstrip("; ")
-        table.add_row(e.path, f"[{_STYLE.get(e.status, '')}]{e.status}", _size(e.size),
-                      (e.sha256 or "")[:16], detail)
+        table.add_row(e.path, f"[{_STYLE.get(e.status, '')}]{e.status}", _size(e.size), (e.sha256 or "")[:16], detail)
     return table
 
 
@@ -356,5 +425,4 @@ def render_pull(report: PullReport) -> Table:
     return table
 
 
-__all__ = ["CheckEntry", "CheckReport", "PullEntry", "PullReport", "check", "pull",
-           "render_check", "render_pull"]
+__all__ = ["CheckEntry", "CheckReport", "PullEntry", "PullReport", "check", "pull", "render_check", "render_pull"]

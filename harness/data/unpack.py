@@ -52,13 +52,14 @@ def is_unpacked(archive: Path, sha256: str) -> bool:
 def _check_name(archive: Path, name: str, dest: Path) -> None:
     clean = name.replace("\\", "/")
     pure = PurePosixPath(clean)
-    bad = (clean.startswith("/") or (len(clean) > 1 and clean[1] == ":") or ".." in pure.parts)
+    bad = clean.startswith("/") or (len(clean) > 1 and clean[1] == ":") or ".." in pure.parts
     if not bad:
         target = (dest / clean).resolve()
         bad = target != dest and dest not in target.parents
     if bad:
-        raise HarnessError(f"{archive}: unsafe archive member {name!r} (it would be written outside "
-                           f"{dest}); nothing was extracted")
+        raise HarnessError(
+            f"{archive}: unsafe archive member {name!r} (it would be written outside {dest}); nothing was extracted"
+        )
 
 
 def _zip_members(archive: Path, zf: zipfile.ZipFile, dest: Path) -> list[str]:
@@ -67,8 +68,9 @@ def _zip_members(archive: Path, zf: zipfile.ZipFile, dest: Path) -> list[str]:
         _check_name(archive, info.filename, dest)
         file_type = stat.S_IFMT(info.external_attr >> 16)  # 0 when the zip records no Unix type
         if file_type and file_type not in (stat.S_IFREG, stat.S_IFDIR):
-            raise HarnessError(f"{archive}: archive member {info.filename!r} is a link or special file; "
-                               "refused, nothing was extracted")
+            raise HarnessError(
+                f"{archive}: archive member {info.filename!r} is a link or special file; refused, nothing was extracted"
+            )
         names.append(info.filename)
     return names
 
@@ -78,8 +80,9 @@ def _tar_members(archive: Path, tf: tarfile.TarFile, dest: Path) -> list[str]:
     for member in tf.getmembers():
         _check_name(archive, member.name, dest)
         if not (member.isfile() or member.isdir()):
-            raise HarnessError(f"{archive}: archive member {member.name!r} is a link or special file; "
-                               "refused, nothing was extracted")
+            raise HarnessError(
+                f"{archive}: archive member {member.name!r} is a link or special file; refused, nothing was extracted"
+            )
         names.append(member.name)
     return names
 
@@ -105,6 +108,5 @@ def unpack(archive: Path, sha256: str) -> int:
             raise HarnessError(f"{archive}: marked to unpack but it is neither a zip nor a tar archive")
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
         raise HarnessError(f"{archive}: cannot unpack ({type(exc).__name__}: {exc})") from None
-    write_json(marker_path(archive), {"archive": archive.name, "archive_sha256": sha256,
-                                      "members": len(names)})
+    write_json(marker_path(archive), {"archive": archive.name, "archive_sha256": sha256, "members": len(names)})
     return len(names)

@@ -49,7 +49,7 @@ class ImagePlan:
         return sum(self.quotas.values())
 
     @classmethod
-    def equal(cls, sources: Sequence[str], per_iter: int, purpose: str = "") -> "ImagePlan":
+    def equal(cls, sources: Sequence[str], per_iter: int, purpose: str = "") -> ImagePlan:
         """``per_iter`` images split equally over ``sources`` (any remainder to the first ones)."""
         if not sources:
             raise HarnessError("an image plan needs at least one source")
@@ -57,13 +57,13 @@ class ImagePlan:
         return cls({s: base + (1 if k < extra else 0) for k, s in enumerate(sources)}, purpose)
 
     @classmethod
-    def proportional(cls, weights: Mapping[str, int], per_iter: int, purpose: str = "") -> "ImagePlan":
+    def proportional(cls, weights: Mapping[str, int], per_iter: int, purpose: str = "") -> ImagePlan:
         """``per_iter`` images split in proportion to ``weights`` (largest remainders round up)."""
         total = sum(weights.values())
         raw = {s: per_iter * w / total for s, w in weights.items()}
         quotas = {s: int(v) for s, v in raw.items()}
         by_remainder = sorted(raw, key=lambda s: (-(raw[s] - quotas[s]), list(raw).index(s)))
-        for s in by_remainder[:per_iter - sum(quotas.values())]:
+        for s in by_remainder[: per_iter - sum(quotas.values())]:
             quotas[s] += 1
         return cls(quotas, purpose)
 
@@ -102,8 +102,10 @@ def check_plan(source: ImageSource, plan: ImagePlan | None, iterations: int = 1)
     groups = source_groups(source)
     if groups is None:
         if not plan.uniform_fallback:
-            raise HarnessError(f"{_where(source)}: {plan.purpose or 'the method'} needs a LLaVA-665k-format image "
-                               f"source (images under {', '.join(f'{s}/' for s in plan.quotas)})")
+            raise HarnessError(
+                f"{_where(source)}: {plan.purpose or 'the method'} needs a LLaVA-665k-format image "
+                f"source (images under {', '.join(f'{s}/' for s in plan.quotas)})"
+            )
         return
     missing = [s for s, q in plan.quotas.items() if q > 0 and s not in groups]
     if missing:
@@ -111,15 +113,20 @@ def check_plan(source: ImageSource, plan: ImagePlan | None, iterations: int = 1)
         raise HarnessError(
             f"{_where(source)}: {plan.purpose or 'the method'} needs images of the source(s) "
             f"{', '.join(missing)} (image paths starting with {', '.join(f'{s}/' for s in missing)}); "
-            f"this file has: {found}")
-    short = [f"{s}: {len(groups[s])} images, {iterations} × {q} needed" for s, q in plan.quotas.items()
-             if len(groups[s]) < iterations * q]
+            f"this file has: {found}"
+        )
+    short = [
+        f"{s}: {len(groups[s])} images, {iterations} × {q} needed"
+        for s, q in plan.quotas.items()
+        if len(groups[s]) < iterations * q
+    ]
     if short:
         raise HarnessError(f"{_where(source)}: too few images for {plan.purpose or 'the plan'}: " + "; ".join(short))
 
 
-def sample_iterations(source: ImageSource, iterations: int, per_iter: int, seed: int,
-                      plan: ImagePlan | None = None) -> ImageSplit:
+def sample_iterations(
+    source: ImageSource, iterations: int, per_iter: int, seed: int, plan: ImagePlan | None = None
+) -> ImageSplit:
     """``iterations`` disjoint lists of images: ``per_iter`` uniformly, or per source as ``plan`` says."""
     if iterations < 1 or per_iter < 1:
         raise HarnessError(f"need at least one iteration and one image per iteration (got {iterations}×{per_iter})")
@@ -163,11 +170,12 @@ def _uniform(source: ImageSource, iterations: int, per_iter: int, seed: int) -> 
         raise HarnessError(
             f"only {len(chosen)} readable images in the source ({len(skipped)} unreadable); {need} needed"
         )
-    return ImageSplit([chosen[i * per_iter:(i + 1) * per_iter] for i in range(iterations)], skipped)
+    return ImageSplit([chosen[i * per_iter : (i + 1) * per_iter] for i in range(iterations)], skipped)
 
 
-def _per_source(source: ImageSource, groups: dict[str, list[ImageRef]], iterations: int, plan: ImagePlan,
-                seed: int) -> ImageSplit:
+def _per_source(
+    source: ImageSource, groups: dict[str, list[ImageRef]], iterations: int, plan: ImagePlan, seed: int
+) -> ImageSplit:
     skipped: list[tuple[str, str]] = []
     split: list[list[ImageRef]] = [[] for _ in range(iterations)]
     for name, quota in plan.quotas.items():
@@ -182,10 +190,12 @@ def _per_source(source: ImageSource, groups: dict[str, list[ImageRef]], iteratio
             if _readable(source, pool[idx], skipped):
                 taken.append(pool[idx])
         if len(taken) < iterations * quota:
-            raise HarnessError(f"{_where(source)}: only {len(taken)} readable images of source {name!r} "
-                               f"({len(pool)} listed); {iterations} × {quota} needed")
+            raise HarnessError(
+                f"{_where(source)}: only {len(taken)} readable images of source {name!r} "
+                f"({len(pool)} listed); {iterations} × {quota} needed"
+            )
         for i in range(iterations):
-            split[i].extend(taken[i * quota:(i + 1) * quota])
+            split[i].extend(taken[i * quota : (i + 1) * quota])
     for i, refs in enumerate(split, 1):
         random.Random(f"{seed}:iteration{i}").shuffle(refs)
     return ImageSplit(split, skipped, mode="per_source", quotas=dict(plan.quotas))

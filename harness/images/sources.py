@@ -115,7 +115,8 @@ class LlavaJsonSource(ImageSource):
         if not questions:
             raise HarnessError(f"{self.json_path}: no entries with an image")
         self._refs = [
-            ImageRef(image, str((self.image_root / image).resolve()), tuple(qs)) for image, qs in sorted(questions.items())
+            ImageRef(image, str((self.image_root / image).resolve()), tuple(qs))
+            for image, qs in sorted(questions.items())
         ]
 
     def refs(self) -> Sequence[ImageRef]:
@@ -128,8 +129,12 @@ class LlavaJsonSource(ImageSource):
         return head if sep else ""
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "json": str(self.json_path.resolve()), "image_root": str(self.image_root.resolve()),
-                "count": len(self._refs)}
+        return {
+            "kind": self.kind,
+            "json": str(self.json_path.resolve()),
+            "image_root": str(self.image_root.resolve()),
+            "count": len(self._refs),
+        }
 
 
 class CocoSource(ImageSource):
@@ -153,8 +158,9 @@ class CocoSource(ImageSource):
             with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints timing lines
                 coco = COCO(str(self.annotation_file))
         except UnicodeDecodeError as exc:
-            raise HarnessError(f"{self.annotation_file}: not UTF-8 text (byte {exc.start}: {exc.reason}); "
-                               "save the file as UTF-8") from None
+            raise HarnessError(
+                f"{self.annotation_file}: not UTF-8 text (byte {exc.start}: {exc.reason}); save the file as UTF-8"
+            ) from None
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise HarnessError(f"{self.annotation_file}: not a COCO annotation file ({exc!r})") from None
         imgs = coco.loadImgs(sorted(coco.getImgIds()))
@@ -166,8 +172,12 @@ class CocoSource(ImageSource):
         return self._refs
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "annotations": str(self.annotation_file.resolve()),
-                "image_root": str(self.image_root.resolve()), "count": len(self._refs)}
+        return {
+            "kind": self.kind,
+            "annotations": str(self.annotation_file.resolve()),
+            "image_root": str(self.image_root.resolve()),
+            "count": len(self._refs),
+        }
 
 
 @dataclass
@@ -231,7 +241,9 @@ def open_source(spec: str | None, *, image_root: str | None = None) -> ImageSour
     if path.suffix.lower() != ".json":
         raise HarnessError(f"{path}: not a folder or a .json annotation file")
     if image_root is None:
-        raise HarnessError(f"{path}: a JSON image source needs --image-root (the folder its image paths are relative to)")
+        raise HarnessError(
+            f"{path}: a JSON image source needs --image-root (the folder its image paths are relative to)"
+        )
     with path.open("rb") as fh:  # the whole file's encoding is checked by the reader (errors name the line)
         head = fh.read(4096).decode("utf-8", errors="replace")
     try:

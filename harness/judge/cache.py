@@ -55,31 +55,58 @@ class JudgeCache:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
-            raise HarnessError(f"{self.path}: cannot open the judge cache ({exc}); "
-                               "pass --no-judge-cache or another cache directory") from None
+            raise HarnessError(
+                f"{self.path}: cannot open the judge cache ({exc}); pass --no-judge-cache or another cache directory"
+            ) from None
 
     def get_many(self, keys: Iterable[str]) -> dict[str, dict]:
         """Stored answers for the keys present: key -> row dict."""
         keys = list(dict.fromkeys(keys))
         found: dict[str, dict] = {}
         for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
+            chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
             cursor = self._db.execute(
                 "SELECT key, text, model, system_fingerprint, prompt_tokens, completion_tokens "
-                f"FROM replies WHERE key IN ({marks})", chunk)
+                f"FROM replies WHERE key IN ({marks})",
+                chunk,
+            )
             for key, text, model, fingerprint, pt, ct in cursor:
-                found[key] = {"text": text, "model": model, "system_fingerprint": fingerprint,
-                              "prompt_tokens": pt, "completion_tokens": ct}
+                found[key] = {
+                    "text": text,
+                    "model": model,
+                    "system_fingerprint": fingerprint,
+                    "prompt_tokens": pt,
+                    "completion_tokens": ct,
+                }
         return found
 
-    def put(self, key: str, judge_model: str, request: dict, text: str, model: str | None,
-            system_fingerprint: str | None, prompt_tokens: int, completion_tokens: int) -> None:
+    def put(
+        self,
+        key: str,
+        judge_model: str,
+        request: dict,
+        text: str,
+        model: str | None,
+        system_fingerprint: str | None,
+        prompt_tokens: int,
+        completion_tokens: int,
+    ) -> None:
         """Store one answer (its own transaction; replaces an older one with the same key)."""
         self._db.execute(
             "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (key, judge_model, json.dumps(request, sort_keys=True, ensure_ascii=False), text, model,
-             system_fingerprint, int(prompt_tokens), int(completion_tokens), time.time()))
+            (
+                key,
+                judge_model,
+                json.dumps(request, sort_keys=True, ensure_ascii=False),
+                text,
+                model,
+                system_fingerprint,
+                int(prompt_tokens),
+                int(completion_tokens),
+                time.time(),
+            ),
+        )
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM replies").fetchone()[0]

@@ -61,8 +61,14 @@ DEFAULT_JUDGE_MODEL = "gpt-4-1106-preview"  # the judge of the protocol the buil
 PLACEHOLDER_KEY = "EMPTY"  # sent to a keyless local server (vLLM's documented convention)
 BUDGET_EXHAUSTED = "budget exhausted"
 
-__all__ = ["DEFAULT_JUDGE_MODEL", "JudgeModelNotFound", "OpenAIJudge", "check_credentials", "estimate_cost",
-           "resolve_base_url"]
+__all__ = [
+    "DEFAULT_JUDGE_MODEL",
+    "JudgeModelNotFound",
+    "OpenAIJudge",
+    "check_credentials",
+    "estimate_cost",
+    "resolve_base_url",
+]
 
 
 def resolve_base_url(base_url: str | None = None) -> str | None:
@@ -79,7 +85,8 @@ def check_credentials(base_url: str | None = None) -> None:
         raise HarnessError(
             "judge: no credentials: set the OPENAI_API_KEY environment variable, or point "
             "--judge-base-url (or OPENAI_BASE_URL) at an OpenAI-compatible server such as "
-            "`vllm serve` (see docs/judge.md)")
+            "`vllm serve` (see docs/judge.md)"
+        )
 
 
 def public_endpoint(base_url: str | None) -> str:
@@ -112,12 +119,22 @@ class OpenAIJudge:
     Usage accumulates over all calls in ``usage`` (see ``usage_dict`` and ``track``).
     """
 
-    def __init__(self, model: str = DEFAULT_JUDGE_MODEL, base_url: str | None = None, *,
-                 concurrency: int = 16, cache_dir: Path | None = None, use_cache: bool = True,
-                 max_cost_usd: float | None = None, timeout_s: float = 120.0, max_attempts: int = 6,
-                 base_delay_s: float = 1.0, max_delay_s: float = 60.0,
-                 prices: Mapping[str, Price] | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> None:
+    def __init__(
+        self,
+        model: str = DEFAULT_JUDGE_MODEL,
+        base_url: str | None = None,
+        *,
+        concurrency: int = 16,
+        cache_dir: Path | None = None,
+        use_cache: bool = True,
+        max_cost_usd: float | None = None,
+        timeout_s: float = 120.0,
+        max_attempts: int = 6,
+        base_delay_s: float = 1.0,
+        max_delay_s: float = 60.0,
+        prices: Mapping[str, Price] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
         if not model:
             raise HarnessError("--judge-model: empty model name")
         if concurrency < 1:
@@ -139,8 +156,10 @@ class OpenAIJudge:
             if max_cost_usd < 0:
                 raise HarnessError(f"--max-cost: must be ≥ 0, got {max_cost_usd}")
             if self.price is None:
-                raise HarnessError(f"--max-cost: no price known for judge model {model!r}, so a budget "
-                                   "cannot be enforced; give its price or drop --max-cost")
+                raise HarnessError(
+                    f"--max-cost: no price known for judge model {model!r}, so a budget "
+                    "cannot be enforced; give its price or drop --max-cost"
+                )
         self.max_cost_usd = max_cost_usd
         self.progress = progress
         self.usage = JudgeUsage(judge_model=model)
@@ -206,12 +225,16 @@ class OpenAIJudge:
             for i, (request, key) in enumerate(zip(requests, keys)):
                 if key in hits:
                     row = hits[key]
-                    replies[i] = JudgeReply(request, row["text"], model=row["model"],
-                                            system_fingerprint=row["system_fingerprint"],
-                                            prompt_tokens=row["prompt_tokens"],
-                                            completion_tokens=row["completion_tokens"], cached=True)
-                    self._account(replies[i], cost_usd(self.price, row["prompt_tokens"],
-                                                       row["completion_tokens"]), 0)
+                    replies[i] = JudgeReply(
+                        request,
+                        row["text"],
+                        model=row["model"],
+                        system_fingerprint=row["system_fingerprint"],
+                        prompt_tokens=row["prompt_tokens"],
+                        completion_tokens=row["completion_tokens"],
+                        cached=True,
+                    )
+                    self._account(replies[i], cost_usd(self.price, row["prompt_tokens"], row["completion_tokens"]), 0)
                     done += 1
             self._report(done, len(requests))
             pending: dict[str, list[int]] = {}
@@ -219,12 +242,12 @@ class OpenAIJudge:
                 if replies[i] is None:
                     pending.setdefault(key, []).append(i)
             if pending:
-                client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0,
-                                            timeout=self.timeout_s)
+                client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=self.timeout_s)
                 semaphore = asyncio.Semaphore(self.concurrency)
                 rng = random.Random()
                 not_found: str | None = None
                 try:
+
                     async def answer(key: str) -> tuple[str, _Outcome]:
                         request = requests[pending[key][0]]
                         return key, await self._answer(client, semaphore, rng, request, key, cache, api_key)
@@ -235,8 +258,12 @@ class OpenAIJudge:
                         replies[first] = outcome.reply
                         self._account(outcome.reply, outcome.cost, outcome.attempts)
                         for j in dups:  # an identical request in the same batch: answered once
-                            replies[j] = replace(outcome.reply, request=requests[j], cached=outcome.reply.ok,
-                                                 extra={"same_as_request": first})
+                            replies[j] = replace(
+                                outcome.reply,
+                                request=requests[j],
+                                cached=outcome.reply.ok,
+                                extra={"same_as_request": first},
+                            )
                             self._account(replies[j], outcome.cost, 0)
                         done += 1 + len(dups)
                         self._report(done, len(requests))
@@ -261,8 +288,16 @@ class OpenAIJudge:
                 cache.close()
         return [r for r in replies if r is not None]
 
-    async def _answer(self, client: openai.AsyncOpenAI, semaphore: asyncio.Semaphore, rng: random.Random,
-                      request: JudgeRequest, key: str, cache: JudgeCache | None, api_key: str) -> _Outcome:
+    async def _answer(
+        self,
+        client: openai.AsyncOpenAI,
+        semaphore: asyncio.Semaphore,
+        rng: random.Random,
+        request: JudgeRequest,
+        key: str,
+        cache: JudgeCache | None,
+        api_key: str,
+    ) -> _Outcome:
         """One request through its retries; never raises for a server's failure."""
         worst = cost_usd(self.price, estimate_prompt_tokens(request), completion_bound(request)) or 0.0
         failure: Failure | None = None
@@ -278,8 +313,11 @@ class OpenAIJudge:
                     self._reserved_usd += worst
                 attempts += 1
                 started = time.monotonic()
-                params: dict = {"model": self.model, "messages": request.openai_messages(),
-                                 "temperature": request.temperature}
+                params: dict = {
+                    "model": self.model,
+                    "messages": request.openai_messages(),
+                    "temperature": request.temperature,
+                }
                 if request.max_tokens is not None:  # None: the official call sends no max_tokens
                     params["max_tokens"] = request.max_tokens
                 try:
@@ -297,14 +335,26 @@ class OpenAIJudge:
                 cost = cost_usd(self.price, prompt_tokens, completion_tokens)
                 self._spent_usd += cost or 0.0
                 self._answered_once = True
-                reply = JudgeReply(request, text, model=_str_or_none(response.get("model")),
-                                   system_fingerprint=_str_or_none(response.get("system_fingerprint")),
-                                   prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                                   extra={"attempts": attempts, "latency_s": round(time.monotonic() - started, 3),
-                                          "cost_usd": cost})
+                reply = JudgeReply(
+                    request,
+                    text,
+                    model=_str_or_none(response.get("model")),
+                    system_fingerprint=_str_or_none(response.get("system_fingerprint")),
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=completion_tokens,
+                    extra={"attempts": attempts, "latency_s": round(time.monotonic() - started, 3), "cost_usd": cost},
+                )
                 if cache is not None:
-                    cache.put(key, self.model, _request_record(request), text, reply.model,
-                              reply.system_fingerprint, prompt_tokens, completion_tokens)
+                    cache.put(
+                        key,
+                        self.model,
+                        _request_record(request),
+                        text,
+                        reply.model,
+                        reply.system_fingerprint,
+                        prompt_tokens,
+                        completion_tokens,
+                    )
                 return _Outcome(reply, cost, attempts)
             if failure.fatal:
                 self._fatal = _scrub(failure.reason, api_key)
@@ -367,8 +417,14 @@ def _str_or_none(value: object) -> str | None:
 
 def _request_record(request: JudgeRequest) -> dict:
     """What the cache stores about a request (for audit): no credentials, no endpoint."""
-    return {"key": request.key, "messages": request.messages, "temperature": request.temperature,
-            "max_tokens": request.max_tokens, "run_index": request.run_index, "attempt": request.attempt}
+    return {
+        "key": request.key,
+        "messages": request.messages,
+        "temperature": request.temperature,
+        "max_tokens": request.max_tokens,
+        "run_index": request.run_index,
+        "attempt": request.attempt,
+    }
 
 
 _KEY_PATTERN = re.compile(r"sk-[A-Za-z0-9_\-*]{6,}")

@@ -100,14 +100,20 @@ class CostEstimate:
     def describe(self) -> str:
         """One line for the terminal."""
         cost = "unknown (no price for this model)" if self.cost_usd_max is None else f"≤ ${self.cost_usd_max:.2f}"
-        return (f"judge {self.model}: {self.calls} calls to make ({self.cached} of {self.requests} cached), "
-                f"~{self.prompt_tokens:,} prompt tokens, ≤ {self.completion_tokens_max:,} completion tokens, "
-                f"estimated cost {cost}")
+        return (
+            f"judge {self.model}: {self.calls} calls to make ({self.cached} of {self.requests} cached), "
+            f"~{self.prompt_tokens:,} prompt tokens, ≤ {self.completion_tokens_max:,} completion tokens, "
+            f"estimated cost {cost}"
+        )
 
 
-def estimate_cost(requests: Sequence[JudgeRequest], model: str, *,
-                  prices: Mapping[str, Price] | None = None,
-                  cached_keys: Iterable[str] = ()) -> CostEstimate:
+def estimate_cost(
+    requests: Sequence[JudgeRequest],
+    model: str,
+    *,
+    prices: Mapping[str, Price] | None = None,
+    cached_keys: Iterable[str] = (),
+) -> CostEstimate:
     """Estimate the calls, tokens and cost of judging ``requests`` with ``model``.
 
     Requests whose cache key is in ``cached_keys`` cost nothing; duplicates are counted once
@@ -126,6 +132,12 @@ def estimate_cost(requests: Sequence[JudgeRequest], model: str, *,
         seen.add(key)
         prompt += estimate_prompt_tokens(request)
         completion += completion_bound(request)
-    return CostEstimate(model=model, requests=len(requests), cached=n_cached, calls=len(seen),
-                        prompt_tokens=prompt, completion_tokens_max=completion,
-                        cost_usd_max=cost_usd(price_for(model, prices), prompt, completion))
+    return CostEstimate(
+        model=model,
+        requests=len(requests),
+        cached=n_cached,
+        calls=len(seen),
+        prompt_tokens=prompt,
+        completion_tokens_max=completion,
+        cost_usd_max=cost_usd(price_for(model, prices), prompt, completion),
+    )

@@ -41,7 +41,7 @@ class RetryPolicy:
         """Seconds to wait after failed attempt number ``attempt`` (0-based)."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_after_s)
-        backoff = min(self.max_delay_s, self.base_delay_s * (2 ** attempt))
+        backoff = min(self.max_delay_s, self.base_delay_s * (2**attempt))
         return backoff * rng.uniform(0.5, 1.0)
 
 
@@ -97,8 +97,12 @@ def classify(exc: BaseException) -> Failure:
         retry_after = parse_retry_after(headers)
         if status in RETRYABLE_STATUS or status >= 500:
             return Failure(reason, retryable=True, retry_after=retry_after)
-        return Failure(reason, retryable=False, fatal=status in FATAL_STATUS,
-                       model_not_found=status == 404 and _says_model_not_found(exc))
+        return Failure(
+            reason,
+            retryable=False,
+            fatal=status in FATAL_STATUS,
+            model_not_found=status == 404 and _says_model_not_found(exc),
+        )
     if isinstance(exc, openai.APIResponseValidationError):
         return Failure(f"malformed response: {_short(str(exc))}", retryable=True)
     if isinstance(exc, (MalformedReply, ValueError)):  # JSONDecodeError is a ValueError

@@ -37,7 +37,8 @@ class JudgeModelNotFound(HarnessError):
         super().__init__(
             f"{where}judge model {model!r} is not available at {endpoint} ({detail}); no further judge "
             f"calls were made. Pass --judge-model with a model the server has (docs/judge.md lists each "
-            f"protocol's documented substitutes; the substitution is recorded with the results)")
+            f"protocol's documented substitutes; the substitution is recorded with the results)"
+        )
 
     def for_benchmark(self, benchmark: str) -> JudgeModelNotFound:
         """The same error, naming the benchmark that asked."""
@@ -61,8 +62,16 @@ class JudgeRequest:
     attempt: int = 0  # benchmark-level retry (e.g. a rising-temperature retry rule)
 
     @staticmethod
-    def chat(key: str, system: str | None, user: str, *, temperature: float, max_tokens: int | None,
-             run_index: int = 0, attempt: int = 0) -> JudgeRequest:
+    def chat(
+        key: str,
+        system: str | None,
+        user: str,
+        *,
+        temperature: float,
+        max_tokens: int | None,
+        run_index: int = 0,
+        attempt: int = 0,
+    ) -> JudgeRequest:
         msgs = ((("system", system),) if system is not None else ()) + (("user", user),)
         return JudgeRequest(key, msgs, temperature, max_tokens, run_index, attempt)
 

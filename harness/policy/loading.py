@@ -17,8 +17,14 @@ from harness.errors import HarnessError
 from harness.policy.templates import ConversationTemplate, get_template
 
 LLAVA_FAMILY = {"llava", "llava_next", "llava_onevision", "vipllava"}
-DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
-          "float16": "float16", "fp16": "float16"}
+DTYPES = {
+    "float32": "float32",
+    "fp32": "float32",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+}
 
 
 @dataclass
@@ -79,13 +85,22 @@ def resolve_model_path(spec: str | Path, cache_root: Path | None = None) -> Path
     except json.JSONDecodeError as exc:
         raise HarnessError(f"{config}: malformed JSON ({exc.msg})") from None
     if model_type not in LLAVA_FAMILY:
-        raise HarnessError(f"{path}: model_type {model_type!r} is not a LLaVA-family checkpoint "
-                           f"(expected one of {', '.join(sorted(LLAVA_FAMILY))})")
+        raise HarnessError(
+            f"{path}: model_type {model_type!r} is not a LLaVA-family checkpoint "
+            f"(expected one of {', '.join(sorted(LLAVA_FAMILY))})"
+        )
     return path
 
 
-def load_policy(spec: str | Path = "tiny", *, device: str | None = None, dtype: str | None = None,
-                template: str = "llava_v1", cache_root: Path | None = None, pad_to_square: bool = True) -> Policy:
+def load_policy(
+    spec: str | Path = "tiny",
+    *,
+    device: str | None = None,
+    dtype: str | None = None,
+    template: str = "llava_v1",
+    cache_root: Path | None = None,
+    pad_to_square: bool = True,
+) -> Policy:
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -98,5 +113,11 @@ def load_policy(spec: str | Path = "tiny", *, device: str | None = None, dtype: 
         raise HarnessError(f"{path}: failed to load checkpoint ({exc})") from None
     model.to(device)
     model.eval()
-    return Policy(model=model, processor=processor, template=get_template(template), path=path,
-                  name="tiny" if str(spec) == "tiny" else str(path), pad_to_square=pad_to_square)
+    return Policy(
+        model=model,
+        processor=processor,
+        template=get_template(template),
+        path=path,
+        name="tiny" if str(spec) == "tiny" else str(path),
+        pad_to_square=pad_to_square,
+    )

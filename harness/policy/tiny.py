@@ -122,8 +122,13 @@ def collect_tasks(extra_tasks: list[WarmupTask] | None = None) -> list[WarmupTas
     return list(seen.values())
 
 
-def ensure_tiny(cache_root: Path | None = None, *, recipe: TinyRecipe | None = None,
-                extra_tasks: list[WarmupTask] | None = None, progress: bool = True) -> Path:
+def ensure_tiny(
+    cache_root: Path | None = None,
+    *,
+    recipe: TinyRecipe | None = None,
+    extra_tasks: list[WarmupTask] | None = None,
+    progress: bool = True,
+) -> Path:
     """The folder of the tiny model for this recipe and corpus, built on first use."""
     recipe = recipe or TinyRecipe()
     tasks = collect_tasks(extra_tasks)
@@ -135,8 +140,10 @@ def ensure_tiny(cache_root: Path | None = None, *, recipe: TinyRecipe | None = N
         from harness.progress import make_console, stage_end, stage_start
 
         console = make_console()
-        title = (f"building the built-in tiny LLaVA (once; {recipe.total_steps} warm-up steps on synthetic "
-                 f"scenes, about 2.5 minutes on 2 CPU cores) into {target}")
+        title = (
+            f"building the built-in tiny LLaVA (once; {recipe.total_steps} warm-up steps on synthetic "
+            f"scenes, about 2.5 minutes on 2 CPU cores) into {target}"
+        )
         started = stage_start(console, title) if progress else 0.0
         build_tiny(tmp, recipe, corpus, progress=progress)
         if progress:
@@ -224,18 +231,30 @@ def _train_tokenizer(recipe: TinyRecipe, texts: list[str]):
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=recipe.vocab_size, special_tokens=SPECIAL_TOKENS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=recipe.vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tok.train_from_iterator(texts, trainer=trainer)
     bos = tok.token_to_id("<s>")
-    tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B",
-                                                       special_tokens=[("<s>", bos)])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-                                   pad_token="<pad>", extra_special_tokens={"image_token": "<image>"})
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        extra_special_tokens={"image_token": "<image>"},
+    )
 
 
-def build_tiny(out_dir: Path, recipe: TinyRecipe, corpus: list[tuple[int, WarmupExample]], *,
-               progress: bool = True) -> None:
+def build_tiny(
+    out_dir: Path, recipe: TinyRecipe, corpus: list[tuple[int, WarmupExample]], *, progress: bool = True
+) -> None:
     template = get_template(recipe.template)
     processor = make_processor(recipe, corpus)
     model = make_model(recipe, processor.tokenizer)
@@ -252,15 +271,24 @@ def make_processor(recipe: TinyRecipe, corpus: list[tuple[int, WarmupExample]]):
     from transformers import CLIPImageProcessorPil, LlavaProcessor
 
     template = get_template(recipe.template)
-    texts = [template.render(ex.prompt, with_image=ex.with_image) + template.render_answer(ex.answer)
-             for _, ex in corpus]
+    texts = [
+        template.render(ex.prompt, with_image=ex.with_image) + template.render_answer(ex.answer) for _, ex in corpus
+    ]
     tokenizer = _train_tokenizer(recipe, texts)
     image_processor = CLIPImageProcessorPil(
-        size={"shortest_edge": recipe.image_size}, crop_size={"height": recipe.image_size, "width": recipe.image_size},
-        image_mean=list(CLIP_MEAN), image_std=list(CLIP_STD), do_convert_rgb=True,
+        size={"shortest_edge": recipe.image_size},
+        crop_size={"height": recipe.image_size, "width": recipe.image_size},
+        image_mean=list(CLIP_MEAN),
+        image_std=list(CLIP_STD),
+        do_convert_rgb=True,
     )
-    return LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=recipe.patch_size,
-                          vision_feature_select_strategy="default", num_additional_image_tokens=1)
+    return LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=recipe.patch_size,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+    )
 
 
 def make_model(recipe: TinyRecipe, tokenizer):
@@ -271,20 +299,37 @@ def make_model(recipe: TinyRecipe, tokenizer):
 
     n_image_tokens = (recipe.image_size // recipe.patch_size) ** 2
     torch.manual_seed(recipe.seed)
-    vision = CLIPVisionConfig(image_size=recipe.image_size, patch_size=recipe.patch_size,
-                              hidden_size=recipe.vision_hidden,
-                              intermediate_size=2 * recipe.vision_hidden, num_hidden_layers=recipe.vision_layers,
-                              num_attention_heads=recipe.heads, projection_dim=recipe.vision_hidden)
-    text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=recipe.text_hidden,
-                       intermediate_size=2 * recipe.text_hidden,
-                       num_hidden_layers=recipe.text_layers, num_attention_heads=recipe.heads,
-                       num_key_value_heads=recipe.heads, max_position_embeddings=recipe.max_positions,
-                       bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                       pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
-    config = LlavaConfig(vision_config=vision, text_config=text,
-                         image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
-                         image_seq_length=n_image_tokens, vision_feature_layer=-2,
-                         vision_feature_select_strategy="default", tie_word_embeddings=True)
+    vision = CLIPVisionConfig(
+        image_size=recipe.image_size,
+        patch_size=recipe.patch_size,
+        hidden_size=recipe.vision_hidden,
+        intermediate_size=2 * recipe.vision_hidden,
+        num_hidden_layers=recipe.vision_layers,
+        num_attention_heads=recipe.heads,
+        projection_dim=recipe.vision_hidden,
+    )
+    text = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=recipe.text_hidden,
+        intermediate_size=2 * recipe.text_hidden,
+        num_hidden_layers=recipe.text_layers,
+        num_attention_heads=recipe.heads,
+        num_key_value_heads=recipe.heads,
+        max_position_embeddings=recipe.max_positions,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    config = LlavaConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        image_seq_length=n_image_tokens,
+        vision_feature_layer=-2,
+        vision_feature_select_strategy="default",
+        tie_word_embeddings=True,
+    )
     model = LlavaForConditionalGeneration(config)
     _colour_patch_embedding(model)
     for param in model.model.vision_tower.parameters():
@@ -315,7 +360,7 @@ def _colour_patch_embedding(model) -> None:
             for qy in range(2):
                 for qx in range(2):
                     w[k].zero_()
-                    w[k, c, qy * h:(qy + 1) * h, qx * h:(qx + 1) * h] = 1.0 / (h * h)
+                    w[k, c, qy * h : (qy + 1) * h, qx * h : (qx + 1) * h] = 1.0 / (h * h)
                     k += 1
         for c in range(3):
             w[k].zero_()
@@ -342,8 +387,9 @@ def _warm_up(model, processor, template, recipe: TinyRecipe, corpus, *, progress
     scenes = [recipe.scene(i) for i in range(recipe.scenes)]
     pools = [balanced_pools(sc) for sc in scenes]
     mean = processor.image_processor.image_mean
-    pixels = processor.image_processor([expand_to_square(sc.render(), mean) for sc in scenes],
-                                       return_tensors="pt")["pixel_values"]
+    pixels = processor.image_processor([expand_to_square(sc.render(), mean) for sc in scenes], return_tensors="pt")[
+        "pixel_values"
+    ]
     image_id = tok.convert_tokens_to_ids("<image>")
     n_image_tokens = (recipe.image_size // recipe.patch_size) ** 2
     prompt_cache: dict[tuple[str, bool], list[int]] = {}
@@ -358,8 +404,9 @@ def _warm_up(model, processor, template, recipe: TinyRecipe, corpus, *, progress
 
     def answer_ids(ex: WarmupExample) -> list[int]:
         if ex.answer not in answer_cache:
-            answer_cache[ex.answer] = tok(template.render_answer(ex.answer), add_special_tokens=False)["input_ids"] \
-                + [tok.eos_token_id]
+            answer_cache[ex.answer] = tok(template.render_answer(ex.answer), add_special_tokens=False)["input_ids"] + [
+                tok.eos_token_id
+            ]
         return answer_cache[ex.answer]
 
     def balanced(caption_share: float) -> tuple[int, WarmupExample]:
@@ -382,8 +429,13 @@ def _warm_up(model, processor, template, recipe: TinyRecipe, corpus, *, progress
     params = [p for p in model.parameters() if p.requires_grad]
     ids = {id(p) for p in model.model.multi_modal_projector.parameters()}
     projector_lr = recipe.lr * recipe.projector_lr_scale
-    optim = torch.optim.AdamW([{"params": [p for p in params if id(p) not in ids], "lr": recipe.lr},
-                               {"params": [p for p in params if id(p) in ids], "lr": projector_lr}], weight_decay=0.0)
+    optim = torch.optim.AdamW(
+        [
+            {"params": [p for p in params if id(p) not in ids], "lr": recipe.lr},
+            {"params": [p for p in params if id(p) in ids], "lr": projector_lr},
+        ],
+        weight_decay=0.0,
+    )
     total = recipe.total_steps
     sched = torch.optim.lr_scheduler.LambdaLR(optim, lambda s: min(1.0, (s + 1) / 20) * max(0.05, 1 - s / total))
     model.train()
@@ -410,9 +462,9 @@ def _warm_up(model, processor, template, recipe: TinyRecipe, corpus, *, progress
                 lab = torch.full((len(rows), width), -100)
                 att = torch.zeros((len(rows), width), dtype=torch.long)
                 for j, (r, lb) in enumerate(zip(rows, labels)):
-                    input_ids[j, :len(r)] = torch.tensor(r)
-                    lab[j, :len(lb)] = torch.tensor(lb)
-                    att[j, :len(r)] = 1
+                    input_ids[j, : len(r)] = torch.tensor(r)
+                    lab[j, : len(lb)] = torch.tensor(lb)
+                    att[j, : len(r)] = 1
                 out = model(input_ids=input_ids, attention_mask=att, pixel_values=pixel_values, labels=lab)
                 out.loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

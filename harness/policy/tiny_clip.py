@@ -64,8 +64,13 @@ def caption_variants(scene: Scene, rng: random.Random) -> list[str]:
     rng.shuffle(names)
     listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     per_shape = " ".join(f"There is {n}." for n in names)
-    return [scene.caption(), f"The image shows {listed}.", f"A picture of {listed}.", per_shape,
-            f"{listed[0].upper()}{listed[1:]} on a plain background."]
+    return [
+        scene.caption(),
+        f"The image shows {listed}.",
+        f"A picture of {listed}.",
+        per_shape,
+        f"{listed[0].upper()}{listed[1:]} on a plain background.",
+    ]
 
 
 def corrupt_caption(scene: Scene, rng: random.Random) -> str:
@@ -90,8 +95,9 @@ def fingerprint(recipe: TinyClipRecipe) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def ensure_tiny_clip(cache_root: Path | None = None, *, recipe: TinyClipRecipe | None = None,
-                     progress: bool = True) -> Path:
+def ensure_tiny_clip(
+    cache_root: Path | None = None, *, recipe: TinyClipRecipe | None = None, progress: bool = True
+) -> Path:
     """The folder of the tiny CLIP for this recipe, built on first use (same cache root as the tiny LLaVA)."""
     recipe = recipe or TinyClipRecipe()
     root = Path(cache_root) if cache_root is not None else default_cache_root()
@@ -107,14 +113,21 @@ def _train_tokenizer(recipe: TinyClipRecipe, texts: list[str]):
     tok.normalizer = normalizers.Lowercase()  # CLIP's tokenizer lower-cases too
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=recipe.vocab_size, special_tokens=[BOS, EOS, PAD],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=recipe.vocab_size,
+        special_tokens=[BOS, EOS, PAD],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tok.train_from_iterator(texts, trainer=trainer)
     tok.post_processor = processors.TemplateProcessing(
-        single=f"{BOS} $A {EOS}", pair=f"{BOS} $A {EOS} $B {EOS}",
-        special_tokens=[(BOS, tok.token_to_id(BOS)), (EOS, tok.token_to_id(EOS))])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD,
-                                   model_max_length=recipe.max_positions)
+        single=f"{BOS} $A {EOS}",
+        pair=f"{BOS} $A {EOS} $B {EOS}",
+        special_tokens=[(BOS, tok.token_to_id(BOS)), (EOS, tok.token_to_id(EOS))],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD, model_max_length=recipe.max_positions
+    )
 
 
 def _pixels(processor, scenes: list[Scene]):
@@ -143,17 +156,32 @@ def _build(out_dir: Path, recipe: TinyClipRecipe, *, progress: bool) -> None:
     corpus = [v for vs in variants for v in vs] + [corrupt_caption(s, rng) for s in train]
     tokenizer = _train_tokenizer(recipe, corpus)
     image_processor = CLIPImageProcessorPil(
-        size={"shortest_edge": recipe.image_size}, crop_size={"height": recipe.image_size, "width": recipe.image_size},
-        image_mean=list(CLIP_MEAN), image_std=list(CLIP_STD), do_convert_rgb=True)
+        size={"shortest_edge": recipe.image_size},
+        crop_size={"height": recipe.image_size, "width": recipe.image_size},
+        image_mean=list(CLIP_MEAN),
+        image_std=list(CLIP_STD),
+        do_convert_rgb=True,
+    )
     torch.manual_seed(recipe.seed)
-    common = dict(hidden_size=recipe.hidden, intermediate_size=2 * recipe.hidden, num_hidden_layers=recipe.layers,
-                  num_attention_heads=recipe.heads, projection_dim=recipe.projection)
+    common = dict(
+        hidden_size=recipe.hidden,
+        intermediate_size=2 * recipe.hidden,
+        num_hidden_layers=recipe.layers,
+        num_attention_heads=recipe.heads,
+        projection_dim=recipe.projection,
+    )
     config = CLIPConfig(
-        text_config=dict(vocab_size=len(tokenizer), max_position_embeddings=recipe.max_positions,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id, **common),
+        text_config=dict(
+            vocab_size=len(tokenizer),
+            max_position_embeddings=recipe.max_positions,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            **common,
+        ),
         vision_config=dict(image_size=recipe.image_size, patch_size=recipe.patch_size, **common),
-        projection_dim=recipe.projection)
+        projection_dim=recipe.projection,
+    )
     model = CLIPModel(config)
     pixels = _pixels(image_processor, train)
     _warm_up(model, tokenizer, pixels, variants, recipe, progress=progress)
@@ -161,7 +189,9 @@ def _build(out_dir: Path, recipe: TinyClipRecipe, *, progress: bool) -> None:
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     image_processor.save_pretrained(out_dir)
-    (out_dir / "harness_tiny_clip.json").write_text(json.dumps({"recipe": asdict(recipe), "heldout": metrics}, indent=2))
+    (out_dir / "harness_tiny_clip.json").write_text(
+        json.dumps({"recipe": asdict(recipe), "heldout": metrics}, indent=2)
+    )
 
 
 def _warm_up(model, tokenizer, pixels, variants: list[list[str]], recipe: TinyClipRecipe, *, progress: bool) -> None:
@@ -178,8 +208,12 @@ def _warm_up(model, tokenizer, pixels, variants: list[list[str]], recipe: TinyCl
             idx = rng.sample(range(len(variants)), recipe.batch_size)
             texts = [rng.choice(variants[i]) for i in idx]
             enc = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
-            out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], pixel_values=pixels[idx],
-                        return_loss=True)
+            out = model(
+                input_ids=enc["input_ids"],
+                attention_mask=enc["attention_mask"],
+                pixel_values=pixels[idx],
+                return_loss=True,
+            )
             out.loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optim.step()
@@ -211,5 +245,10 @@ def evaluate(model, tokenizer, image_processor, recipe: TinyClipRecipe) -> dict:
     _, true_t = _embed(model, tokenizer, _pixels(image_processor, scenes[:1]), [s.caption() for s in scenes])
     _, bad_t = _embed(model, tokenizer, _pixels(image_processor, scenes[:1]), corrupted)
     wins = ((img * true_t).sum(-1) > (img * bad_t).sum(-1)).float().mean().item()
-    return {"scenes": len(scenes), "distinct_captions": len(captions), "retrieval_top1": round(top1, 4),
-            "chance": round(1 / len(captions), 4), "beats_corrupted": round(wins, 4)}
+    return {
+        "scenes": len(scenes),
+        "distinct_captions": len(captions),
+        "retrieval_top1": round(top1, 4),
+        "chance": round(1 / len(captions), 4),
+        "beats_corrupted": round(wins, 4),
+    }

@@ -95,5 +95,6 @@ def balanced_pools(scene: Scene) -> BalancedPools:
         for kind in SHAPES:
             hit = f"{color} {kind}" in named
             (yes_color if hit else no_color).append(
-                WarmupExample(f"Is there a {color} {kind} in the image?{PHRASE_SUFFIX}", "Yes" if hit else "No"))
+                WarmupExample(f"Is there a {color} {kind} in the image?{PHRASE_SUFFIX}", "Yes" if hit else "No")
+            )
     return BalancedPools(captions, yes, no, yes_color, no_color)

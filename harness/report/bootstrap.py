@@ -42,8 +42,17 @@ class PairedChange:
     confidence: float = 0.95
 
     def to_dict(self) -> dict[str, float]:
-        return {"a": self.a, "b": self.b, "delta": self.delta, "ci_low": self.ci_low, "ci_high": self.ci_high,
-                "p_value": self.p_value, "n": self.n, "resamples": self.resamples, "confidence": self.confidence}
+        return {
+            "a": self.a,
+            "b": self.b,
+            "delta": self.delta,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "p_value": self.p_value,
+            "n": self.n,
+            "resamples": self.resamples,
+            "confidence": self.confidence,
+        }
 
 
 def _matrix(units: Sequence[Mapping[str, float]], keys: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
@@ -71,8 +80,15 @@ def _check(units: Sequence[Mapping[str, float]], resamples: int, confidence: flo
         raise HarnessError(f"bootstrap: confidence must be between 0 and 1, got {confidence}")
 
 
-def intervals(units: Sequence[Mapping[str, float]], metrics: MetricFn, *, resamples: int = DEFAULT_RESAMPLES,
-              seed: int = 0, confidence: float = 0.95, digits: int | None = 1) -> dict[str, list[float]]:
+def intervals(
+    units: Sequence[Mapping[str, float]],
+    metrics: MetricFn,
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    confidence: float = 0.95,
+    digits: int | None = 1,
+) -> dict[str, list[float]]:
     """Percentile bootstrap intervals ``{metric: [low, high]}`` over ``units`` (seeded)."""
     _check(units, resamples, confidence)
     matrix, keys = _matrix(units)
@@ -86,8 +102,15 @@ def intervals(units: Sequence[Mapping[str, float]], metrics: MetricFn, *, resamp
     return out
 
 
-def paired_test(units_a: Sequence[Mapping[str, float]], units_b: Sequence[Mapping[str, float]], metrics: MetricFn, *,
-                resamples: int = DEFAULT_RESAMPLES, seed: int = 0, confidence: float = 0.95) -> dict[str, PairedChange]:
+def paired_test(
+    units_a: Sequence[Mapping[str, float]],
+    units_b: Sequence[Mapping[str, float]],
+    metrics: MetricFn,
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict[str, PairedChange]:
     """The change B − A of every metric, resampling the same units for A and B (``units_a[i]`` and
     ``units_b[i]`` are the same item scored for A and for B)."""
     _check(units_a, resamples, confidence)
@@ -110,6 +133,15 @@ def paired_test(units_a: Sequence[Mapping[str, float]], units_b: Sequence[Mappin
         else:
             extreme = int(np.sum(np.abs(dist - delta) >= abs(delta) - 1e-12))
             p = (1 + extreme) / (1 + resamples)
-        out[name] = PairedChange(a=float(full_a[name]), b=float(full_b[name]), delta=delta, ci_low=lo, ci_high=hi,
-                                 p_value=min(1.0, p), n=len(units_a), resamples=resamples, confidence=confidence)
+        out[name] = PairedChange(
+            a=float(full_a[name]),
+            b=float(full_b[name]),
+            delta=delta,
+            ci_low=lo,
+            ci_high=hi,
+            p_value=min(1.0, p),
+            n=len(units_a),
+            resamples=resamples,
+            confidence=confidence,
+        )
     return out

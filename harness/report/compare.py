@@ -102,10 +102,14 @@ def resolve_results(target: Path, bench: str) -> Path:
         if len(hits) == 1:
             return hits[0]
         if len(hits) > 1:
-            raise HarnessError(f"{target}: {len(hits)} results files for {bench!r} below it "
-                               f"({', '.join(map(str, hits[:3]))}…); name one file")
-    raise HarnessError(f"{target}: no results.json for benchmark {bench!r} "
-                       f"(looked for {bench}/results.json and eval/{bench}/results.json)")
+            raise HarnessError(
+                f"{target}: {len(hits)} results files for {bench!r} below it "
+                f"({', '.join(map(str, hits[:3]))}…); name one file"
+            )
+    raise HarnessError(
+        f"{target}: no results.json for benchmark {bench!r} "
+        f"(looked for {bench}/results.json and eval/{bench}/results.json)"
+    )
 
 
 def _records(res: Results, path: Path) -> dict[str, dict[str, Any]]:
@@ -152,18 +156,22 @@ def mcnemar(pairs: list[tuple[str, bool, bool]]) -> McNemarResult:
     p = 1.0 if discordant == 0 else float(binomtest(len(b_only), discordant, 0.5).pvalue)
     n = len(pairs)
     return McNemarResult(
-        n=n, both_right=sum(1 for _, a, b in pairs if a and b),
+        n=n,
+        both_right=sum(1 for _, a, b in pairs if a and b),
         both_wrong=sum(1 for _, a, b in pairs if not a and not b),
-        a_only=len(a_only), b_only=len(b_only),
+        a_only=len(a_only),
+        b_only=len(b_only),
         acc_a=sum(a for _, a, _ in pairs) / n if n else float("nan"),
         acc_b=sum(b for _, _, b in pairs) / n if n else float("nan"),
         p_value=min(1.0, p),
         gained=sorted(b_only, key=lambda f: _id_key(f.id)),
-        lost=sorted(a_only, key=lambda f: _id_key(f.id)))
+        lost=sorted(a_only, key=lambda f: _id_key(f.id)),
+    )
 
 
-def paired_bootstrap(pairs: list[tuple[str, float, float]], *, resamples: int = 10_000,
-                     seed: int = 0, confidence: float = 0.95) -> BootstrapResult:
+def paired_bootstrap(
+    pairs: list[tuple[str, float, float]], *, resamples: int = 10_000, seed: int = 0, confidence: float = 0.95
+) -> BootstrapResult:
     """Paired bootstrap over items of the mean difference B − A.
 
     The items are resampled with replacement (seeded, so the same input gives the same
@@ -184,24 +192,43 @@ def paired_bootstrap(pairs: list[tuple[str, float, float]], *, resamples: int = 
         lo = hi = delta
         p = 1.0 if delta == 0 else 1.0 / (resamples + 1)
     else:
-        res = bootstrap((d,), np.mean, n_resamples=resamples, vectorized=True, paired=False,
-                        confidence_level=confidence, method="percentile", batch=1000,
-                        rng=np.random.default_rng(seed))
+        res = bootstrap(
+            (d,),
+            np.mean,
+            n_resamples=resamples,
+            vectorized=True,
+            paired=False,
+            confidence_level=confidence,
+            method="percentile",
+            batch=1000,
+            rng=np.random.default_rng(seed),
+        )
         lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
         dist = np.asarray(res.bootstrap_distribution, dtype=float)
         extreme = int(np.sum(np.abs(dist - delta) >= abs(delta) - 1e-12))
         p = (1 + extreme) / (1 + resamples)
-    improved = sorted((Flip(i, x, y) for i, x, y in pairs if y > x),
-                      key=lambda f: (-(f.b - f.a), _id_key(f.id)))
-    worsened = sorted((Flip(i, x, y) for i, x, y in pairs if y < x),
-                      key=lambda f: (f.b - f.a, _id_key(f.id)))
-    return BootstrapResult(n=n, mean_a=float(a.mean()), mean_b=float(b.mean()), delta=delta,
-                           ci_low=lo, ci_high=hi, p_value=min(1.0, p), resamples=resamples, seed=seed, confidence=confidence,
-                           improved=improved, worsened=worsened, ties=int(np.sum(d == 0)))
+    improved = sorted((Flip(i, x, y) for i, x, y in pairs if y > x), key=lambda f: (-(f.b - f.a), _id_key(f.id)))
+    worsened = sorted((Flip(i, x, y) for i, x, y in pairs if y < x), key=lambda f: (f.b - f.a, _id_key(f.id)))
+    return BootstrapResult(
+        n=n,
+        mean_a=float(a.mean()),
+        mean_b=float(b.mean()),
+        delta=delta,
+        ci_low=lo,
+        ci_high=hi,
+        p_value=min(1.0, p),
+        resamples=resamples,
+        seed=seed,
+        confidence=confidence,
+        improved=improved,
+        worsened=worsened,
+        ties=int(np.sum(d == 0)),
+    )
 
 
-def compare(a: Path, b: Path, bench: str, *, resamples: int = 10_000, seed: int = 0,
-            confidence: float = 0.95) -> ComparisonReport:
+def compare(
+    a: Path, b: Path, bench: str, *, resamples: int = 10_000, seed: int = 0, confidence: float = 0.95
+) -> ComparisonReport:
     """Compare models A and B on ``bench`` over the items both were scored on.
 
     ``a``/``b``: a results.json, or a folder holding ``<bench>/results.json`` (``results/<model>``)
@@ -221,11 +248,14 @@ def compare(a: Path, b: Path, bench: str, *, resamples: int = 10_000, seed: int 
     report.only_in_a = sorted(set(reca) - set(recb), key=_id_key)
     report.only_in_b = sorted(set(recb) - set(reca), key=_id_key)
     if _canon_protocol(ra) != _canon_protocol(rb):
-        report.warnings.append("A and B were scored under different protocol cards "
-                               "(judge, prompt or data version); differences may come from that")
+        report.warnings.append(
+            "A and B were scored under different protocol cards "
+            "(judge, prompt or data version); differences may come from that"
+        )
     if report.only_in_a or report.only_in_b:
-        report.warnings.append(f"{len(report.only_in_a)} item(s) only in A and {len(report.only_in_b)} "
-                               "only in B are left out")
+        report.warnings.append(
+            f"{len(report.only_in_a)} item(s) only in A and {len(report.only_in_b)} only in B are left out"
+        )
     graded: list[tuple[str, float, float]] = []
     binary: list[tuple[str, bool, bool]] = []
     for item in sorted(set(reca) & set(recb), key=_id_key):
@@ -251,8 +281,9 @@ def compare(a: Path, b: Path, bench: str, *, resamples: int = 10_000, seed: int 
     if graded:
         report.bootstrap = paired_bootstrap(graded, resamples=resamples, seed=seed, confidence=confidence)
     if report.unscored:
-        report.warnings.append(f"{len(report.unscored)} paired item(s) without a score on one side "
-                               "(failed judgement) are left out")
+        report.warnings.append(
+            f"{len(report.unscored)} paired item(s) without a score on one side (failed judgement) are left out"
+        )
     return report
 
 
@@ -270,28 +301,50 @@ def render_comparison(report: ComparisonReport, *, max_items: int = 20):
     from rich.table import Table
     from rich.text import Text
 
-    parts: list[Any] = [Text(f"{report.bench}: A = {report.a_label} ({report.a_path})\n"
-                             f"{' ' * len(report.bench)}  B = {report.b_label} ({report.b_path})")]
+    parts: list[Any] = [
+        Text(
+            f"{report.bench}: A = {report.a_label} ({report.a_path})\n"
+            f"{' ' * len(report.bench)}  B = {report.b_label} ({report.b_path})"
+        )
+    ]
     if report.bootstrap:
         bs = report.bootstrap
         t = Table(title=f"Graded items: paired bootstrap ({bs.resamples} resamples, seed {bs.seed})")
         for c in ("items", "mean A", "mean B", "Δ (B − A)", f"{100 * bs.confidence:g}% CI", "p"):
             t.add_column(c, justify="right")
-        t.add_row(str(bs.n), f"{bs.mean_a:.4g}", f"{bs.mean_b:.4g}", f"{bs.delta:+.4g}",
-                  f"[{bs.ci_low:+.4g}, {bs.ci_high:+.4g}]", f"{bs.p_value:.4g}")
+        t.add_row(
+            str(bs.n),
+            f"{bs.mean_a:.4g}",
+            f"{bs.mean_b:.4g}",
+            f"{bs.delta:+.4g}",
+            f"[{bs.ci_low:+.4g}, {bs.ci_high:+.4g}]",
+            f"{bs.p_value:.4g}",
+        )
         parts.append(t)
-        parts.append(_flip_table("Changed items", [("B better", bs.improved), ("B worse", bs.worsened)],
-                                 max_items, graded=True))
+        parts.append(
+            _flip_table("Changed items", [("B better", bs.improved), ("B worse", bs.worsened)], max_items, graded=True)
+        )
     if report.mcnemar:
         mc = report.mcnemar
         t = Table(title="Right/wrong items: exact McNemar")
         for c in ("items", "acc A", "acc B", "both right", "both wrong", "A only", "B only", "p"):
             t.add_column(c, justify="right")
-        t.add_row(str(mc.n), f"{mc.acc_a:.4f}", f"{mc.acc_b:.4f}", str(mc.both_right), str(mc.both_wrong),
-                  str(mc.a_only), str(mc.b_only), f"{mc.p_value:.4g}")
+        t.add_row(
+            str(mc.n),
+            f"{mc.acc_a:.4f}",
+            f"{mc.acc_b:.4f}",
+            str(mc.both_right),
+            str(mc.both_wrong),
+            str(mc.a_only),
+            str(mc.b_only),
+            f"{mc.p_value:.4g}",
+        )
         parts.append(t)
-        parts.append(_flip_table("Flipped items", [("wrong → right", mc.gained), ("right → wrong", mc.lost)],
-                                 max_items, graded=False))
+        parts.append(
+            _flip_table(
+                "Flipped items", [("wrong → right", mc.gained), ("right → wrong", mc.lost)], max_items, graded=False
+            )
+        )
     for w in report.warnings:
         parts.append(Text(f"warning: {w}", style="yellow"))
     return Group(*parts)

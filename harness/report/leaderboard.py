@@ -64,8 +64,7 @@ def _declared(raw: Any) -> list[dict[str, Any]]:
     return out
 
 
-def leaderboard_columns(stored: list["Stored"], benchmark_classes: dict[str, type],
-                        warnings: list[str]) -> list[Column]:
+def leaderboard_columns(stored: list[Stored], benchmark_classes: dict[str, type], warnings: list[str]) -> list[Column]:
     """The columns of every benchmark with stored results, in (order, benchmark) order.
 
     A benchmark's columns come from the protocol card of its newest stored result; results written
@@ -81,14 +80,23 @@ def leaderboard_columns(stored: list["Stored"], benchmark_classes: dict[str, typ
     for bench in sorted({s.res.benchmark for s in stored}):
         cols = by_bench.get(bench) or _declared(getattr(benchmark_classes.get(bench), "columns", ()))
         if not cols:
-            warnings.append(f"benchmark {bench!r} has no leaderboard column (its plugin declares none, or it is "
-                            "not installed); its results are not shown")
+            warnings.append(
+                f"benchmark {bench!r} has no leaderboard column (its plugin declares none, or it is "
+                "not installed); its results are not shown"
+            )
             continue
         for c in cols:
-            out.append(Column(label=c["label"], bench=bench, metric=c["metric"],
-                              lower_is_better=bool(c.get("lower_is_better", False)),
-                              decimals=int(c.get("decimals", 1)), headline=bool(c.get("headline", False)),
-                              order=int(c.get("order", 100))))
+            out.append(
+                Column(
+                    label=c["label"],
+                    bench=bench,
+                    metric=c["metric"],
+                    lower_is_better=bool(c.get("lower_is_better", False)),
+                    decimals=int(c.get("decimals", 1)),
+                    headline=bool(c.get("headline", False)),
+                    order=int(c.get("order", 100)),
+                )
+            )
     return sorted(out, key=lambda c: (c.order, c.bench))  # stable: a benchmark's own order kept
 
 
@@ -166,8 +174,15 @@ class Row:
 
     def sort_key(self) -> tuple:
         group = {"base": 0, "run": 1, "model": 2}[self.kind]
-        return (group, self.base or "", self.method or "", self.variant or "", self.run_id or "",
-                self.iteration if self.iteration is not None else -1, self.model_id or "")
+        return (
+            group,
+            self.base or "",
+            self.method or "",
+            self.variant or "",
+            self.run_id or "",
+            self.iteration if self.iteration is not None else -1,
+            self.model_id or "",
+        )
 
 
 class _Notes:
@@ -195,8 +210,7 @@ def _num(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _find_run(path: Path, root: Path, cache: dict[Path, RunInfo | None],
-              warnings: list[str]) -> RunInfo | None:
+def _find_run(path: Path, root: Path, cache: dict[Path, RunInfo | None], warnings: list[str]) -> RunInfo | None:
     """The nearest manifest.json above ``path``, not above the scanned folder ``root``."""
     for parent in path.parents:
         manifest = parent / "manifest.json"
@@ -245,8 +259,11 @@ def scan_results(dirs: list[Path], warnings: list[str], skipped: list[str] | Non
         root = found[real]
         try:
             res = load_results(real)
-            if not isinstance(res.metrics, dict) or not isinstance(res.std or {}, dict) \
-                    or not isinstance(res.protocol or {}, dict):
+            if (
+                not isinstance(res.metrics, dict)
+                or not isinstance(res.std or {}, dict)
+                or not isinstance(res.protocol or {}, dict)
+            ):
                 raise HarnessError(f"{real}: corrupt results file (metrics/std/protocol are not objects)")
         except HarnessError as exc:
             skipped.append(str(exc))
@@ -254,8 +271,10 @@ def scan_results(dirs: list[Path], warnings: list[str], skipped: list[str] | Non
             continue
         run = _find_run(real, root.resolve(), manifests, warnings)
         if run is not None and res.model.run_id and run.manifest.get("run_id") not in (None, res.model.run_id):
-            warnings.append(f"{real}: model.run_id {res.model.run_id!r} differs from the manifest's "
-                            f"{run.manifest.get('run_id')!r}; provenance left out")
+            warnings.append(
+                f"{real}: model.run_id {res.model.run_id!r} differs from the manifest's "
+                f"{run.manifest.get('run_id')!r}; provenance left out"
+            )
             run = None
         stored.append(Stored(real, res, run))
     return stored
@@ -385,21 +404,27 @@ def _failure_text(row: Row, s: Stored) -> str | None:
     unparsed = getattr(s.res, "unparsed", None) or {}
     kinds = {k: v for k, v in unparsed.items() if k != "total" and _num(v)}
     if kinds:
-        text += " (answered but unparseable, scored as the official script scores them: " + \
-            ", ".join(f"{k} × {int(v)}" for k, v in sorted(kinds.items())) + ")"
+        text += (
+            " (answered but unparseable, scored as the official script scores them: "
+            + ", ".join(f"{k} × {int(v)}" for k, v in sorted(kinds.items()))
+            + ")"
+        )
     excluded = getattr(s.res, "excluded", None) or {}
     if excluded:
-        text += "; mean over parsed answers only (secondary, not the headline): " + \
-            ", ".join(f"{k} {v:g}" for k, v in sorted(excluded.items()) if _num(v) is not None)
+        text += "; mean over parsed answers only (secondary, not the headline): " + ", ".join(
+            f"{k} {v:g}" for k, v in sorted(excluded.items()) if _num(v) is not None
+        )
     return text + "."
 
 
 def _incomplete_text(row: Row, s: Stored, out_dir: Path) -> str:
     items = sorted({str(m.get("item")) for m in s.missing if isinstance(m, dict)})
     shown = ", ".join(items[:10]) + (f", … ({len(items) - 10} more)" if len(items) > 10 else "")
-    return (f"{row.label}, {s.res.benchmark}: incomplete, {len(s.missing)} judgement(s) never came back "
-            f"(items {shown}); not a result. Rerunning the same `harness eval` asks the judge only for "
-            f"those (`{_rel(s.path, out_dir)}`).")
+    return (
+        f"{row.label}, {s.res.benchmark}: incomplete, {len(s.missing)} judgement(s) never came back "
+        f"(items {shown}); not a result. Rerunning the same `harness eval` asks the judge only for "
+        f"those (`{_rel(s.path, out_dir)}`)."
+    )
 
 
 def _value(s: Stored | None, col: Column) -> float | None:
@@ -441,18 +466,24 @@ def _choose(rows: list[Row], columns: list[Column], out_dir: Path, warnings: lis
             distinct = {_canon({k: c.res.metrics.get(k) for k in metric_names}) for c in complete}
             if len(distinct) > 1:
                 others = ", ".join(f"`{_rel(c.path, out_dir)}`" for c in complete[:-1])
-                notes[(i, bench)] = (f"{row.label}, {bench}: {len(complete)} stored results with different "
-                                     f"numbers; the newest is shown (`{_rel(newest.path, out_dir)}`, "
-                                     f"created {newest.res.created or 'unknown'}); also stored: {others}.")
+                notes[(i, bench)] = (
+                    f"{row.label}, {bench}: {len(complete)} stored results with different "
+                    f"numbers; the newest is shown (`{_rel(newest.path, out_dir)}`, "
+                    f"created {newest.res.created or 'unknown'}); also stored: {others}."
+                )
                 warnings.append(notes[(i, bench)])
             later = [c for c in cands if c.missing and c.sort_key() > newest.sort_key()]
             if complete and later:
-                notes[(i, bench)] = notes.get((i, bench), "") + (
-                    f" A later attempt is incomplete and was not used: `{_rel(later[-1].path, out_dir)}`.").lstrip()
+                notes[(i, bench)] = (
+                    notes.get((i, bench), "")
+                    + (f" A later attempt is incomplete and was not used: `{_rel(later[-1].path, out_dir)}`.").lstrip()
+                )
             missing = [m for m in metric_names if m not in newest.res.metrics and not newest.missing]
             if missing:
-                warnings.append(f"{newest.path}: no metric {', '.join(map(repr, missing))} for {bench} "
-                                f"(has {', '.join(sorted(newest.res.metrics))}); shown as {DASH}")
+                warnings.append(
+                    f"{newest.path}: no metric {', '.join(map(repr, missing))} for {bench} "
+                    f"(has {', '.join(sorted(newest.res.metrics))}); shown as {DASH}"
+                )
     return notes
 
 
@@ -466,22 +497,36 @@ def _judge_warning(card: dict[str, Any]) -> str | None:
     return None
 
 
-def _render(rows: list[Row], stored: list[Stored], columns: list[Column], dirs: list[Path], out: Path,
-            plot_files: list[tuple[str, str]], dup_notes: dict[tuple[int, str], str],
-            skipped: list[str], reported: list[Any], label_of: dict[str, str]) -> str:
+def _render(
+    rows: list[Row],
+    stored: list[Stored],
+    columns: list[Column],
+    dirs: list[Path],
+    out: Path,
+    plot_files: list[tuple[str, str]],
+    dup_notes: dict[tuple[int, str], str],
+    skipped: list[str],
+    reported: list[Any],
+    label_of: dict[str, str],
+) -> str:
     out_dir = out.parent
     notes = _Notes()
     lines: list[str] = []
     sources = ", ".join(f"`{_rel(Path(d), out_dir)}`" for d in dirs)
     shown = [r for r in rows if r.results]
-    lines += ["# Leaderboard", "",
-              f"Built by `harness leaderboard` from {len(stored)} stored results file(s) under {sources}. "
-              "Measured numbers only; numbers reported in papers are in a separate table below.", "",
-              "Cells: mean ± population std over judge runs where a judge is involved, [95 % bootstrap "
-              "interval over items] where a rule-based benchmark gives one; (Δ) is the "
-              "difference from θ0 of the same base model; **bold** is the best measured value in the "
-              f"column (↓: lower is better); {DASH} means no stored result; *{INCOMPLETE}* means some "
-              "judgements never came back, so there is no number.", ""]
+    lines += [
+        "# Leaderboard",
+        "",
+        f"Built by `harness leaderboard` from {len(stored)} stored results file(s) under {sources}. "
+        "Measured numbers only; numbers reported in papers are in a separate table below.",
+        "",
+        "Cells: mean ± population std over judge runs where a judge is involved, [95 % bootstrap "
+        "interval over items] where a rule-based benchmark gives one; (Δ) is the "
+        "difference from θ0 of the same base model; **bold** is the best measured value in the "
+        f"column (↓: lower is better); {DASH} means no stored result; *{INCOMPLETE}* means some "
+        "judgements never came back, so there is no number.",
+        "",
+    ]
 
     benches = list(dict.fromkeys(c.bench for c in columns))
     main_card: dict[str, str] = {}
@@ -529,8 +574,10 @@ def _render(rows: list[Row], stored: list[Stored], columns: list[Column], dirs: 
             if col.bench not in marked:  # benchmark-level notes go on the row's first cell of it
                 marked.add(col.bench)
                 if col.bench in main_card and _canon(s.res.protocol or {}) != main_card[col.bench]:
-                    marks += notes.ref("Scored under a different protocol than the column header: "
-                                       + _protocol_text(col.bench, s.res.protocol or {}))
+                    marks += notes.ref(
+                        "Scored under a different protocol than the column header: "
+                        + _protocol_text(col.bench, s.res.protocol or {})
+                    )
                 if (i, col.bench) in dup_notes:
                     marks += notes.ref(dup_notes[(i, col.bench)])
                 if s.missing:
@@ -550,7 +597,11 @@ def _render(rows: list[Row], stored: list[Stored], columns: list[Column], dirs: 
             judged = bool((s.res.protocol or {}).get("judge_model")) or len(s.res.per_run) > 1
             sd = _num((s.res.std or {}).get(col.metric))
             ci = _interval(s, col)
-            if judged and sd is not None and (len(s.res.per_run) > 1 or int((s.res.protocol or {}).get("judge_runs") or 1) > 1):
+            if (
+                judged
+                and sd is not None
+                and (len(s.res.per_run) > 1 or int((s.res.protocol or {}).get("judge_runs") or 1) > 1)
+            ):
                 text += f" ± {_fmt(sd, col.decimals)}"
             elif ci is not None:
                 text += f" [{_fmt(ci[0], col.decimals)}, {_fmt(ci[1], col.decimals)}]"
@@ -576,9 +627,14 @@ def _render(rows: list[Row], stored: list[Stored], columns: list[Column], dirs: 
     lines += _render_provenance(shown)
     smoke = [(row, s) for row in rows for s in row.smoke]
     if smoke:
-        lines += ["## Smoke results (`--limit`; not benchmark results)", "",
-                  "Scored on a subset of the items; never shown in the table above.", "",
-                  "| Model | Benchmark | Items | File |", "|:--|:--|--:|:--|"]
+        lines += [
+            "## Smoke results (`--limit`; not benchmark results)",
+            "",
+            "Scored on a subset of the items; never shown in the table above.",
+            "",
+            "| Model | Benchmark | Items | File |",
+            "|:--|:--|--:|:--|",
+        ]
         for row, s in sorted(smoke, key=lambda rs: (rs[0].sort_key(), str(rs[1].path))):
             sub = s.subset or {}
             items = f"{sub.get('items', sub.get('limit'))} of {sub.get('total', '?')}"
@@ -594,8 +650,7 @@ def _render(rows: list[Row], stored: list[Stored], columns: list[Column], dirs: 
     lines += _render_reported(shown, reported, label_of)
 
     if skipped:
-        lines += ["## Skipped files", "",
-                  "Results files that could not be read; nothing of them is shown above.", ""]
+        lines += ["## Skipped files", "", "Results files that could not be read; nothing of them is shown above.", ""]
         lines += [f"- {text}" for text in sorted(skipped)]
         lines.append("")
 
@@ -606,9 +661,12 @@ def _render(rows: list[Row], stored: list[Stored], columns: list[Column], dirs: 
 
 
 def _render_provenance(rows: list[Row]) -> list[str]:
-    lines = ["## Provenance", "",
-             "| Row | Run id | Base checkpoint | Images | Pairs | Manifest SHA-256 |",
-             "|:--|:--|:--|--:|--:|:--|"]
+    lines = [
+        "## Provenance",
+        "",
+        "| Row | Run id | Base checkpoint | Images | Pairs | Manifest SHA-256 |",
+        "|:--|:--|:--|--:|--:|:--|",
+    ]
     for row in rows:
         if row.kind == "base":
             run_ids = sorted({s.res.model.run_id for ss in row.results.values() for s in ss if s.res.model.run_id})
@@ -627,7 +685,9 @@ def _render_provenance(rows: list[Row]) -> list[str]:
                 pairs = str(int(stats["pairs"]))
         base = row.base or man.get("base_model") or DASH
         sha = f"`{run.sha256}`" if run else DASH
-        lines.append(f"| {row.label} | {row.run_id or man.get('run_id') or DASH} | {base} | {images} | {pairs} | {sha} |")
+        lines.append(
+            f"| {row.label} | {row.run_id or man.get('run_id') or DASH} | {base} | {images} | {pairs} | {sha} |"
+        )
     lines.append("")
     return lines
 
@@ -646,9 +706,13 @@ def reported_numbers(registry: Any) -> list[Any]:
 
 
 def _render_reported(rows: list[Row], reported: list[Any], label_of: dict[str, str]) -> list[str]:
-    lines = ["## Reported in papers (not measured here)", "",
-             "Numbers as published, copied from the sources named; they are never mixed with the "
-             "measured rows above and were produced with other judges and setups.", ""]
+    lines = [
+        "## Reported in papers (not measured here)",
+        "",
+        "Numbers as published, copied from the sources named; they are never mixed with the "
+        "measured rows above and were produced with other judges and setups.",
+        "",
+    ]
     keys = list(dict.fromkeys(k for r in reported for k in r.values))
     keys.sort(key=lambda k: list(label_of).index(k) if k in label_of else len(label_of))
     if reported and keys:
@@ -712,7 +776,7 @@ def _plots(rows: list[Row], columns: list[Column], out: Path) -> list[tuple[str,
 
 
 def _benchmark_labels(columns: list[Column], benchmark_classes: dict[str, type]) -> dict[str, str]:
-    """"bench/metric" -> column header, for the reported table (stored columns, then declared ones)."""
+    """ "bench/metric" -> column header, for the reported table (stored columns, then declared ones)."""
     labels = {f"{c.bench}/{c.metric}": c.header for c in columns}
     for bench, cls in sorted(benchmark_classes.items(), key=lambda kv: kv[0]):
         for c in sorted(_declared(getattr(cls, "columns", ())), key=lambda c: int(c.get("order", 100))):
@@ -720,8 +784,9 @@ def _benchmark_labels(columns: list[Column], benchmark_classes: dict[str, type])
     return labels
 
 
-def build_leaderboard(runs_dirs: list[Path], out: Path, *, reg: Any = None, force: bool = False,
-                      strict: bool = False) -> LeaderboardReport:
+def build_leaderboard(
+    runs_dirs: list[Path], out: Path, *, reg: Any = None, force: bool = False, strict: bool = False
+) -> LeaderboardReport:
     """Build ``out`` (markdown) and one PNG per benchmark next to it, from stored results only.
 
     Unreadable results files (another schema version, corrupt JSON) are skipped and listed in the
@@ -739,22 +804,36 @@ def build_leaderboard(runs_dirs: list[Path], out: Path, *, reg: Any = None, forc
     dirs = [Path(d) for d in runs_dirs]
     stored = scan_results(dirs, warnings, skipped)
     if strict and skipped:
-        raise HarnessError("--strict: " + str(len(skipped)) + " results file(s) could not be read:\n  "
-                           + "\n  ".join(skipped))
+        raise HarnessError(
+            "--strict: " + str(len(skipped)) + " results file(s) could not be read:\n  " + "\n  ".join(skipped)
+        )
     columns = leaderboard_columns(stored, reg.benchmarks, warnings)
     if strict and any("has no leaderboard column" in w for w in warnings):
         raise HarnessError("--strict: " + "; ".join(w for w in warnings if "has no leaderboard column" in w))
     rows = _rows(stored, {c.bench for c in columns})
     if not any(r.results for r in rows) and out.exists() and not force:
-        raise HarnessError(f"no stored results under {', '.join(map(str, dirs))}; {out} left unchanged "
-                           "(pass --force to overwrite it with an empty leaderboard)")
+        raise HarnessError(
+            f"no stored results under {', '.join(map(str, dirs))}; {out} left unchanged "
+            "(pass --force to overwrite it with an empty leaderboard)"
+        )
     dup_notes = _choose(rows, columns, out.parent, warnings)
     shown = [r for r in rows if r.results]
     plots = _plots(shown, columns, out)
-    text = _render(rows, stored, columns, dirs, out, [(b, n) for b, n, _ in plots], dup_notes, skipped,
-                   reported_numbers(reg), _benchmark_labels(columns, reg.benchmarks))
+    text = _render(
+        rows,
+        stored,
+        columns,
+        dirs,
+        out,
+        [(b, n) for b, n, _ in plots],
+        dup_notes,
+        skipped,
+        reported_numbers(reg),
+        _benchmark_labels(columns, reg.benchmarks),
+    )
     written = [atomic.write_bytes(out.parent / name, png) for _, name, png in plots]
     atomic.write_text(out, text)
     used = sum(len(ss) for r in rows for ss in r.results.values())
-    return LeaderboardReport(out=out, plots=written, warnings=warnings, skipped=skipped, results_used=used,
-                             rows=len(shown), markdown=text)
+    return LeaderboardReport(
+        out=out, plots=written, warnings=warnings, skipped=skipped, results_used=used, rows=len(shown), markdown=text
+    )

@@ -35,8 +35,10 @@ def render_benchmark_plot(bench: str, panels: Sequence[Panel]) -> bytes:
     fig = Figure(figsize=(4.6 * n, 3.8), dpi=100)
     FigureCanvasAgg(fig)
     labels = sorted({label for _, _, series in panels for label in series})
-    style = {label: (_MARKERS[i % len(_MARKERS)], _STYLES[(i // len(_MARKERS)) % len(_STYLES)])
-             for i, label in enumerate(labels)}
+    style = {
+        label: (_MARKERS[i % len(_MARKERS)], _STYLES[(i // len(_MARKERS)) % len(_STYLES)])
+        for i, label in enumerate(labels)
+    }
     width = 0.08 * (len(labels) - 1)
     offset = {label: (i * 0.08 - width / 2 if len(labels) > 1 else 0.0) for i, label in enumerate(labels)}
     for k, (metric, lower, series) in enumerate(panels):
@@ -49,8 +51,16 @@ def render_benchmark_plot(bench: str, panels: Sequence[Panel]) -> bytes:
             ys = [p[1] for p in points]
             below, above = [p[2] for p in points], [p[3] for p in points]
             marker, ls = style[label]
-            ax.errorbar(xs, ys, yerr=[below, above] if any(below) or any(above) else None, marker=marker,
-                        linestyle=ls, capsize=3, label=label, alpha=0.9)
+            ax.errorbar(
+                xs,
+                ys,
+                yerr=[below, above] if any(below) or any(above) else None,
+                marker=marker,
+                linestyle=ls,
+                capsize=3,
+                label=label,
+                alpha=0.9,
+            )
         ax.set_xlabel("iteration (θ0 = base model)")
         ax.set_title(metric + (" (lower is better)" if lower and "↓" not in metric else ""))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -64,8 +64,9 @@ def identity_hash(fields: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
-def make_identity(model: dict[str, Any], benchmark: str, protocol: dict[str, Any],
-                  items: dict[str, Any]) -> dict[str, Any]:
+def make_identity(
+    model: dict[str, Any], benchmark: str, protocol: dict[str, Any], items: dict[str, Any]
+) -> dict[str, Any]:
     """The identity of a result: what produced it, plus its short hash (``hash``)."""
     fields = {"model": model, "benchmark": benchmark, "protocol": protocol, "items": items}
     return {**fields, "hash": identity_hash(fields)}
@@ -116,7 +117,7 @@ class Results:
     judge_usage: dict[str, Any] = field(default_factory=dict)
     records: list[dict[str, Any]] = field(default_factory=list)
     predictions_file: str | None = None
-    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
     identity: dict[str, Any] = field(default_factory=dict)  # empty: written before identities existed
     subset: dict[str, int] | None = None  # {"limit", "items", "total"} of a --limit result
     unparsed: dict[str, int] = field(default_factory=dict)
@@ -169,8 +170,10 @@ def check_schema(path: Path, data: Any) -> None:
         raise HarnessError(f"{path}: not a results file (schema {found!r}; expected {SCHEMA!r})")
     version = int(m.group(1))
     if version > SCHEMA_VERSION:
-        raise HarnessError(f"{path}: results schema {found!r} is newer than this harness reads ({SCHEMA!r}); "
-                           "upgrade the harness to read it")
+        raise HarnessError(
+            f"{path}: results schema {found!r} is newer than this harness reads ({SCHEMA!r}); "
+            "upgrade the harness to read it"
+        )
     if version < 1:
         raise HarnessError(f"{path}: results schema {found!r} is not {SCHEMA!r}")
 
@@ -180,8 +183,12 @@ def load_results(path: Path) -> Results:
     naming it."""
     data = atomic.read_json(path)
     check_schema(Path(path), data)
-    for key, types in (("subset", (dict, type(None))), ("missing", (list, type(None))),
-                       ("identity", (dict, type(None))), ("unparsed", (dict, type(None)))):
+    for key, types in (
+        ("subset", (dict, type(None))),
+        ("missing", (list, type(None))),
+        ("identity", (dict, type(None))),
+        ("unparsed", (dict, type(None))),
+    ):
         if not isinstance(data.get(key), types):
             raise HarnessError(f"{path}: corrupt results file ({key!r} is a {type(data.get(key)).__name__})")
     try:

@@ -73,8 +73,11 @@ def folder_sha256(folder: Path) -> str:
     path and content, in sorted order. Renaming or moving the folder keeps the hash; retraining changes it."""
     folder = Path(folder)
     h = hashlib.sha256()
-    files = sorted(p for p in folder.rglob("*") if p.is_file()
-                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
     for path in files:
         rel = path.relative_to(folder).as_posix()
         h.update(rel.encode("utf-8") + b"\0" + str(path.stat().st_size).encode() + b"\0")
@@ -107,12 +110,16 @@ def stored_result(slot: ResultSlot, identity: dict[str, Any], *, out_option: str
     except HarnessError as exc:
         raise HarnessError(f"{exc}. It is left as it is; move it away or give another {out_option}") from None
     if not old.identity:
-        raise HarnessError(f"{path}: a result written without an identity (an earlier harness version); it is "
-                           f"kept: move it away to score again here, or give another {out_option}")
+        raise HarnessError(
+            f"{path}: a result written without an identity (an earlier harness version); it is "
+            f"kept: move it away to score again here, or give another {out_option}"
+        )
     diff = identity_differences(old.identity, identity)
     if diff:
-        raise HarnessError(f"{path} holds another result (it differs in {', '.join(diff)}); it is kept: "
-                           f"give another {out_option} to store this one apart")
+        raise HarnessError(
+            f"{path} holds another result (it differs in {', '.join(diff)}); it is kept: "
+            f"give another {out_option} to store this one apart"
+        )
     return old
 
 
@@ -133,8 +140,10 @@ def reusable_predictions(slot: ResultSlot, provenance: dict[str, Any]) -> bool:
 
 def record_generation(slot: ResultSlot, provenance: dict[str, Any]) -> None:
     """Write ``slot.generation``: what produced ``slot.predictions`` and their hash."""
-    atomic.write_json(slot.generation, {**provenance, "predictions_file": slot.predictions.name,
-                                        "predictions_sha256": file_sha256(slot.predictions)})
+    atomic.write_json(
+        slot.generation,
+        {**provenance, "predictions_file": slot.predictions.name, "predictions_sha256": file_sha256(slot.predictions)},
+    )
 
 
 def remove_partial(slot: ResultSlot) -> None:

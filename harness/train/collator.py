@@ -25,9 +25,16 @@ from harness.policy.templates import IMAGE_TOKEN, ConversationTemplate
 
 
 class LlavaPairCollator:
-    def __init__(self, processor, template: ConversationTemplate, open_image: Callable[[dict], Any], *,
-                 max_length: int | None = None, pad_to_square: bool = True,
-                 align_kinds: Sequence[str] = ("des",)):
+    def __init__(
+        self,
+        processor,
+        template: ConversationTemplate,
+        open_image: Callable[[dict], Any],
+        *,
+        max_length: int | None = None,
+        pad_to_square: bool = True,
+        align_kinds: Sequence[str] = ("des",),
+    ):
         self.processor = processor
         self.align_kinds = tuple(align_kinds)
         self.tok = processor.tokenizer
@@ -41,7 +48,9 @@ class LlavaPairCollator:
         img = self.open_image(example).convert("RGB")
         return expand_to_square(img, self.processor.image_processor.image_mean) if self.pad_to_square else img
 
-    def rows(self, prompts: Sequence[str], answers: Sequence[str], images: Sequence) -> tuple[list[list[int]], list[int], torch.Tensor]:
+    def rows(
+        self, prompts: Sequence[str], answers: Sequence[str], images: Sequence
+    ) -> tuple[list[list[int]], list[int], torch.Tensor]:
         """Token ids of each row, the prompt length of each row, and the pixel values."""
         texts = [self.template.render(p) for p in prompts]
         full = [t + self.template.render_answer(a) for t, a in zip(texts, answers)]
@@ -56,12 +65,16 @@ class LlavaPairCollator:
             if ids[:k] != prompt_ids:
                 # the tokenizer merged across the boundary: keep the prompt's own tokens, re-tokenise the answer
                 self.boundary_mismatches += 1
-                ids = prompt_ids + self.tok(self.template.render_answer(answers[j]), add_special_tokens=False)["input_ids"]
+                ids = (
+                    prompt_ids
+                    + self.tok(self.template.render_answer(answers[j]), add_special_tokens=False)["input_ids"]
+                )
             ids = ids + [self.tok.eos_token_id]
             if self.max_length is not None and len(ids) > self.max_length:
                 if k >= self.max_length:
-                    raise HarnessError(f"prompt of {k} tokens does not fit max_length={self.max_length} "
-                                       f"(prompt: {prompts[j][:60]!r}…)")
+                    raise HarnessError(
+                        f"prompt of {k} tokens does not fit max_length={self.max_length} (prompt: {prompts[j][:60]!r}…)"
+                    )
                 ids = ids[: self.max_length]
             ids_out.append(ids)
             prompt_lens.append(k)
@@ -75,7 +88,7 @@ class LlavaPairCollator:
         for j, (r, k) in enumerate(zip(rows, prompt_lens)):
             ids[j, : len(r)] = torch.tensor(r)
             att[j, : len(r)] = 1
-            comp[j, k: len(r)] = 1
+            comp[j, k : len(r)] = 1
         return {"input_ids": ids, "attention_mask": att, "completion_mask": comp}
 
     def __call__(self, examples: Sequence[dict]) -> dict[str, torch.Tensor]:

@@ -47,8 +47,9 @@ def resolve_accelerate_config(value: str) -> Path:
     shipped = Path(__file__).resolve().parents[1] / "configs" / f"{value}.yaml"
     if "/" not in value and shipped.is_file():
         return shipped
-    raise HarnessError(f"accelerate_config {value}: no such file, and not a shipped config "
-                       f"({', '.join(shipped_accelerate_configs())})")
+    raise HarnessError(
+        f"accelerate_config {value}: no such file, and not a shipped config ({', '.join(shipped_accelerate_configs())})"
+    )
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class TrainConfig:
     objective: str | None = None  # None/"dpo": the method's objective; "mdpo": plus mDPO's terms (train/objectives.py)
     accelerate_config: str | None = None  # a file, or a shipped config's name: zero3, zero3_offload, fsdp, cpu_ddp
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         if self.lr_scheduler not in SCHEDULERS:
             raise HarnessError(f"lr_scheduler {self.lr_scheduler!r} unknown; accepted: {', '.join(SCHEDULERS)}")
         if self.learning_rate <= 0 or self.global_batch_size < 1 or self.per_device_batch_size < 1:
@@ -91,22 +92,32 @@ class TrainConfig:
             raise HarnessError(f"launcher {self.launcher!r} unknown; accepted: inline, accelerate")
         if self.launcher == "accelerate":
             if not self.accelerate_config:
-                raise HarnessError("launcher=accelerate needs accelerate_config=<file or name> "
-                                   f"(shipped: {', '.join(shipped_accelerate_configs())})")
+                raise HarnessError(
+                    "launcher=accelerate needs accelerate_config=<file or name> "
+                    f"(shipped: {', '.join(shipped_accelerate_configs())})"
+                )
             resolve_accelerate_config(self.accelerate_config)
         return self
 
     @staticmethod
-    def for_model(model: str) -> "TrainConfig":
+    def for_model(model: str) -> TrainConfig:
         if model == "tiny":
             # no warm-up: an iteration makes one or two optimiser steps, and a warm-up's first step has lr 0.
             # lr 1e-5: Adam's first step moves every weight by about lr, and the tiny model's weak grounding
             # collapses to one caption for every image after two steps at 5e-5 (synthetic-scene CHAIR 73 -> 79)
-            return TrainConfig(learning_rate=1e-5, global_batch_size=8, per_device_batch_size=8, ref_batch_size=8,
-                               max_length=512, lora_r=8, lora_alpha=16, warmup_ratio=0.0)
+            return TrainConfig(
+                learning_rate=1e-5,
+                global_batch_size=8,
+                per_device_batch_size=8,
+                ref_batch_size=8,
+                max_length=512,
+                lora_r=8,
+                lora_alpha=16,
+                warmup_ratio=0.0,
+            )
         return TrainConfig()
 
-    def with_overrides(self, overrides: dict) -> "TrainConfig":
+    def with_overrides(self, overrides: dict) -> TrainConfig:
         names = {f.name: f for f in dataclasses.fields(self)}
         unknown = sorted(set(overrides) - set(names))
         if unknown:
@@ -115,8 +126,18 @@ class TrainConfig:
 
 
 # Keys a method recipe leaves at the tiny model's values (see the module docstring).
-TINY_SCALE_KEYS = ("learning_rate", "global_batch_size", "per_device_batch_size", "ref_batch_size", "max_length",
-                   "lora_r", "lora_alpha", "warmup_ratio", "bf16", "gradient_checkpointing")
+TINY_SCALE_KEYS = (
+    "learning_rate",
+    "global_batch_size",
+    "per_device_batch_size",
+    "ref_batch_size",
+    "max_length",
+    "lora_r",
+    "lora_alpha",
+    "warmup_ratio",
+    "bf16",
+    "gradient_checkpointing",
+)
 
 
 def resolve_train_config(model: str, recipe: dict, user: dict) -> tuple[TrainConfig, dict]:
@@ -129,8 +150,10 @@ def resolve_train_config(model: str, recipe: dict, user: dict) -> tuple[TrainCon
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     bad = sorted(set(recipe) - names)
     if bad:
-        raise HarnessError(f"the method's training recipe sets unknown option(s) {', '.join(bad)}; "
-                           f"accepted: {', '.join(sorted(names))}")
+        raise HarnessError(
+            f"the method's training recipe sets unknown option(s) {', '.join(bad)}; "
+            f"accepted: {', '.join(sorted(names))}"
+        )
     kept = sorted(k for k in recipe if model == "tiny" and k in TINY_SCALE_KEYS)
     applied = {k: v for k, v in recipe.items() if k not in kept}
     cfg = base.with_overrides(applied).with_overrides(dict(user))

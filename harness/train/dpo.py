@@ -37,8 +37,10 @@ def dpo_args(cfg: TrainConfig, out_dir: Path, n_examples: int, *, objective: Tra
     per_step = cfg.per_device_batch_size * world
     accumulation = max(1, cfg.global_batch_size // per_step)
     if accumulation * per_step != cfg.global_batch_size:
-        raise HarnessError(f"global batch {cfg.global_batch_size} is not a multiple of per-device batch "
-                           f"{cfg.per_device_batch_size} × {world} processes")
+        raise HarnessError(
+            f"global batch {cfg.global_batch_size} is not a multiple of per-device batch "
+            f"{cfg.per_device_batch_size} × {world} processes"
+        )
     cuda = _use_cuda()
     bf16 = cfg.bf16 if cfg.bf16 is not None else cuda
     checkpointing = cfg.gradient_checkpointing if cfg.gradient_checkpointing is not None else cuda
@@ -120,14 +122,24 @@ def freeze_vision_tower(model, policy_path: Path) -> int:
             param.requires_grad_(False)
             frozen += 1
     if not frozen:
-        raise HarnessError(f"{policy_path}: no vision_tower parameters to freeze in {type(model).__name__}; "
-                           "set freeze_vision_tower=false to train every parameter")
+        raise HarnessError(
+            f"{policy_path}: no vision_tower parameters to freeze in {type(model).__name__}; "
+            "set freeze_vision_tower=false to train every parameter"
+        )
     return frozen
 
 
-def train_iteration(policy_path: Path, out_dir: Path, examples: Sequence[dict[str, Any]], *,
-                    objective: TrainingObjective, cfg: TrainConfig, open_image: Callable[[dict], Any],
-                    pad_to_square: bool = True, on_step: Callable[[int], None] | None = None) -> dict[str, Any]:
+def train_iteration(
+    policy_path: Path,
+    out_dir: Path,
+    examples: Sequence[dict[str, Any]],
+    *,
+    objective: TrainingObjective,
+    cfg: TrainConfig,
+    open_image: Callable[[dict], Any],
+    pad_to_square: bool = True,
+    on_step: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """Train from ``policy_path`` on ``examples`` and write θi to ``out_dir`` (atomically)."""
     from datasets import Dataset
     from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -141,8 +153,10 @@ def train_iteration(policy_path: Path, out_dir: Path, examples: Sequence[dict[st
     objective = check_objective(select_objective(objective, cfg.objective))
     plain = is_plain(objective)
     if plain and any(not str(e.get("rejected", "")).strip() for e in examples):
-        raise HarnessError(f"pairs without a rejected answer for {out_dir}: plain DPO needs one; such pairs come "
-                           f"from a method whose objective builds its negative in the loss")
+        raise HarnessError(
+            f"pairs without a rejected answer for {out_dir}: plain DPO needs one; such pairs come "
+            f"from a method whose objective builds its negative in the loss"
+        )
     rows = [dict(e) for e in examples] * max(1, objective.duplicate)
     if not cfg.live_reference and any("ref_chosen_logps" not in r for r in rows):
         raise HarnessError("reference log-probs missing: run the reference pass first (or set live_reference)")
@@ -159,8 +173,14 @@ def train_iteration(policy_path: Path, out_dir: Path, examples: Sequence[dict[st
     collator_cls = LlavaPairCollator
     if not plain:
         from harness.train.objective_batch import ObjectivePairCollator as collator_cls
-    collator = collator_cls(processor, get_template(cfg.template), open_image, max_length=cfg.max_length,
-                            pad_to_square=pad_to_square, align_kinds=objective.align_kinds)
+    collator = collator_cls(
+        processor,
+        get_template(cfg.template),
+        open_image,
+        max_length=cfg.max_length,
+        pad_to_square=pad_to_square,
+        align_kinds=objective.align_kinds,
+    )
     for stale in out_dir.parent.glob(".train-*"):  # left by a killed earlier attempt
         shutil.rmtree(stale, ignore_errors=True)
     work = Path(tempfile.mkdtemp(prefix=".train-", dir=out_dir.parent))
@@ -172,13 +192,23 @@ def train_iteration(policy_path: Path, out_dir: Path, examples: Sequence[dict[st
 
             # every linear layer of the LLM; the projector, when trained, as a full copy (LLaVA re-enables
             # its gradient after LoRA wrapping, so the released LoRA recipes train it at the LoRA lr)
-            peft_config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
-                                     target_modules=r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)",
-                                     modules_to_save=["multi_modal_projector"] if cfg.lora_train_projector else None)
+            peft_config = LoraConfig(
+                r=cfg.lora_r,
+                lora_alpha=cfg.lora_alpha,
+                lora_dropout=0.0,
+                target_modules=r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)",
+                modules_to_save=["multi_modal_projector"] if cfg.lora_train_projector else None,
+            )
         trainer = SelfEvolutionDPOTrainer(
-            model=model, ref_model=None, args=args, data_collator=collator, train_dataset=dataset,
-            processing_class=processor, peft_config=peft_config,
-            align_weight=objective.align_weight, align_norm=objective.align_norm,
+            model=model,
+            ref_model=None,
+            args=args,
+            data_collator=collator,
+            train_dataset=dataset,
+            processing_class=processor,
+            peft_config=peft_config,
+            align_weight=objective.align_weight,
+            align_norm=objective.align_norm,
             objective=None if plain else objective,
         )
         from harness.train.log_callback import use_readable_logs
@@ -237,11 +267,14 @@ def _precompute_extra_reference(trainer, collator, cfg: TrainConfig, objective: 
     if not keys:
         return
     if _deepspeed_in_use(cfg):
-        raise HarnessError(f"objective {objective.name!r} precomputes its extra reference terms in this process, "
-                           f"which DeepSpeed's sharded model cannot run: set --train live_reference=true")
+        raise HarnessError(
+            f"objective {objective.name!r} precomputes its extra reference terms in this process, "
+            f"which DeepSpeed's sharded model cannot run: set --train live_reference=true"
+        )
     rows = trainer.train_dataset.to_list()
-    values = precompute_reference(trainer.model, collator, rows, objective, batch_size=cfg.ref_batch_size,
-                                  autocast=trainer.accelerator.autocast)
+    values = precompute_reference(
+        trainer.model, collator, rows, objective, batch_size=cfg.ref_batch_size, autocast=trainer.accelerator.autocast
+    )
     dataset = trainer.train_dataset
     for key in keys:
         dataset = dataset.add_column(key, values[key])

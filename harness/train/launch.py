@@ -22,12 +22,29 @@ from harness.method import TrainingObjective
 from harness.train.config import TrainConfig, resolve_accelerate_config
 
 
-def write_job(path: Path, *, policy_path: Path, out_dir: Path, rows: list[dict[str, Any]],
-              objective: TrainingObjective, cfg: TrainConfig, source: dict[str, Any]) -> Path:
+def write_job(
+    path: Path,
+    *,
+    policy_path: Path,
+    out_dir: Path,
+    rows: list[dict[str, Any]],
+    objective: TrainingObjective,
+    cfg: TrainConfig,
+    source: dict[str, Any],
+) -> Path:
     rows_file = path.with_suffix(".rows.jsonl")
     atomic.write_jsonl(rows_file, rows)
-    atomic.write_json(path, {"policy_path": str(policy_path), "out_dir": str(out_dir), "rows": str(rows_file),
-                             "objective": asdict(objective), "train": asdict(cfg), "source": source})
+    atomic.write_json(
+        path,
+        {
+            "policy_path": str(policy_path),
+            "out_dir": str(out_dir),
+            "rows": str(rows_file),
+            "objective": asdict(objective),
+            "train": asdict(cfg),
+            "source": source,
+        },
+    )
     return path
 
 
@@ -38,9 +55,14 @@ def run_job(job_path: Path) -> dict[str, Any]:
     job = json.loads(Path(job_path).read_text())
     source = source_from_description(job["source"])
     cfg = TrainConfig(**job["train"])
-    info = train_iteration(Path(job["policy_path"]), Path(job["out_dir"]), atomic.read_jsonl(job["rows"]),
-                           objective=TrainingObjective(**job["objective"]), cfg=cfg,
-                           open_image=lambda e: source.open(ImageRef(e["image_ref"], e.get("image_path"))))
+    info = train_iteration(
+        Path(job["policy_path"]),
+        Path(job["out_dir"]),
+        atomic.read_jsonl(job["rows"]),
+        objective=TrainingObjective(**job["objective"]),
+        cfg=cfg,
+        open_image=lambda e: source.open(ImageRef(e["image_ref"], e.get("image_path"))),
+    )
     return info
 
 
@@ -52,9 +74,17 @@ def launch(job_path: Path, accelerate_config: str, *, num_processes: int | None 
     config with ``num_machines``/``machine_rank``/``main_process_ip`` on every node (docs/training.md)."""
     config = resolve_accelerate_config(accelerate_config)
     # accelerate's launcher as a module of this interpreter: no reliance on `accelerate` being on PATH
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
-           *(["--num_processes", str(num_processes)] if num_processes and _single_machine(config) else []),
-           "-m", "harness.train.launch", str(job_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(config),
+        *(["--num_processes", str(num_processes)] if num_processes and _single_machine(config) else []),
+        "-m",
+        "harness.train.launch",
+        str(job_path),
+    ]
     proc = subprocess.run(cmd)
     if proc.returncode != 0:
         raise HarnessError(f"training workers failed (exit {proc.returncode}): {' '.join(cmd)}")
@@ -68,8 +98,11 @@ def _single_machine(config: Path) -> bool:
         data = yaml.safe_load(config.read_text()) or {}
     except (OSError, yaml.YAMLError):
         return True
-    return int(data.get("num_machines", 1) or 1) == 1 and not data.get("use_cpu", False) and \
-        data.get("distributed_type") != "MULTI_CPU"
+    return (
+        int(data.get("num_machines", 1) or 1) == 1
+        and not data.get("use_cpu", False)
+        and data.get("distributed_type") != "MULTI_CPU"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -48,8 +48,9 @@ def _reference_context(trainer):
 
     if trainer.ref_model is None and is_peft_model(trainer.model):
         unwrapped = trainer.accelerator.unwrap_model(trainer.model)
-        return trainer.model, trl_dpo.use_adapter(unwrapped, adapter_name="ref" if "ref" in unwrapped.peft_config
-                                                  else None)
+        return trainer.model, trl_dpo.use_adapter(
+            unwrapped, adapter_name="ref" if "ref" in unwrapped.peft_config else None
+        )
     return trainer.ref_model, contextlib.nullcontext()
 
 
@@ -74,5 +75,6 @@ def extended_loss(trainer, model, inputs: dict[str, Any], return_outputs: bool =
         loss = loss + trainer.align_weight * align
     for name, value in terms.items():
         trainer._metrics[mode][f"objective/{name}"].append(
-            trainer.accelerator.gather_for_metrics(value.detach()).mean().item())
+            trainer.accelerator.gather_for_metrics(value.detach()).mean().item()
+        )
     return (loss, {"terms": terms}) if return_outputs else loss

@@ -45,17 +45,27 @@ CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)  # torchvision's RandomResizedCrop default a
 REF_KEYS = ("ref_copo_logps", "ref_noise_logps", "ref_rejected_alt_logps")
 
 
-def with_mdpo(objective: TrainingObjective, *, copo_weight: float = 1.0, anchor_weight: float = 1.0,
-              anchor_delta: float = 0.0) -> TrainingObjective:
+def with_mdpo(
+    objective: TrainingObjective, *, copo_weight: float = 1.0, anchor_weight: float = 1.0, anchor_delta: float = 0.0
+) -> TrainingObjective:
     """``objective`` plus mDPO's two terms (unit weights and δ = 0 as the released trainer)."""
-    name = objective.name if objective.name.endswith("mdpo") else (
-        "mdpo" if objective.name == "dpo" else f"{objective.name}+mdpo")
-    return dataclasses.replace(objective, name=name, copo_weight=float(copo_weight),
-                               anchor_weight=float(anchor_weight), anchor_delta=float(anchor_delta))
+    name = (
+        objective.name
+        if objective.name.endswith("mdpo")
+        else ("mdpo" if objective.name == "dpo" else f"{objective.name}+mdpo")
+    )
+    return dataclasses.replace(
+        objective,
+        name=name,
+        copo_weight=float(copo_weight),
+        anchor_weight=float(anchor_weight),
+        anchor_delta=float(anchor_delta),
+    )
 
 
-def select_objective(objective: TrainingObjective, name: str | None, *,
-                     option: str = "--train objective") -> TrainingObjective:
+def select_objective(
+    objective: TrainingObjective, name: str | None, *, option: str = "--train objective"
+) -> TrainingObjective:
     """The method's objective, with ``name`` applied: None or "dpo" keeps it, "mdpo" adds mDPO's terms."""
     if name in (None, "", "dpo"):
         return objective
@@ -83,8 +93,14 @@ def check_objective(obj: TrainingObjective) -> TrainingObjective:
 
 def is_plain(obj: TrainingObjective) -> bool:
     """True when the objective is TRL's sigmoid DPO (+ the alignment term): the trainer's original path."""
-    return (obj.dpo_weight == 1.0 and obj.sft_weight == 0 and obj.rejected_score == "likelihood"
-            and obj.copo_weight == 0 and obj.anchor_weight == 0 and obj.noise_negative_weight == 0)
+    return (
+        obj.dpo_weight == 1.0
+        and obj.sft_weight == 0
+        and obj.rejected_score == "likelihood"
+        and obj.copo_weight == 0
+        and obj.anchor_weight == 0
+        and obj.noise_negative_weight == 0
+    )
 
 
 def reference_keys(obj: TrainingObjective) -> list[str]:
@@ -100,6 +116,7 @@ def reference_keys(obj: TrainingObjective) -> list[str]:
 
 
 # -- corruptions ---------------------------------------------------------------------------------
+
 
 def crop_box(height: int, width: int, scale: Sequence[float], seed: int) -> tuple[int, int, int, int]:
     """(top, left, h, w) of a random resized crop: torchvision's sampling rule (10 tries, then a
@@ -130,7 +147,7 @@ def random_resized_crop(pixels: torch.Tensor, scale: Sequence[float], seed: int)
     """One C×H×W tensor cropped (seeded) and resized back to H×W, bilinear with antialiasing."""
     _, height, width = pixels.shape
     top, left, h, w = crop_box(height, width, scale, seed)
-    crop = pixels[:, top:top + h, left:left + w].unsqueeze(0).float()
+    crop = pixels[:, top : top + h, left : left + w].unsqueeze(0).float()
     out = F.interpolate(crop, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
     return out.squeeze(0).to(pixels.dtype)
 
@@ -147,13 +164,13 @@ def noised(pixels: torch.Tensor, seeds: Sequence[int], step: int) -> torch.Tenso
 
 # -- per-row quantities ----------------------------------------------------------------------------
 
+
 def _token_logps_fused(model, ids, att, pix, cm) -> torch.Tensor:
     """Per-token log-probs of each row's completion tokens ([B, T−1], zeros elsewhere), fused LM head."""
     labels = ids.masked_fill(cm == 0, -100)
-    out = model(input_ids=ids, attention_mask=att, pixel_values=pix, labels=labels, use_cache=False,
-                fused_lm_head=True)
+    out = model(input_ids=ids, attention_mask=att, pixel_values=pix, labels=labels, use_cache=False, fused_lm_head=True)
     mask = cm[:, 1:]
-    return out.log_probs[:, -mask.shape[1]:] * mask.to(out.log_probs.dtype)
+    return out.log_probs[:, -mask.shape[1] :] * mask.to(out.log_probs.dtype)
 
 
 def _log_softmax_logits(model, ids, att, pix) -> torch.Tensor:
@@ -224,8 +241,9 @@ def reference_from_batch(batch: dict[str, Any], obj: TrainingObjective) -> dict[
     return ref
 
 
-def objective_loss(obj: TrainingObjective, pol: dict[str, torch.Tensor], ref: dict[str, torch.Tensor],
-                   has_rejected: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def objective_loss(
+    obj: TrainingObjective, pol: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], has_rejected: torch.Tensor
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The batch loss and its terms (each a batch mean, before weighting)."""
     beta = obj.beta
     dev = pol["chosen"].device
@@ -254,8 +272,9 @@ def objective_loss(obj: TrainingObjective, pol: dict[str, torch.Tensor], ref: di
     return loss, terms
 
 
-def precompute_reference(model, collator, rows: list[dict], obj: TrainingObjective, *, batch_size: int,
-                         autocast=None) -> dict[str, list[float]]:
+def precompute_reference(
+    model, collator, rows: list[dict], obj: TrainingObjective, *, batch_size: int, autocast=None
+) -> dict[str, list[float]]:
     """The extra reference values (``reference_keys(obj)``) of every row, with ``model`` as it is now."""
     import contextlib
 
@@ -267,14 +286,17 @@ def precompute_reference(model, collator, rows: list[dict], obj: TrainingObjecti
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), (autocast() if autocast else contextlib.nullcontext()):
+        with torch.no_grad(), autocast() if autocast else contextlib.nullcontext():
             for start in range(0, len(rows), batch_size):
-                batch = collator(rows[start:start + batch_size])
+                batch = collator(rows[start : start + batch_size])
                 batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
                 batch["pixel_values"] = batch["pixel_values"].to(next(model.parameters()).dtype)
                 terms = row_terms(model, batch, obj)
-                for key, term in (("ref_copo_logps", "copo"), ("ref_noise_logps", "noise"),
-                                  ("ref_rejected_alt_logps", "rejected")):
+                for key, term in (
+                    ("ref_copo_logps", "copo"),
+                    ("ref_noise_logps", "noise"),
+                    ("ref_rejected_alt_logps", "rejected"),
+                ):
                     if key in out:
                         out[key] += [float(x) for x in terms[term].float().cpu()]
     finally:

@@ -21,8 +21,15 @@ from harness.progress import progress as progress_line
 from harness.train.collator import LlavaPairCollator
 
 
-def reference_logps(model, collator: LlavaPairCollator, examples: Sequence[dict], *, batch_size: int = 4,
-                    progress: bool = True, on_batch: Callable[[int], None] | None = None) -> list[dict[str, float]]:
+def reference_logps(
+    model,
+    collator: LlavaPairCollator,
+    examples: Sequence[dict],
+    *,
+    batch_size: int = 4,
+    progress: bool = True,
+    on_batch: Callable[[int], None] | None = None,
+) -> list[dict[str, float]]:
     """[{chosen_logps, rejected_logps, chosen_logps_normed, rejected_logps_normed}] per example, in order."""
     from trl.trainer.utils import add_fused_lm_head
 
@@ -35,21 +42,32 @@ def reference_logps(model, collator: LlavaPairCollator, examples: Sequence[dict]
     model.eval()
     with progress_line("reference log-probs", len(examples), disable=not progress) as bar, torch.inference_mode():
         for start in range(0, len(examples), batch_size):
-            chunk = list(examples[start:start + batch_size])
+            chunk = list(examples[start : start + batch_size])
             batch = collator(chunk)
             cm = batch["completion_mask"].to(device)
             ids = batch["input_ids"].to(device)
-            res = model(input_ids=ids, attention_mask=batch["attention_mask"].to(device),
-                        pixel_values=batch["pixel_values"].to(device, dtype), labels=ids.masked_fill(cm == 0, -100),
-                        use_cache=False, fused_lm_head=True)
+            res = model(
+                input_ids=ids,
+                attention_mask=batch["attention_mask"].to(device),
+                pixel_values=batch["pixel_values"].to(device, dtype),
+                labels=ids.masked_fill(cm == 0, -100),
+                use_cache=False,
+                fused_lm_head=True,
+            )
             mask = cm[:, 1:].to(res.log_probs.dtype)
-            lp = res.log_probs[:, -mask.shape[1]:].float()
+            lp = res.log_probs[:, -mask.shape[1] :].float()
             sums = (lp * mask).sum(dim=1)
             means = sums / mask.sum(dim=1).clamp(min=1.0)
             n = len(chunk)
             for j in range(n):
-                out.append({"chosen_logps": sums[j].item(), "rejected_logps": sums[n + j].item(),
-                            "chosen_logps_normed": means[j].item(), "rejected_logps_normed": means[n + j].item()})
+                out.append(
+                    {
+                        "chosen_logps": sums[j].item(),
+                        "rejected_logps": sums[n + j].item(),
+                        "chosen_logps_normed": means[j].item(),
+                        "rejected_logps_normed": means[n + j].item(),
+                    }
+                )
             bar.advance(n)
             if on_batch:
                 on_batch(len(out))

@@ -39,8 +39,11 @@ class SelfEvolutionDPOTrainer(DPOTrainer):
         skip_hash = dpo_args is not None and dpo_args.precompute_ref_log_probs
         # TRL hashes every weight of the model to name its precompute cache file; ours are precomputed,
         # so that pass (a full copy of a 7B model to CPU) is skipped.
-        ctx = (_patched(_trl_dpo, "hash_module", lambda module: "precomputed-by-harness") if skip_hash
-               else contextlib.nullcontext())
+        ctx = (
+            _patched(_trl_dpo, "hash_module", lambda module: "precomputed-by-harness")
+            if skip_hash
+            else contextlib.nullcontext()
+        )
         with ctx:
             super().__init__(*args, **kwargs)
 
@@ -81,11 +84,13 @@ class SelfEvolutionDPOTrainer(DPOTrainer):
         loss = loss + self.align_weight * align
         return (loss, result[1]) if return_outputs else loss
 
-    def alignment_nll(self, log_probs: torch.Tensor, completion_mask: torch.Tensor, is_des: torch.Tensor) -> torch.Tensor:
+    def alignment_nll(
+        self, log_probs: torch.Tensor, completion_mask: torch.Tensor, is_des: torch.Tensor
+    ) -> torch.Tensor:
         """Mean over the micro-batch of −(1/|y_w|) Σ log π(y_w,t) for description pairs (zeros for others)."""
         n = is_des.shape[0]
         mask = completion_mask[:n, 1:].to(log_probs.dtype)
-        lp = log_probs[:n, -mask.shape[1]:]
+        lp = log_probs[:n, -mask.shape[1] :]
         per_seq = -(lp * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
         weights = is_des.to(per_seq.dtype).to(per_seq.device)
         if self.align_norm == "des":
