@@ -75,8 +75,8 @@ class ChairBenchmark(Benchmark):
     needs_judge = False
     predictions_filename = "predictions.jsonl"
     columns = (
-        LeaderboardColumn("CHAIRs ↓", "CHAIRs", lower_is_better=True, headline=True, order=70),
-        LeaderboardColumn("CHAIRi ↓", "CHAIRi", lower_is_better=True, order=70),
+        LeaderboardColumn("CHAIRs", "CHAIRs", lower_is_better=True, headline=True, order=70),
+        LeaderboardColumn("CHAIRi", "CHAIRi", lower_is_better=True, order=70),
         LeaderboardColumn("CHAIR Recall", "Recall", order=70),
     )
 

@@ -100,8 +100,8 @@ class ObjHalBenchmark(Benchmark):
     needs_judge = False
     predictions_filename = "answers.jsonl"
     columns = (
-        LeaderboardColumn("ObjHal Resp. ↓", "response_hall", lower_is_better=True, headline=True, order=80),
-        LeaderboardColumn("ObjHal Mention ↓", "object_hall", lower_is_better=True, order=80),
+        LeaderboardColumn("ObjHal Resp.", "response_hall", lower_is_better=True, headline=True, order=80),
+        LeaderboardColumn("ObjHal Mention", "object_hall", lower_is_better=True, order=80),
     )
     reported = (
         ReportedNumbers(

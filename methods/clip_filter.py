@@ -1,5 +1,5 @@
 """The judge-free method: "Efficient Self-Improvement in Multimodal Large Language Models: A
-Model-Level Judge-Free Approach" (Deng et al., arXiv 2411.17760, COLM 2025; spec/methods.md §5).
+Model-Level Judge-Free Approach" (Deng et al., arXiv 2411.17760, COLM 2025).
 
 Per image: a positive answer by plain greedy decoding with the image; a negative by controlled
 hallucination (methods/clip_mixing.py: the next-token distribution mixes image-conditioned and

@@ -1,6 +1,6 @@
 """SENA: multimodal self-evolution from unlabeled images (Tan et al., AAAI 2025, arXiv 2412.15650).
 
-What one iteration does (spec/methods.md §3; official code: WentaoTan/SENA commit 9642a7f). Each
+What one iteration does (official code: WentaoTan/SENA commit 9642a7f). Each
 step runs for *all* images of the iteration as one batched backend call:
 
 1. ``question``: p_base on the clean image → a raw question (greedy, ``max_new_tokens``).
@@ -109,7 +109,7 @@ TRAIN_RECIPE = {
 
 @dataclass
 class SenaConfig:
-    """SENA's options; the defaults reproduce the paper (spec/methods.md §3)."""
+    """SENA's options; the defaults reproduce the paper (arXiv 2412.15650)."""
 
     sq: bool = True  # image-driven self-questioning (p_sq check)
     se: bool = True  # answer self-enhancement (p_se)

@@ -1,8 +1,8 @@
 """SENA's question extraction and pair filters, as the released code applies them.
 
 Source of the rules (behaviour, not code): WentaoTan/SENA commit 9642a7f, ``data/step2/generate_question.py``
-(question extraction after p_sq) and ``data/step2/make_pair.py`` (pair filters), spec/methods.md §3.4
-and §3.7. Every rule is the official one, including its quirks: the ``name`` tests are
+(question extraction after p_sq) and ``data/step2/make_pair.py`` (pair filters).
+Every rule is the official one, including its quirks: the ``name`` tests are
 case-sensitive substring tests (they also hit "named", "names", "surname"…), ``Yes``/``No`` are
 exact matches ("Yes." passes), the substring test lower-cases only the rejected answer, and spaces
 count as non-alphanumeric characters.

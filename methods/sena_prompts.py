@@ -1,7 +1,7 @@
 """SENA's prompts, verbatim (protocol: reproduced exactly, never paraphrased).
 
 Source: WentaoTan/SENA, snapshot commit 9642a7f (2025-03-19; the files themselves last changed in
-f0b7d8c), see spec/methods.md §3.3:
+f0b7d8c):
 
 - ``P_BASE``, ``P_SQ`` and ``P_DES``: ``data/step2/generate_question.py`` (``PROMPT``,
   ``improved_prompt``, ``descriptions``).

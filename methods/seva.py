@@ -1,4 +1,4 @@
-"""SeVa: Self-Supervised Visual Preference Alignment (Kevinz-code/SeVa, commit d9284ff; spec/methods.md §2).
+"""SeVa: Self-Supervised Visual Preference Alignment (Kevinz-code/SeVa, commit d9284ff).
 
 For each question about an image, the policy answers twice, greedily: on the clean image (chosen)
 and on the image corrupted by the diffusion forward process at step t = 500 (rejected; t = 800

@@ -399,7 +399,7 @@ def test_evaluate_with_a_bad_prediction_file_leaves_no_results(tmp_path, monkeyp
     assert results.metrics["CHAIRi"] == pytest.approx(300 / 7)
     stored = json.loads(out.read_text())
     assert stored["protocol"]["columns"][0] == {
-        "label": "CHAIRs ↓",
+        "label": "CHAIRs",  # the leaderboard adds ↓ from lower_is_better
         "metric": "CHAIRs",
         "lower_is_better": True,
         "decimals": 1,

@@ -426,3 +426,75 @@ def test_rule_based_cells_show_their_bootstrap_interval(tmp_path: Path) -> None:
     header, rows = _table(out.read_text())
     acc = next(h for h in header if h.startswith("Shapes Accuracy"))
     assert _strip(rows["model|tiny|–"][acc]) == "60.0 [55.0, 65.0]"
+
+
+class _Toy:
+    """A rule-based benchmark that gives resampling units, so the leaderboard can test changes."""
+
+    name = "toy"
+    columns = (LC("Toy Acc", "Acc", headline=True, order=5),)
+
+    def bootstrap_units(self, records):
+        return [{"hit": float(r["hit"]), "n": 1.0} for r in records]
+
+    def metrics_from_counters(self, totals):
+        return {"Acc": 100.0 * totals["hit"] / totals["n"]}
+
+
+TOY_REG = Registry(methods={}, benchmarks={"toy": _Toy})
+TOY = {
+    "benchmark": "toy",
+    "data_version": "1",
+    "scorer_source": "toy",
+    "judge_model": None,
+    "judge_runs": 1,
+    "deviations": [],
+    "columns": [c.to_dict() for c in _Toy.columns],
+}
+
+
+def _toy(path: Path, ref: ModelRef, hits: list[int]) -> None:
+    Results(
+        benchmark="toy",
+        model=ref,
+        protocol=TOY,
+        metrics={"Acc": 100.0 * sum(hits) / len(hits)},
+        records=[{"id": str(k), "hit": h} for k, h in enumerate(hits)],
+    ).write(path)
+
+
+def test_seeds_become_one_row_and_changes_get_a_paired_test(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    base = [1] * 50 + [0] * 50
+    for seed, better in ((0, 30), (1, 34)):
+        run = _run(runs, f"sena-s{seed}", "sena", "sena", 1)
+        manifest = json.loads((run / "manifest.json").read_text())
+        manifest["seed"] = seed
+        (run / "manifest.json").write_text(json.dumps(manifest))
+        _toy(run / "iter0/eval/toy/results.json", _ref(f"sena-s{seed}", "sena", "sena", 0), base)
+        _toy(
+            run / "iter1/eval/toy/results.json",
+            _ref(f"sena-s{seed}", "sena", "sena", 1),
+            [1] * (50 + better) + [0] * (50 - better),
+        )
+    lone = _run(runs, "seva-x", "seva", "seva", 1)
+    _toy(lone / "iter1/eval/toy/results.json", _ref("seva-x", "seva", "seva", 1), [1] * 52 + [0] * 48)
+    out = tmp_path / "leaderboard.md"
+    build_leaderboard([runs], out, reg=TOY_REG)
+    md = out.read_text()
+    header, rows = _table(md)
+    acc = next(h for h in header if h.startswith("Toy Acc"))
+    # two runs that differ only in --seed: one row, mean ± sample std over seeds, Δ against θ0
+    assert _strip(rows["sena|sena (2 seeds)|θ1"][acc]) == "**82.0 ± 2.8** (+32.0)"
+    prov = md.split("## Provenance", 1)[1].split("\n## ", 1)[0]
+    assert "sena-s0" in prov and "sena-s1" in prov
+    # a single run: its change against θ0 carries the paired bootstrap's verdict
+    assert _strip(rows["seva|seva|θ1"][acc]) == "52.0 (+2.0)"  # 2 flips in 100 items: not significant
+    single = _run(runs, "clip-y", "clip_filter", "clip_filter", 1)
+    _toy(single / "iter1/eval/toy/results.json", _ref("clip-y", "clip_filter", "clip_filter", 1), [1] * 80 + [0] * 20)
+    build_leaderboard([runs], out, reg=TOY_REG)
+    md = out.read_text()
+    header, rows = _table(md)
+    cell = rows["clip_filter|clip_filter|θ1"][acc]
+    assert _strip(cell) == "80.0 (+30.0†)"
+    assert "paired bootstrap test against θ0" in _note(md, cell, "p < 0.05")

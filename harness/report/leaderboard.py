@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from harness import atomic
 from harness.errors import HarnessError
 from harness.report.plots import render_benchmark_plot
@@ -171,9 +173,14 @@ class Row:
     run: RunInfo | None = None
     label: str = ""
     display_variant: str = ""
+    members: list[Row] = field(default_factory=list)  # kind "seeds": the runs that differ only in seed
+
+    @property
+    def shown(self) -> bool:
+        return bool(self.results) or bool(self.members)
 
     def sort_key(self) -> tuple:
-        group = {"base": 0, "run": 1, "model": 2}[self.kind]
+        group = {"base": 0, "run": 1, "seeds": 1, "model": 2}[self.kind]
         return (
             group,
             self.base or "",
@@ -337,7 +344,97 @@ def _rows(stored: list[Stored], benches: set[str]) -> list[Row]:
             r.label = f"{r.display_variant} θ{r.iteration}"
         else:
             r.label = str(r.model_id)
-    return ordered
+    return _group_seeds(ordered)
+
+
+_NOT_CONFIG = ("seed", "run_id", "created", "command", "git_rev", "history", "finished", "packages")
+
+
+def _config_key(run: RunInfo | None) -> str | None:
+    """What a run's manifest says produced it, less the seed (None: no manifest, never grouped)."""
+    if run is None:
+        return None
+    man = run.manifest
+    config = man.get("config") if isinstance(man.get("config"), dict) else man
+    return _canon({k: v for k, v in config.items() if k not in _NOT_CONFIG})
+
+
+def _group_seeds(rows: list[Row]) -> list[Row]:
+    """Runs of one configuration that differ only in the seed become one row per iteration (mean ± std
+    over seeds); each run stays a member of it."""
+    groups: dict[tuple, list[Row]] = defaultdict(list)
+    for r in rows:
+        key = _config_key(r.run)
+        if r.kind == "run" and key is not None:
+            groups[(r.base, r.method, r.variant, r.iteration, key)].append(r)
+    grouped: dict[int, Row] = {}
+    for (base, method, variant, iteration, _), members in groups.items():
+        if len({m.run_id for m in members}) < 2:
+            continue
+        row = Row("seeds", base, method, variant, None, iteration, members=members, run=members[0].run)
+        row.display_variant = f"{variant} ({len(members)} seeds)"
+        row.label = f"{row.display_variant} θ{iteration}"
+        for m in members:
+            grouped[id(m)] = row
+    out: list[Row] = []
+    for r in rows:
+        g = grouped.get(id(r))
+        if g is None:
+            out.append(r)
+        elif g not in out:
+            out.append(g)
+    return out
+
+
+def _seed_stats(row: Row, col: Column) -> tuple[float, float, int] | None:
+    """(mean, sample std, n) of a column over a seeds row's runs; None unless every run has a value."""
+    values = [_value(m.chosen.get(col.bench), col) for m in row.members]
+    if not values or any(v is None for v in values):
+        return None
+    arr = np.array(values, dtype=float)
+    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0, len(arr)
+
+
+def _row_value(row: Row, col: Column) -> float | None:
+    if row.kind == "seeds":
+        stats = _seed_stats(row, col)
+        return stats[0] if stats else None
+    return _value(row.chosen.get(col.bench), col)
+
+
+def _paired_marks(rows: list[Row], columns: list[Column], classes: dict[str, type]) -> dict[tuple[int, str], float]:
+    """p-values of the paired bootstrap test of each run row against θ0 of its base, per column, for
+    benchmarks whose plugin gives resampling units (``bootstrap_units``/``metrics_from_counters``)."""
+    from harness.report.bootstrap import paired_test
+
+    base_rows = {r.base: r for r in rows if r.kind == "base"}
+    out: dict[tuple[int, str], float] = {}
+    for bench in dict.fromkeys(c.bench for c in columns):
+        cls = classes.get(bench)
+        if cls is None or not hasattr(cls, "bootstrap_units") or not hasattr(cls, "metrics_from_counters"):
+            continue
+        try:
+            plugin = cls()
+        except Exception:  # a benchmark that needs options to construct: no test, no mark
+            continue
+        metrics = {c.metric for c in columns if c.bench == bench}
+        for i, row in enumerate(rows):
+            base = base_rows.get(row.base)
+            sa = base.chosen.get(bench) if base else None
+            sb = row.chosen.get(bench)
+            if row.kind != "run" or sa is None or sb is None or sa.missing or sb.missing:
+                continue
+            try:
+                ua, ub = plugin.bootstrap_units(sa.res.records), plugin.bootstrap_units(sb.res.records)
+                if len(ua) != len(ub) or not ua:
+                    continue
+                changes = paired_test(ua, ub, plugin.metrics_from_counters)
+            except (HarnessError, KeyError, TypeError, ValueError):
+                continue  # records without the counters the test needs: no mark
+            for name, change in changes.items():
+                if name in metrics:
+                    out[(i, f"{bench}/{name}")] = change.p_value
+    return out
 
 
 # ---------------------------------------------------------------------------------- rendering
@@ -508,12 +605,15 @@ def _render(
     skipped: list[str],
     reported: list[Any],
     label_of: dict[str, str],
+    paired: dict[tuple[int, str], float] | None = None,
 ) -> str:
     out_dir = out.parent
     notes = _Notes()
+    paired = paired or {}
+    sig_note = ""
     lines: list[str] = []
     sources = ", ".join(f"`{_rel(Path(d), out_dir)}`" for d in dirs)
-    shown = [r for r in rows if r.results]
+    shown = [r for r in rows if r.shown]
     lines += [
         "# Leaderboard",
         "",
@@ -549,23 +649,44 @@ def _render(
     base_rows = {r.base: r for r in shown if r.kind == "base"}
     best: dict[Column, float] = {}
     for col in columns:
-        vals = [round(v, col.decimals) for r in shown if (v := _value(r.chosen.get(col.bench), col)) is not None]
+        vals = [round(v, col.decimals) for r in shown if (v := _row_value(r, col)) is not None]
         if len(vals) >= 2:
             best[col] = min(vals) if col.lower_is_better else max(vals)
 
     body: list[list[str]] = []
+    seeds_note = ""
     for i, row in enumerate(rows):
-        if not row.results:
+        if not row.shown:
             continue
         if row.kind == "base":
             cells = ["base", f"{row.base}", "θ0"]
-        elif row.kind == "run":
+        elif row.kind in ("run", "seeds"):
             cells = [row.method or "", row.display_variant, f"θ{row.iteration}"]
         else:
             cells = ["model", f"{row.model_id}", DASH]
         base_row = base_rows.get(row.base) if row.kind != "base" else None
         marked: set[str] = set()
         for col in columns:
+            if row.kind == "seeds":
+                stats = _seed_stats(row, col)
+                if stats is None:
+                    cells.append(DASH)
+                    continue
+                mean, sd, n = stats
+                text = f"{_fmt(mean, col.decimals)} ± {_fmt(sd, col.decimals)}"
+                if col in best and round(mean, col.decimals) == best[col]:
+                    text = f"**{text}**"
+                bv = _value(base_row.chosen.get(col.bench), col) if base_row else None
+                if bv is not None:
+                    text += f" ({_fmt_delta(mean - bv, col.decimals)})"
+                if not seeds_note:
+                    seeds_note = notes.ref(
+                        "Rows marked (n seeds): mean ± sample std over the final results of n runs that differ "
+                        "only in `--seed` (their run ids are in the provenance table); no paired test is shown."
+                    )
+                    text += seeds_note
+                cells.append(text)
+                continue
             s = row.chosen.get(col.bench)
             if s is None:
                 cells.append(DASH)
@@ -609,7 +730,15 @@ def _render(
                 text = f"**{text}**"
             bv = _value(base_row.chosen.get(col.bench), col) if base_row else None
             if bv is not None:
-                text += f" ({_fmt_delta(v - bv, col.decimals)})"
+                p = paired.get((i, f"{col.bench}/{col.metric}"))
+                sig = "†" if p is not None and p < 0.05 else ""
+                text += f" ({_fmt_delta(v - bv, col.decimals)}{sig})"
+                if sig and not sig_note:
+                    sig_note = notes.ref(
+                        "† after a change: a paired bootstrap test against θ0 on the same items gives p < 0.05 "
+                        "(two-sided; resampling the benchmark's units, 2,000 resamples, seed 0)."
+                    )
+                    text += sig_note
             cells.append(text + marks)
         body.append(cells)
 
@@ -625,7 +754,7 @@ def _render(
     lines.append("")
 
     lines += _render_provenance(shown)
-    smoke = [(row, s) for row in rows for s in row.smoke]
+    smoke = [(row, s) for row in rows for r in (row.members or [row]) for s in r.smoke]
     if smoke:
         lines += [
             "## Smoke results (`--limit`; not benchmark results)",
@@ -671,6 +800,9 @@ def _render_provenance(rows: list[Row]) -> list[str]:
         if row.kind == "base":
             run_ids = sorted({s.res.model.run_id for ss in row.results.values() for s in ss if s.res.model.run_id})
             lines.append(f"| {row.label} | {', '.join(run_ids) or DASH} | {row.base} | {DASH} | {DASH} | {DASH} |")
+            continue
+        if row.kind == "seeds":
+            lines += _render_provenance(row.members)[4:-1]
             continue
         run = row.run
         man = run.manifest if run else {}
@@ -750,16 +882,23 @@ def _plots(rows: list[Row], columns: list[Column], out: Path) -> list[tuple[str,
         for col in (c for c in columns if c.bench == bench and c.headline):
             series: dict[str, list[tuple[int, float, float, float]]] = defaultdict(list)
             for row in rows:
-                if row.kind != "run":
+                if row.kind not in ("run", "seeds"):
                     continue
                 s = row.chosen.get(col.bench)
-                v = _value(s, col)
-                if v is None:
-                    continue
+                if row.kind == "seeds":
+                    stats = _seed_stats(row, col)
+                    if stats is None:
+                        continue
+                    v, err = stats[0], (stats[1], stats[1])
+                else:
+                    v = _value(s, col)
+                    if v is None:
+                        continue
+                    err = _error_bar(s, col, v)
                 label = row.display_variant
                 if row.method and row.method != row.variant:
                     label = f"{row.method}: {label}"
-                series[label].append((int(row.iteration or 0), v, *_error_bar(s, col, v)))
+                series[label].append((int(row.iteration or 0), v, *err))
                 b = base_rows.get(row.base)
                 bs = b.chosen.get(col.bench) if b else None
                 bv = _value(bs, col)
@@ -811,14 +950,18 @@ def build_leaderboard(
     if strict and any("has no leaderboard column" in w for w in warnings):
         raise HarnessError("--strict: " + "; ".join(w for w in warnings if "has no leaderboard column" in w))
     rows = _rows(stored, {c.bench for c in columns})
-    if not any(r.results for r in rows) and out.exists() and not force:
+    if not any(r.shown for r in rows) and out.exists() and not force:
         raise HarnessError(
             f"no stored results under {', '.join(map(str, dirs))}; {out} left unchanged "
             "(pass --force to overwrite it with an empty leaderboard)"
         )
     dup_notes = _choose(rows, columns, out.parent, warnings)
-    shown = [r for r in rows if r.results]
+    for r in rows:
+        if r.kind == "seeds":
+            _choose(r.members, columns, out.parent, warnings)
+    shown = [r for r in rows if r.shown]
     plots = _plots(shown, columns, out)
+    paired = _paired_marks(rows, columns, reg.benchmarks)
     text = _render(
         rows,
         stored,
@@ -830,6 +973,7 @@ def build_leaderboard(
         skipped,
         reported_numbers(reg),
         _benchmark_labels(columns, reg.benchmarks),
+        paired=paired,
     )
     written = [atomic.write_bytes(out.parent / name, png) for _, name, png in plots]
     atomic.write_text(out, text)

@@ -32,7 +32,7 @@ def render_benchmark_plot(bench: str, panels: Sequence[Panel]) -> bytes:
     from matplotlib.ticker import MaxNLocator
 
     n = max(1, len(panels))
-    fig = Figure(figsize=(4.6 * n, 3.8), dpi=100)
+    fig = Figure(figsize=(4.6 * n, 4.4), dpi=100)
     FigureCanvasAgg(fig)
     labels = sorted({label for _, _, series in panels for label in series})
     style = {
@@ -65,10 +65,15 @@ def render_benchmark_plot(bench: str, panels: Sequence[Panel]) -> bytes:
         ax.set_title(metric + (" (lower is better)" if lower and "↓" not in metric else ""))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
-    if labels:
-        fig.axes[0].legend(fontsize="small")
     fig.suptitle(f"{bench}: headline metrics by iteration")
-    fig.tight_layout()
+    if labels:  # one legend for all panels, below them, so it never covers a line
+        handles, names = fig.axes[0].get_legend_handles_labels()
+        ncol = min(len(names), 4)
+        fig.legend(handles, names, loc="lower center", ncol=ncol, fontsize="small", frameon=False)
+        rows = -(-len(names) // ncol)
+        fig.tight_layout(rect=(0, 0.06 * rows + 0.02, 1, 1))
+    else:
+        fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
     return buf.getvalue()
