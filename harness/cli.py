@@ -158,6 +158,14 @@ def _parse_train_sets(items: list[str]) -> dict:
     return parse_train_sets(items)
 
 
+def _parse_evals(eval_benches: list[str] | None) -> list[str] | None:
+    """``--eval`` values: repeated or comma-separated names; ``none``: no evaluation; None: the defaults."""
+    if eval_benches is None:
+        return None
+    evals = [b.strip() for e in eval_benches for b in e.split(",") if b.strip()]
+    return [] if evals == ["none"] else evals
+
+
 @app.command("evolve")
 @user_errors
 def evolve_cmd(
@@ -223,8 +231,7 @@ def evolve_cmd(
     """
     from harness.evolve import EvolveOptions, evolve
 
-    evals = None if eval_benches is None else [b.strip() for e in eval_benches for b in e.split(",") if b.strip()]
-    evals = [] if evals == ["none"] else evals  # `--eval a,b` too; None: the declared defaults
+    evals = _parse_evals(eval_benches)
     opts = EvolveOptions(
         method=method,
         iters=iters,
@@ -387,7 +394,7 @@ def reproduce_cmd(
         "use_cache": not no_judge_cache,
         "max_cost": max_cost,
     }
-    evals = None if eval_benches is None else ([] if eval_benches == ["none"] else list(eval_benches))
+    evals = _parse_evals(eval_benches)
     opts = ReproduceOptions(
         table=table,
         model=model,
