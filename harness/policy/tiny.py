@@ -1,6 +1,6 @@
 """The built-in ``tiny`` model: a LLaVA-architecture model built fully offline, deterministically.
 
-Steps (seeded; about 2.5 minutes on 2 CPU cores, once, then cached):
+Steps (seeded; about 70 s on 2 idle CPU cores, once, then cached):
 1. Warm-up corpus: instruction examples over synthetic shape scenes, from the built-in tasks and
    every plugin's ``harness_warmup_tasks`` (harness/policy/warmup_tasks.py). The warm-up scenes follow
    a skewed co-occurrence prior (a circle almost always comes with a square: ``cooccurrence_join``),
@@ -142,7 +142,7 @@ def ensure_tiny(
         console = make_console()
         title = (
             f"building the built-in tiny LLaVA (once; {recipe.total_steps} warm-up steps on synthetic "
-            f"scenes, about 2.5 minutes on 2 CPU cores) into {target}"
+            f"scenes, about 70 s on 2 idle CPU cores) into {target}"
         )
         started = stage_start(console, title) if progress else 0.0
         build_tiny(tmp, recipe, corpus, progress=progress)
