@@ -109,11 +109,19 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
         raise SystemExit("usage: accelerate launch -m harness.train.launch JOB.json")
-    info = run_job(Path(argv[0]))
     from accelerate import PartialState
 
-    if PartialState().is_main_process:
+    from harness.progress import quiet_libraries
+
+    quiet_libraries()
+    info = run_job(Path(argv[0]))
+    state = PartialState()
+    if state.is_main_process:
         atomic.write_json(Path(argv[0]).with_suffix(".result.json"), info)
+    # an orderly teardown: every rank waits, then the process group is destroyed before exit (left to
+    # interpreter shutdown, a gloo rank was seen to abort with SIGABRT after a finished job)
+    state.wait_for_everyone()
+    state.destroy_process_group()
 
 
 if __name__ == "__main__":
