@@ -472,6 +472,11 @@ def eval_cmd(
     runs_dir: Path = typer.Option(Path("runs"), help="Folder holding run directories."),
     backend: str = typer.Option("hf", help="Generation backend."),
     batch_size: int = typer.Option(16, help="Generation batch size (hf backend)."),
+    chunk_items: int = typer.Option(
+        256,
+        help="Items per journaled chunk of generation: a killed run's rerun generates only "
+        "the chunks it had not finished.",
+    ),
     limit: Optional[int] = typer.Option(
         None,
         help="Only the first N items (smoke tests; stored apart as "
@@ -510,6 +515,7 @@ def eval_cmd(
         dry_run=dry_run,
         backend=backend,
         batch_size=batch_size,
+        chunk_items=chunk_items,
         limit=limit,
         console=_console(),
         rescore=rescore,

@@ -10,8 +10,9 @@
 4. the result's identity is computed (harness/report/results.py: model, benchmark, protocol, items):
    a stored result with the same identity is reused, one with another identity is never replaced;
 5. predictions are read from a file in the benchmark's official format, reused when this model already
-   generated them for these items, or generated with the policy in one batched backend call and written
-   in that format next to the results *before* scoring, so a crash while scoring keeps them;
+   generated them for these items, or generated with the policy in journaled chunks (a killed run resumes
+   at its first unfinished chunk, and only the chunk's images are held) and written in that format next
+   to the results *before* scoring, so a crash while scoring keeps them;
 6. ``Benchmark.score`` (judge × runs) gives metrics, per-run values, failures and per-item records. A
    complete score is written atomically as results.json (``results.limit<N>.json`` for a smoke run); an
    incomplete one (judgements that never came back) goes to ``results.partial.json`` beside it, the
@@ -25,6 +26,7 @@ stored runs, then each base model θ0 once. ``results_path`` says where a model'
 from __future__ import annotations
 
 import inspect
+import json
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -38,6 +40,7 @@ from rich.table import Table
 from harness import atomic
 from harness.benchmark import BenchItem, Benchmark, ScoreReport
 from harness.errors import HarnessError
+from harness.journal import Journal, recorded
 from harness.judge.pricing import CostEstimate
 from harness.judge.types import JudgeReply, JudgeRequest
 from harness.plugins import Registry, registry
@@ -300,6 +303,22 @@ def _load_items(bench: Benchmark, data_dir: Path | None) -> list[BenchItem]:
     return items
 
 
+def _open_images(items: Sequence[BenchItem]) -> dict[Path, Any]:
+    """The images of ``items``, each opened once (items sharing an image share it)."""
+    from PIL import Image
+
+    opened: dict[Path, Any] = {}
+    for item in items:
+        if item.image is None or Path(item.image) in opened:
+            continue
+        try:
+            with Image.open(item.image) as im:
+                opened[Path(item.image)] = im.convert("RGB")
+        except (OSError, ValueError) as exc:
+            raise HarnessError(f"{item.image}: cannot open the image of item {item.id!r} ({exc})") from None
+    return opened
+
+
 def _generate(
     bench: Benchmark,
     items: list[BenchItem],
@@ -309,41 +328,58 @@ def _generate(
     batch_size: int,
     reg: Registry,
     console: Console,
+    journal: Journal,
+    chunk_items: int,
 ) -> dict[str, str]:
-    from PIL import Image
-
+    """The policy's answers to ``items``, streamed: chunks of ``chunk_items`` items, each chunk's images
+    opened, answered and appended to ``journal`` before the next chunk's are opened. Chunks already in
+    the journal (a killed run's) are not generated again; the policy is loaded only if one is missing."""
     from harness.backends.base import GenerationRequest
-    from harness.policy import load_policy
+    from harness.faults import maybe_kill
+    from harness.journal import chunked
 
     max_new_tokens = int(bench.generation_params().get("max_new_tokens", 1024))
-    requests = []
-    opened: dict[Path, Image.Image] = {}  # items sharing an image (e.g. 15k questions over 1k images) share it
-    for item in items:
-        image = None
-        if item.image is not None:
-            image = opened.get(Path(item.image))
-            if image is None:
-                try:
-                    with Image.open(item.image) as im:
-                        image = opened[Path(item.image)] = im.convert("RGB")
-                except (OSError, ValueError) as exc:
-                    raise HarnessError(f"{item.image}: cannot open the image of item {item.id!r} ({exc})") from None
-        requests.append(
-            GenerationRequest(
-                image=image, prompt=item.prompt, max_new_tokens=max_new_tokens, with_image=image is not None
-            )
-        )
-    console.print(f"loading {model_path} …")
-    policy = load_policy(model_path)
-    cls = reg.backend(backend)
-    params = inspect.signature(cls).parameters
-    options = {"batch_size": batch_size} if "batch_size" in params else {}
-    engine = cls(policy, **options)
+    chunks = list(chunked(items, chunk_items))
+    todo = [k for k, _ in chunks if not journal.done(k)]
+    engine = None
     try:
-        texts = engine.generate(requests, desc=f"{bench.name}: generating")
+        if todo:
+            from harness.policy import load_policy
+
+            if len(todo) < len(chunks):
+                console.print(
+                    f"{bench.name}: {len(chunks) - len(todo)} of {len(chunks)} chunks of answers were generated "
+                    f"before the last run stopped ({journal.path}); generating the other {len(todo)}",
+                    highlight=False,
+                )
+            console.print(f"loading {model_path} …", highlight=False)
+            policy = load_policy(model_path)
+            cls = reg.backend(backend)
+            options = {"batch_size": batch_size} if "batch_size" in inspect.signature(cls).parameters else {}
+            engine = cls(policy, **options)
+        for k, chunk in chunks:
+            if journal.done(k):
+                continue
+            opened = _open_images(chunk)
+            requests = [
+                GenerationRequest(
+                    image=opened.get(Path(item.image)) if item.image is not None else None,
+                    prompt=item.prompt,
+                    max_new_tokens=max_new_tokens,
+                    with_image=item.image is not None,
+                )
+                for item in chunk
+            ]
+            where = f" (chunk {k + 1} of {len(chunks)})" if len(chunks) > 1 else ""
+            texts = engine.generate(requests, desc=f"{bench.name}: generating{where}")
+            del opened, requests  # this chunk's images go before the next chunk's are opened
+            journal.append(k, {"answers": list(texts)})
+            maybe_kill(f"eval-{bench.name}-chunk-{k}")
     finally:
-        engine.close()
-    return {item.id: text for item, text in zip(items, texts)}
+        if engine is not None:
+            engine.close()
+    answers = [a for rec in journal.records(len(chunks)) for a in rec["answers"]]
+    return {item.id: text for item, text in zip(items, answers)}
 
 
 def _print_metrics(console: Console, bench: str, model_id: str, report: ScoreReport) -> None:
@@ -512,6 +548,7 @@ def evaluate(
     bench_options: dict[str, Any] | None = None,
     reg: Registry | None = None,
     rescore: bool = False,
+    chunk_items: int = 256,
 ) -> Results | DryRunReport:
     """Score ``model`` (or a predictions file) on ``bench_name`` and write results.json.
 
@@ -535,6 +572,9 @@ def evaluate(
 
     console = console or Console()
     _check_options(judge_runs, judge_concurrency, max_cost, batch_size, limit)
+    from harness.options import at_least
+
+    at_least("--chunk-items", chunk_items, 1)
     reg = reg or registry()
     cls = reg.benchmark(bench_name)
     judge_model = judge_model or DEFAULT_JUDGE_MODEL
@@ -626,9 +666,18 @@ def evaluate(
             )
         else:
             path = model_ref.path if model_ref.path is not None else str(model)
-            preds = _generate(bench, items, path, backend=backend, batch_size=batch_size, reg=reg, console=console)
+            jpath = slot.predictions.with_name(slot.predictions.name + ".journal.jsonl")
+            size = recorded(jpath, "chunk_items", chunk_items)  # a resumed generation keeps its chunking
+            # the header is compared with the one read back, so it must survive a JSON round trip unchanged
+            header = json.loads(json.dumps({**provenance, "chunk_items": size, "n_items": len(items)}))
+            journal = Journal(jpath, header)
+            preds = _generate(
+                bench, items, path, backend=backend, batch_size=batch_size, reg=reg, console=console,
+                journal=journal, chunk_items=size,
+            )  # fmt: skip
             bench.write_predictions(slot.predictions, items, preds)  # kept even if scoring fails
             record_generation(slot, provenance)
+            journal.remove()
             console.print(f"predictions: {slot.predictions}", highlight=False)
         stored_predictions = slot.predictions.name
         predictions_sha = file_sha256(slot.predictions)

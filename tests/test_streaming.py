@@ -1,4 +1,4 @@
-"""Streamed stages: chunked synthesis with an append-only journal, resume after kill -9, bad images
+"""Streamed stages: chunked synthesis and evaluation with an append-only journal, resume after kill -9, bad images
 mid-stream; the data-parallel shard pool; the vllm backends' options and their GPU-free policy."""
 
 from __future__ import annotations
@@ -278,6 +278,36 @@ def test_the_vllm_policy_holds_no_weights_and_builds_the_same_inputs(tiny_path, 
     )
 
 
+def test_the_embeds_policy_reads_only_the_vision_parts_and_embeds_exactly(tiny_path, tiny_policy, monkeypatch):
+    """``vllm_embeds`` keeps the vision tower and projector (read alone from the checkpoint) and nothing of the
+    language model; its noised-image embeddings are those of the fully loaded policy, bit for bit."""
+    import transformers
+
+    from harness.backends.base import GenerationRequest
+    from harness.backends.image_embeds import noised_image_embeds
+    from harness.backends.vllm import host_policy
+    from harness.images.synthetic import make_scene
+
+    def no_full_load(*a, **k):
+        raise AssertionError("the whole checkpoint was loaded")
+
+    monkeypatch.setattr(transformers.AutoModelForImageTextToText, "from_pretrained", no_full_load)
+    light = host_policy(tiny_path, "float32", vision_device="cpu")
+    inner = light.model.model
+    assert {p.device.type for p in inner.language_model.parameters()} == {"meta"}
+    for part in (inner.vision_tower, inner.multi_modal_projector):
+        assert {p.device.type for p in part.parameters()} == {"cpu"}
+    reqs = [GenerationRequest(make_scene("embeds", k).render(), "Describe.", noise_step=500, seed=k) for k in range(3)]
+    got, want = noised_image_embeds(light, reqs), noised_image_embeds(tiny_policy, reqs)
+    assert all(torch_equal(a, b) for a, b in zip(got, want)) and got[0].shape == want[0].shape
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return a.shape == b.shape and bool(torch.equal(a, b))
+
+
 FAKE_VLLM = '''
 """A stand-in for the vllm package (tests only): LLM echoes each prompt with its engine's settings."""
 import os
@@ -344,3 +374,41 @@ def test_the_vllm_backend_passes_its_options_and_shards_over_data_parallel_engin
         dp.close()
     assert [t.split("|")[:3] for t in texts2] == [t.split("|")[:3] for t in texts]
     assert [t.split("|")[4] for t in texts2] == ["gpus=3"] * 3 + ["gpus=4"] * 2  # one engine per GPU, own shard
+
+
+# ------------------------------------------------------------------------------ kill -9 inside evaluation
+
+
+def _eval(model, out, data, *, kill_at=None, chunk=8):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env.pop("HARNESS_KILL_AT", None)
+    if kill_at:
+        env["HARNESS_KILL_AT"] = kill_at
+    cmd = [sys.executable, "-m", "harness.cli", "eval", "--bench", "shapes", "--model", str(model)]
+    cmd += ["--set", "scenes=6", "--chunk-items", str(chunk), "--data-dir", str(data), "--out", str(out)]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_kill_9_mid_evaluation_resumes_at_the_first_unfinished_chunk(tiny_path, tmp_path):
+    clean = _eval(tiny_path, tmp_path / "clean", tmp_path / "data")
+    assert clean.returncode == 0, clean.stderr[-2000:]
+    assert "chunk 3 of 3" in clean.stdout + clean.stderr  # 24 items in chunks of 8
+
+    killed = tmp_path / "killed"
+    res = _eval(tiny_path, killed, tmp_path / "data", kill_at="eval-shapes-chunk-1")  # after its second chunk
+    assert res.returncode == -signal.SIGKILL, res.stderr[-2000:]
+    assert not (killed / "predictions.jsonl").exists() and not (killed / "results.json").exists()
+    journal = (killed / "predictions.jsonl.journal.jsonl").read_text().splitlines()
+    assert len(journal) == 3 and [json.loads(x)["chunk"] for x in journal[1:]] == [0, 1]
+
+    res = _eval(tiny_path, killed, tmp_path / "data", chunk=5)  # the interrupted generation keeps its chunking
+    assert res.returncode == 0, res.stderr[-2000:]
+    said = res.stdout + res.stderr
+    assert "2 of 3 chunks of answers were generated" in said and "generating the other 1" in said
+    assert "chunk 1 of 3" not in said and "chunk 2 of 3" not in said  # only chunk 3 was generated
+    assert (killed / "predictions.jsonl").read_bytes() == (tmp_path / "clean" / "predictions.jsonl").read_bytes()
+    assert (
+        json.loads((killed / "results.json").read_text())["metrics"]
+        == json.loads((tmp_path / "clean" / "results.json").read_text())["metrics"]
+    )
+    assert not (killed / "predictions.jsonl.journal.jsonl").exists()  # gone once the predictions are written

@@ -18,6 +18,7 @@ checkpoint. ``build_inputs`` is pure and unit-tested without vLLM installed.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from harness.backends.base import Backend, BackendOption, GenerationRequest
@@ -79,7 +80,8 @@ def sampling_kwargs(request: GenerationRequest) -> dict[str, Any]:
 def host_policy(path, dtype: str, *, vision_device: str | None = None):
     """The policy for an engine that loads its own weights: processor, template and config in host memory,
     the model's parameters on PyTorch's ``meta`` device (no memory at all), except the vision tower and
-    projector when ``vision_device`` is given (``vllm_embeds`` embeds noised images with them)."""
+    projector when ``vision_device`` is given (``vllm_embeds`` embeds noised images with them): only their
+    tensors are read from the checkpoint (``load_vision_parts``), never the language model's."""
     import torch
     from transformers import AutoConfig, AutoModelForImageTextToText
 
@@ -92,11 +94,11 @@ def host_policy(path, dtype: str, *, vision_device: str | None = None):
 
     try:
         processor = AutoProcessor.from_pretrained(path, local_files_only=True)
-        if vision_device is None:
-            config = AutoConfig.from_pretrained(path, local_files_only=True)
-            with torch.device("meta"):
-                model = AutoModelForImageTextToText.from_config(config, dtype=getattr(torch, dtype))
-        else:
+        config = AutoConfig.from_pretrained(path, local_files_only=True)
+        with torch.device("meta"):
+            model = AutoModelForImageTextToText.from_config(config, dtype=getattr(torch, dtype))
+        if vision_device is not None and not load_vision_parts(model, path, getattr(torch, dtype), vision_device):
+            # weights not in safetensors (or named unlike LLaVA's): the whole model, then only two parts moved
             model = AutoModelForImageTextToText.from_pretrained(
                 path, dtype=getattr(torch, dtype), local_files_only=True
             )
@@ -106,6 +108,53 @@ def host_policy(path, dtype: str, *, vision_device: str | None = None):
         raise HarnessError(f"{path}: failed to load checkpoint ({exc})") from None
     model.eval()
     return Policy(model=model, processor=processor, template=get_template("llava_v1"), path=path, name=str(path))
+
+
+VISION_PARTS = ("vision_tower", "multi_modal_projector")
+
+
+def load_vision_parts(model, path, dtype, device) -> bool:
+    """Materialise ``model.model.vision_tower`` and ``multi_modal_projector`` of a model built on the
+    ``meta`` device, on ``device``, from only their tensors in the checkpoint's safetensors files (a
+    7B LLaVA's vision parts are about 0.6 GB of its 14). Keys are matched with or without the leading
+    ``model.`` (transformers' current layout and the llava-hf checkpoints'). False, with nothing changed,
+    when the checkpoint has no safetensors or its keys do not fill both parts exactly."""
+    import json
+
+    import torch
+    from safetensors import safe_open
+    from transformers import AutoModel
+
+    folder = Path(path)
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+    elif (folder / "model.safetensors").is_file():
+        files = ["model.safetensors"]
+    else:
+        return False
+    state: dict[str, dict[str, torch.Tensor]] = {name: {} for name in VISION_PARTS}
+    for name in files:
+        with safe_open(str(folder / name), framework="pt", device="cpu") as fh:
+            for key in fh.keys():
+                bare = key.removeprefix("model.")
+                part, _, rest = bare.partition(".")
+                if part in state and rest:
+                    state[part][rest] = fh.get_tensor(key)
+    inner = model.model
+    with torch.device(device):
+        # the tower built afresh (as LLaVA builds it), so its non-persistent buffers (position ids) are real
+        tower = AutoModel.from_config(model.config.vision_config, dtype=dtype)
+    projector = inner.multi_modal_projector.to_empty(device=device)  # linear layers only: every tensor loaded
+    for module, name in ((tower, "vision_tower"), (projector, "multi_modal_projector")):
+        expected = set(module.state_dict())
+        if set(state[name]) != expected:
+            return False
+    tower.load_state_dict(state["vision_tower"], strict=True)
+    projector.load_state_dict(state["multi_modal_projector"], strict=True)
+    inner.vision_tower = tower.to(dtype).eval()
+    inner.multi_modal_projector = projector.to(dtype).eval()
+    return True
 
 
 class _Engine:
