@@ -39,7 +39,8 @@ def test_two_iterations_of_each_method(method, tiny_path, tmp_path):
         assert stats["pairs"] == n_pairs
         train = json.loads((it / "train.json").read_text())
         if n_pairs:
-            assert train["steps"] >= 1 and train["examples"] == n_pairs
+            repeats = 2 if method == "seva" else 1  # seva's official recipe shows every pair twice per epoch
+            assert train["steps"] >= 1 and train["examples"] == n_pairs * repeats
         else:  # nothing survived the filters: θi is θi−1 unchanged, and says so
             assert train["steps"] == 0 and "no pairs" in train["skipped"]
     if method == "sena":  # the tiny model is warmed up on SENA's formats: its pairs survive
@@ -198,7 +199,7 @@ def test_a_finished_run_grows_to_theta4_and_keeps_theta1_to_theta3_byte_identica
     with pytest.raises(HarnessError) as err:
         evolve(_grow_opts(run_dir, 4, train_overrides={"learning_rate": 2e-5}))
     msg = str(err.value)
-    assert "--train learning_rate (1e-05 → 2e-05)" in msg and "--run-id run-2" in msg and "--restart" in msg
+    assert "--train learning_rate (5e-05 → 2e-05)" in msg and "--run-id run-2" in msg and "--restart" in msg
     with pytest.raises(HarnessError, match=r"--set max_new_tokens \(16 → 17\)"):
         evolve(
             EvolveOptions(

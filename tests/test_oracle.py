@@ -117,10 +117,10 @@ def _chair_change(before, after, scenes: int, tmp_path):
 
 @pytest.mark.slow
 def test_one_oracle_iteration_lowers_chair_significantly(tiny_path, tiny_policy, tmp_path):
-    """Measured: CHAIR 61.4 -> 47.9 (-13.5, 95 % interval [-19.3, -8.3]) on 300 scenes."""
+    """Measured: CHAIR 16.4 -> 11.0 (-5.4, 95 % interval [-8.0, -2.6], p < 0.001) on 300 scenes."""
     from harness.policy import load_policy
 
-    change = _chair_change(tiny_policy, load_policy(_oracle_iteration(tmp_path, 256)), 300, tmp_path)
+    change = _chair_change(tiny_policy, load_policy(_oracle_iteration(tmp_path, 384)), 300, tmp_path)
     assert change.delta <= -5 and change.p_value < 0.01, change
 
 
@@ -150,7 +150,7 @@ def test_a_small_oracle_iteration_moves_the_model_towards_the_truth(tiny_path, t
     from harness.policy import load_policy
     from harness.report.compare import paired_bootstrap
 
-    scenes = [make_scene("oracle-held-out", i) for i in range(40)]
+    scenes = [make_scene("oracle-held-out", i) for i in range(120)]
     images = [s.render() for s in scenes]
     own = HFBackend(tiny_policy, batch_size=32, progress=False).generate(
         [GenerationRequest(prompt="Describe the image.", image=im, max_new_tokens=48) for im in images]
@@ -160,7 +160,7 @@ def test_a_small_oracle_iteration_moves_the_model_towards_the_truth(tiny_path, t
         for s, im, o in zip(scenes, images, own)
         if o.strip() != s.caption()
     ]
-    assert len(pairs) >= 20  # θ0 gets most of these scenes wrong
+    assert len(pairs) >= 15  # θ0 gets some of these scenes wrong
     before = _held_out_margins(tiny_policy, pairs)
     after = _held_out_margins(load_policy(_oracle_iteration(tmp_path, 32)), pairs)
     result = paired_bootstrap([(str(i), a, b) for i, (a, b) in enumerate(zip(before, after))], resamples=2000)

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from harness.errors import HarnessError
-from harness.evolve import EvolveOptions, scale_training
+from harness.evolve import TINY_IMAGES_PER_ITER, EvolveOptions, scale_training
 from harness.plan import model_shape, plan_evolve, recorded_throughputs, training_launcher, zero_memory
 from harness.train.config import TrainConfig
 
@@ -144,7 +144,7 @@ def test_throughputs_are_read_from_the_perf_readme(tmp_path):
 
 def test_plan_of_the_tiny_run_counts_the_evaluations_and_estimates_from_recorded_rates(tiny_path):
     plan = plan_evolve(EvolveOptions(method="sena", iters=2, evals=["shapes"]), gpus=0, gpu_memory_gib=0)
-    assert plan.launcher == "inline" and plan.images_per_iter == 32
+    assert plan.launcher == "inline" and plan.images_per_iter == TINY_IMAGES_PER_ITER
     (shapes,) = plan.evaluations
     assert shapes["models"] == 3 and shapes["generations"] > 0 and shapes["judge_calls"] == 0
     if recorded_throughputs():  # perf/README.md records tiny/cpu rates: the stages get estimates

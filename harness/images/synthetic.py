@@ -91,15 +91,19 @@ class Scene:
         img = Image.new("RGB", (CANVAS, CANVAS), self.background)
         draw = ImageDraw.Draw(img)
         for s in self.shapes:
-            fill = COLORS[s.color]
-            x0, y0, x1, y1 = s.box
-            if s.kind == "circle":
-                draw.ellipse(s.box, fill=fill)
-            elif s.kind == "square":
-                draw.rectangle(s.box, fill=fill)
-            else:
-                draw.polygon([((x0 + x1) // 2, y0), (x1, y1), (x0, y1)], fill=fill)
+            draw_shape(draw, s, COLORS[s.color])
         return img
+
+
+def draw_shape(draw: ImageDraw.ImageDraw, shape: Shape, fill) -> None:
+    """Draw ``shape`` filled with ``fill`` (a colour, or 1 on a mask)."""
+    x0, y0, x1, y1 = shape.box
+    if shape.kind == "circle":
+        draw.ellipse(shape.box, fill=fill)
+    elif shape.kind == "square":
+        draw.rectangle(shape.box, fill=fill)
+    else:
+        draw.polygon([((x0 + x1) // 2, y0), (x1, y1), (x0, y1)], fill=fill)
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,7 @@ class CoOccurrence:
 
 
 UNIFORM = CoOccurrence()
-SKEWED = CoOccurrence(join=0.8)
+SKEWED = CoOccurrence(join=0.95)
 BROKEN = CoOccurrence(split=0.7)
 
 

@@ -1,17 +1,20 @@
 """The built-in ``tiny`` model: a LLaVA-architecture model built fully offline, deterministically.
 
-Steps (seeded; about 70 s on 2 idle CPU cores, once, then cached):
+Steps (seeded; about 75 s on 2 idle CPU cores, once, then cached):
 1. Warm-up corpus: instruction examples over synthetic shape scenes, from the built-in tasks and
    every plugin's ``harness_warmup_tasks`` (harness/policy/warmup_tasks.py). The warm-up scenes follow
    a skewed co-occurrence prior (a circle almost always comes with a square: ``cooccurrence_join``),
    as real captioning corpora do, so the model learns a language prior that can make it hallucinate.
 2. Tokenizer: a byte-level BPE trained on that corpus with ``tokenizers``.
 3. Model: ``LlavaForConditionalGeneration`` with a small CLIP vision tower (48 px, patch 8: 36 image
-   tokens; trainable, started from colour detectors) and a small Llama, seeded initialisation.
-4. Warm-up: a supervised run on answer tokens, rendered with the ``llava_v1`` template exactly as
+   tokens; started from colour detectors) and a small Llama, seeded initialisation.
+4. Vision pretraining (harness/policy/tiny_vision.py): the tower learns which shape covers each patch,
+   on scenes of its own, then is frozen, as LLaVA starts from a pretrained, frozen CLIP.
+5. Warm-up: a supervised run on answer tokens, rendered with the ``llava_v1`` template exactly as
    generation renders it, so greedy decoding reproduces the formats. A curriculum first (captions and
-   existence questions answered "Yes" and "No" in equal shares), then the whole corpus mixed with it.
-5. ``save_pretrained`` of model and ``LlavaProcessor`` into ``<cache>/models/tiny-<fingerprint>``,
+   existence questions answered "Yes" and "No" in equal shares; the questions about scenes without the
+   captions' prior), then the whole corpus mixed with it.
+6. ``save_pretrained`` of model and ``LlavaProcessor`` into ``<cache>/models/tiny-<fingerprint>``,
    written to a temporary folder and renamed, under a lock that concurrent builders wait on.
 
 The fingerprint hashes the recipe and the corpus, so a change of either builds a new model.
@@ -34,8 +37,9 @@ from harness.images.synthetic import SKEWED, CoOccurrence, Scene, make_scene
 from harness.policy.templates import get_template
 from harness.policy.warmup_tasks import BUILTIN_TASKS, BalancedPools, WarmupExample, WarmupTask, balanced_pools
 
-RECIPE_VERSION = 3
+RECIPE_VERSION = 4
 WARMUP_NAMESPACE = "tiny-warmup"
+QUESTION_NAMESPACE = "tiny-warmup-questions"
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>", "<image>"]
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -50,7 +54,7 @@ class TinyRecipe:
     patch_size: int = 8
     vision_hidden: int = 128
     vision_layers: int = 2
-    train_vision: bool = True  # a frozen random tower leaves the model near blind (Cover 17)
+    train_vision: bool = False  # frozen after its pretraining (``vision_steps``), as LLaVA freezes CLIP
     text_hidden: int = 128
     text_layers: int = 2
     heads: int = 4
@@ -60,9 +64,16 @@ class TinyRecipe:
     batch_size: int = 16
     lr: float = 1e-3  # 3e-3, or a 10x projector rate, collapses to one caption whatever the image
     projector_lr_scale: float = 1.0
-    caption_share: float = 0.4  # phase 1: share of captions; the rest is half "Yes", half "No"
+    caption_share: float = 0.3  # phase 1: share of captions; the rest is half "Yes", half "No" (0.4: less stable)
     balanced_share: float = 0.3  # phase 2: share drawn from the balanced pools
     cooccurrence_join: float = SKEWED.join  # the warm-up scenes' skewed prior (harness/images/synthetic.py)
+    vision_steps: int = 500  # pretraining of the vision tower: which shape covers each patch (tiny_vision.py)
+    vision_scenes: int = 2000
+    vision_batch: int = 64
+    vision_lr: float = 1e-3
+    # the balanced existence questions are asked about scenes of their own, with this prior (None: about
+    # the caption scenes). 0.0: kinds drawn independently, as VQA data is not a captioning corpus
+    question_join: float | None = 0.0
     template: str = "llava_v1"
 
     @property
@@ -75,6 +86,12 @@ class TinyRecipe:
 
     def scene(self, index: int) -> Scene:
         return make_scene(WARMUP_NAMESPACE, index, self.prior())
+
+    def question_scene(self, index: int) -> Scene:
+        """The scene of the balanced existence questions number ``index`` (own namespace and prior)."""
+        if self.question_join is None:
+            return self.scene(index)
+        return make_scene(QUESTION_NAMESPACE, index, CoOccurrence(join=self.question_join))
 
 
 def default_cache_root() -> Path:
@@ -142,7 +159,7 @@ def ensure_tiny(
         console = make_console()
         title = (
             f"building the built-in tiny LLaVA (once; {recipe.total_steps} warm-up steps on synthetic "
-            f"scenes, about 70 s on 2 idle CPU cores) into {target}"
+            f"scenes, about 75 s on 2 idle CPU cores) into {target}"
         )
         started = stage_start(console, title) if progress else 0.0
         build_tiny(tmp, recipe, corpus, progress=progress)
@@ -258,10 +275,14 @@ def build_tiny(
     template = get_template(recipe.template)
     processor = make_processor(recipe, corpus)
     model = make_model(recipe, processor.tokenizer)
+    info: dict = {"recipe": asdict(recipe), "examples": len(corpus)}
+    if recipe.vision_steps:
+        from harness.policy.tiny_vision import pretrain_vision
+
+        info["vision"] = pretrain_vision(model, processor, recipe, progress=progress)
     _warm_up(model, processor, template, recipe, corpus, progress=progress)
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
-    info = {"recipe": asdict(recipe), "examples": len(corpus)}
     (out_dir / "harness_tiny.json").write_text(json.dumps(info, indent=2))
 
 
@@ -386,8 +407,13 @@ def _warm_up(model, processor, template, recipe: TinyRecipe, corpus, *, progress
     rng = random.Random(recipe.seed + 1)
     scenes = [recipe.scene(i) for i in range(recipe.scenes)]
     pools = [balanced_pools(sc) for sc in scenes]
+    # the balanced existence questions: about the caption scenes, or about scenes of their own family
+    q_offset = 0 if recipe.question_join is None else len(scenes)
+    q_scenes = scenes if recipe.question_join is None else [recipe.question_scene(i) for i in range(recipe.scenes)]
+    q_pools = pools if recipe.question_join is None else [balanced_pools(sc) for sc in q_scenes]
     mean = processor.image_processor.image_mean
-    pixels = processor.image_processor([expand_to_square(sc.render(), mean) for sc in scenes], return_tensors="pt")[
+    rendered = scenes if recipe.question_join is None else scenes + q_scenes
+    pixels = processor.image_processor([expand_to_square(sc.render(), mean) for sc in rendered], return_tensors="pt")[
         "pixel_values"
     ]
     image_id = tok.convert_tokens_to_ids("<image>")
@@ -417,15 +443,27 @@ def _warm_up(model, processor, template, recipe: TinyRecipe, corpus, *, progress
         answer_yes = r < caption_share + (1 - caption_share) / 2
         by_kind = rng.random() < 0.5
         while True:
-            i = rng.randrange(len(scenes))
-            pool: BalancedPools = pools[i]
+            i = rng.randrange(len(q_scenes))
+            pool: BalancedPools = q_pools[i]
             if answer_yes:
                 choices = pool.yes if by_kind else pool.yes_color
             else:
                 choices = pool.no if by_kind else pool.no_color
             if choices:
-                return i, rng.choice(choices)
+                return q_offset + i, rng.choice(choices)
 
+    tower_features = None
+    if not recipe.train_vision:  # the frozen tower's patch features, once for every scene
+        config = model.config
+        with torch.no_grad():
+            hidden = [
+                model.model.vision_tower(pixel_values=pixels[k : k + 256], output_hidden_states=True).hidden_states[
+                    config.vision_feature_layer
+                ]
+                for k in range(0, len(pixels), 256)
+            ]
+        assert config.vision_feature_select_strategy == "default"
+        tower_features = torch.cat(hidden)[:, 1:]  # LLaVA's "default" selection drops the CLS token
     params = [p for p in model.parameters() if p.requires_grad]
     ids = {id(p) for p in model.model.multi_modal_projector.parameters()}
     projector_lr = recipe.lr * recipe.projector_lr_scale
@@ -465,7 +503,15 @@ def _warm_up(model, processor, template, recipe: TinyRecipe, corpus, *, progress
                     input_ids[j, : len(r)] = torch.tensor(r)
                     lab[j, : len(lb)] = torch.tensor(lb)
                     att[j, : len(r)] = 1
-                out = model(input_ids=input_ids, attention_mask=att, pixel_values=pixel_values, labels=lab)
+                if tower_features is None:
+                    out = model(input_ids=input_ids, attention_mask=att, pixel_values=pixel_values, labels=lab)
+                else:  # a frozen tower's features were computed once; the projector still trains
+                    embeds = model.get_input_embeddings()(input_ids)
+                    if with_img:
+                        projected = model.model.multi_modal_projector(tower_features[with_img])
+                        mask = (input_ids == image_id).unsqueeze(-1).expand_as(embeds)
+                        embeds = embeds.masked_scatter(mask, projected.to(embeds.dtype))
+                    out = model(inputs_embeds=embeds, attention_mask=att, labels=lab)
                 out.loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optim.step()
