@@ -341,6 +341,10 @@ def _generate(
     max_new_tokens = int(bench.generation_params().get("max_new_tokens", 1024))
     chunks = list(chunked(items, chunk_items))
     todo = [k for k, _ in chunks if not journal.done(k)]
+    for k in todo:  # a missing image fails before the model is loaded (opening them all would hold them all)
+        for item in chunks[k][1]:
+            if item.image is not None and not Path(item.image).is_file():
+                raise HarnessError(f"{item.image}: the image of item {item.id!r} is missing")
     engine = None
     try:
         if todo:

@@ -1,8 +1,10 @@
 """Crash injection for the resume tests: ``HARNESS_KILL_AT=<point>`` makes the process SIGKILL itself.
 
-Points: ``synthesize-<i>`` (after the pairs are generated, before they are written),
+Points: ``synthesize-<i>-chunk-<k>`` (after chunk k of a synthesis is journaled), ``synthesize-<i>``
+(after the pairs are generated, before they are written), ``synthesized-<i>`` (the stage finished),
 ``reference-<i>`` (after the first batch of the reference pass), ``train-<i>`` (after the first
-optimiser step). Read at call time; unset in normal use, where this does nothing.
+optimiser step), ``eval-<bench>-chunk-<k>`` (after chunk k of an evaluation's answers is journaled).
+Read at call time; unset in normal use, where this does nothing.
 """
 
 from __future__ import annotations

@@ -412,3 +412,33 @@ def test_kill_9_mid_evaluation_resumes_at_the_first_unfinished_chunk(tiny_path, 
         == json.loads((tmp_path / "clean" / "results.json").read_text())["metrics"]
     )
     assert not (killed / "predictions.jsonl.journal.jsonl").exists()  # gone once the predictions are written
+
+
+def test_an_evaluation_image_that_is_missing_is_named_before_the_model_loads(tiny_path, tmp_path, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    import benchmarks.shapes as shapes_plugin
+    import harness.policy
+    from harness.evaluate import evaluate
+    from harness.plugins import registry
+
+    def no_model(*a, **k):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(harness.policy, "load_policy", no_model)
+    bench = shapes_plugin.ShapesBenchmark(scenes=3, image_dir=tmp_path / "images")
+    items = bench.load(None)
+    gone = next(it for it in items if it.image == items[-1].image)  # the first item of the last scene's image
+    os.remove(gone.image)
+    monkeypatch.setattr(shapes_plugin.ShapesBenchmark, "load", lambda self, data_dir: items)
+    with pytest.raises(HarnessError, match=f"image of item '{gone.id}' is missing"):
+        evaluate(
+            "shapes",
+            model=tiny_path,
+            out=tmp_path / "out",
+            bench_options={"scenes": 3},
+            reg=registry(entry_points=False, extra=[shapes_plugin]),
+            console=Console(file=io.StringIO()),
+        )

@@ -78,8 +78,9 @@ def _by_cell(patches, grid: int):
 
 
 def pretrain_vision(model, processor, recipe, *, progress: bool = True) -> dict[str, Any]:
-    """Train ``model``'s vision tower on per-cell kind, colour and size for ``recipe.vision_steps`` steps;
-    returns its held-out accuracies (per occupied cell, and the share of scenes with every cell right)."""
+    """Train ``model``'s vision tower for ``recipe.vision_steps`` steps to give, for every patch, the kind,
+    colour and size of the shape covering it (``patch_labels``); returns its held-out accuracies per
+    occupied cell of the grid (and the share of scenes with every cell right)."""
     import torch
 
     from harness.progress import progress as progress_line
