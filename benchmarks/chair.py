@@ -41,7 +41,7 @@ from benchmarks.chair_data import (
     coco_val2014_images_source,
     int_field,
     iter_jsonl,
-    missing_ids_error,
+    keyed_predictions,
     nltk_sources,
     read_image_list,
 )
@@ -178,22 +178,19 @@ class ChairBenchmark(Benchmark):
         """OPERA's JSONL: ``{"image_id": int, "caption": str}`` per line, one per item."""
         path = Path(path)
         known = {item.id for item in items}
-        predictions: dict[str, str] = {}
-        for lineno, row in iter_jsonl(path, "predictions file"):
-            where = f"{path}:{lineno}"
-            key = str(int_field(row, "image_id", where))
-            caption = row.get("caption")
-            if not isinstance(caption, str):
-                raise HarnessError(f"{where}: image_id {key}: missing or non-string field 'caption'")
-            if key not in known:
-                raise HarnessError(f"{where}: image_id {key} is not one of the {len(known)} CHAIR images")
-            if key in predictions:
-                raise HarnessError(f"{where}: image_id {key} appears more than once")
-            predictions[key] = caption
-        missing = [item.id for item in items if item.id not in predictions]
-        if missing:
-            raise missing_ids_error(path, missing, "caption")
-        return predictions
+
+        def rows():
+            for lineno, row in iter_jsonl(path, "predictions file"):
+                where = f"{path}:{lineno}"
+                key = str(int_field(row, "image_id", where))
+                caption = row.get("caption")
+                if not isinstance(caption, str):
+                    raise HarnessError(f"{where}: image_id {key}: missing or non-string field 'caption'")
+                if key not in known:
+                    raise HarnessError(f"{where}: image_id {key} is not one of the {len(known)} CHAIR images")
+                yield where, key, caption
+
+        return keyed_predictions(path, items, rows(), "image_id", "caption")
 
     def write_predictions(self, path: Path, items: Sequence[BenchItem], predictions: dict[str, str]) -> None:
         rows = []

@@ -18,7 +18,7 @@ Sources (exact commits; SHA-256 of the files as published there):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +118,22 @@ def int_field(row: dict[str, Any], key: str, where: str) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
     raise HarnessError(f"{where}: field {key!r} must be an integer, got {value!r}")
+
+
+def keyed_predictions(
+    path: Path, items, rows: Iterable[tuple[str, str, str]], id_name: str, what: str
+) -> dict[str, str]:
+    """``{key: text}`` from ``rows`` of (where, key, text), each already checked by the benchmark's reader;
+    a key seen twice, or an item without a row, is a HarnessError naming the line or the ids."""
+    predictions: dict[str, str] = {}
+    for where, key, text in rows:
+        if key in predictions:
+            raise HarnessError(f"{where}: {id_name} {key} appears more than once")
+        predictions[key] = text
+    missing = [item.id for item in items if item.id not in predictions]
+    if missing:
+        raise missing_ids_error(path, missing, what)
+    return predictions
 
 
 def missing_ids_error(path: Path, missing: list[str], what: str = "prediction") -> HarnessError:

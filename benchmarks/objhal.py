@@ -34,7 +34,7 @@ from benchmarks.chair_data import (
     coco_annotations_source,
     int_field,
     iter_jsonl,
-    missing_ids_error,
+    keyed_predictions,
     nltk_sources,
 )
 from benchmarks.chair_nlp import NLTK_NEEDS, Normaliser, nltk_normaliser
@@ -239,33 +239,30 @@ class ObjHalBenchmark(Benchmark):
         path = Path(path)
         known = {item.id: item for item in items}
         by_image = {int(item.meta["image_id"]): item.id for item in items}
-        predictions: dict[str, str] = {}
-        for lineno, row in iter_jsonl(path, "predictions file"):
-            where = f"{path}:{lineno}"
-            if "question_id" in row:
-                key = str(int_field(row, "question_id", where))
-                if key not in known:
-                    raise HarnessError(f"{where}: question_id {key} is not an Object HalBench question (0..299)")
-                if "image_id" in row and int_field(row, "image_id", where) != int(known[key].meta["image_id"]):
-                    raise HarnessError(
-                        f"{where}: question_id {key} has image_id {row['image_id']}, the question "
-                        f"file has {known[key].meta['image_id']}"
-                    )
-            else:
-                image_id = int_field(row, "image_id", where)
-                if image_id not in by_image:
-                    raise HarnessError(f"{where}: image_id {image_id} is not an Object HalBench image")
-                key = by_image[image_id]
-            text = row.get("text", row.get("answer"))
-            if not isinstance(text, str):
-                raise HarnessError(f"{where}: question_id {key}: missing or non-string field 'text' (or 'answer')")
-            if key in predictions:
-                raise HarnessError(f"{where}: question_id {key} appears more than once")
-            predictions[key] = text
-        missing = [item.id for item in items if item.id not in predictions]
-        if missing:
-            raise missing_ids_error(path, missing, "answer")
-        return predictions
+
+        def rows():
+            for lineno, row in iter_jsonl(path, "predictions file"):
+                where = f"{path}:{lineno}"
+                if "question_id" in row:
+                    key = str(int_field(row, "question_id", where))
+                    if key not in known:
+                        raise HarnessError(f"{where}: question_id {key} is not an Object HalBench question (0..299)")
+                    if "image_id" in row and int_field(row, "image_id", where) != int(known[key].meta["image_id"]):
+                        raise HarnessError(
+                            f"{where}: question_id {key} has image_id {row['image_id']}, the question "
+                            f"file has {known[key].meta['image_id']}"
+                        )
+                else:
+                    image_id = int_field(row, "image_id", where)
+                    if image_id not in by_image:
+                        raise HarnessError(f"{where}: image_id {image_id} is not an Object HalBench image")
+                    key = by_image[image_id]
+                text = row.get("text", row.get("answer"))
+                if not isinstance(text, str):
+                    raise HarnessError(f"{where}: question_id {key}: missing or non-string field 'text' (or 'answer')")
+                yield where, key, text
+
+        return keyed_predictions(path, items, rows(), "question_id", "answer")
 
     def write_predictions(self, path: Path, items: Sequence[BenchItem], predictions: dict[str, str]) -> None:
         rows = []

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.chair_data import coco_val2014_images_source, int_field, iter_jsonl, missing_ids_error
+from benchmarks.chair_data import coco_val2014_images_source, int_field, iter_jsonl, keyed_predictions
 from benchmarks.pope_data import ID_OFFSET, SPLITS, VERSIONS, read_label_file
 from benchmarks.pope_parse import PARSERS, parser, split_metrics
 from harness.atomic import write_jsonl
@@ -185,26 +185,23 @@ class PopeBenchmark(Benchmark):
         """LLaVA's answer JSONL: ``question_id`` (int) and ``text`` (the answer) per line, one per item."""
         path = Path(path)
         known = {item.id for item in items}
-        predictions: dict[str, str] = {}
-        for lineno, row in iter_jsonl(path, "predictions file"):
-            where = f"{path}:{lineno}"
-            key = str(int_field(row, "question_id", where))
-            text = row.get("text")
-            if not isinstance(text, str):
-                raise HarnessError(f"{where}: question_id {key}: missing or non-string field 'text'")
-            if key not in known:
-                raise HarnessError(
-                    f"{where}: question_id {key} is not a POPE question of version {self.version!r} "
-                    f"(ids: adversarial 1.., random {ID_OFFSET['random'] + 1}.., popular "
-                    f"{ID_OFFSET['popular'] + 1}..)"
-                )
-            if key in predictions:
-                raise HarnessError(f"{where}: question_id {key} appears more than once")
-            predictions[key] = text
-        missing = [item.id for item in items if item.id not in predictions]
-        if missing:
-            raise missing_ids_error(path, missing, "answer")
-        return predictions
+
+        def rows():
+            for lineno, row in iter_jsonl(path, "predictions file"):
+                where = f"{path}:{lineno}"
+                key = str(int_field(row, "question_id", where))
+                text = row.get("text")
+                if not isinstance(text, str):
+                    raise HarnessError(f"{where}: question_id {key}: missing or non-string field 'text'")
+                if key not in known:
+                    raise HarnessError(
+                        f"{where}: question_id {key} is not a POPE question of version {self.version!r} "
+                        f"(ids: adversarial 1.., random {ID_OFFSET['random'] + 1}.., popular "
+                        f"{ID_OFFSET['popular'] + 1}..)"
+                    )
+                yield where, key, text
+
+        return keyed_predictions(path, items, rows(), "question_id", "answer")
 
     def write_predictions(self, path: Path, items: Sequence[BenchItem], predictions: dict[str, str]) -> None:
         rows = []
