@@ -40,7 +40,7 @@ from harness.runs import Run, RunConfigMismatch, check_continuable
 from harness.train.config import TrainConfig, resolve_train_config
 
 PAPER_IMAGES_PER_ITER = 6000
-TINY_IMAGES_PER_ITER = 128  # the smallest scale at which the oracle control moves CHAIR (docs/proving-ground.md)
+TINY_IMAGES_PER_ITER = 128  # the smallest scale at which the positive control moves CHAIR (docs/proving-ground.md)
 CONTINUABLE = ("iterations", "evals")  # config keys a finished run may change (it grows)
 
 

@@ -103,8 +103,8 @@ class TrainConfig:
     def for_model(model: str) -> TrainConfig:
         if model == "tiny":
             # no warm-up: an iteration makes one or two optimiser steps, and a warm-up's first step has lr 0.
-            # lr 5e-5 with 128 images per iteration: the smallest scale at which the oracle control lowers
-            # the shapes CHAIR (docs/proving-ground.md); at 1e-5 and 32 images no method moves any metric
+            # lr 5e-5 with 128 images per iteration: the smallest scale at which the positive control lowers
+            # CHAIR on the synthetic scenes (docs/proving-ground.md); at 1e-5 and 32 images nothing moves
             return TrainConfig(
                 learning_rate=5e-5,
                 global_batch_size=8,
