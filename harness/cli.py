@@ -178,7 +178,7 @@ def evolve_cmd(
     ),
     image_root: Optional[str] = typer.Option(None, help="Folder the image paths of a .json source are relative to."),
     images_per_iter: Optional[int] = typer.Option(
-        None, help="Images per iteration (default: 6000 as the paper; 32 with the tiny model)."
+        None, help="Images per iteration (default: 6000 as the paper; 128 with the tiny model)."
     ),
     backend: str = typer.Option(
         "hf",
@@ -349,7 +349,7 @@ def reproduce_cmd(
     images: Optional[str] = typer.Option(None, help="Unlabeled images, as for `harness evolve`."),
     image_root: Optional[str] = typer.Option(None, help="Folder the image paths of a .json source are relative to."),
     images_per_iter: Optional[int] = typer.Option(
-        None, help="Images per iteration (default: the paper's; 32 with the tiny model)."
+        None, help="Images per iteration (default: the paper's; 128 with the tiny model)."
     ),
     backend: str = typer.Option("hf", help="Generation backend (see `harness evolve --help`)."),
     gen_batch_size: int = typer.Option(16, help="Batch size of the hf backend."),
