@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -300,6 +301,7 @@ def test_default_cache_dir_is_computed_at_call_time(monkeypatch, tmp_path):
 
 _WRITER = """
 import sys
+import threading
 from pathlib import Path
 from harness.judge.cache import JudgeCache
 directory, prefix, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
@@ -328,6 +330,37 @@ def test_cache_survives_concurrent_writers_and_a_killed_writer(tmp_path):
         assert len(got) == 450 and got["b7"]["text"].startswith("text b7x")
         assert len(cache) > 450  # the killed writer's committed answers are there, intact
     assert sqlite3.connect(tmp_path / CACHE_FILENAME).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_cache_opens_while_another_process_holds_a_write_lock_on_the_fresh_file(tmp_path):
+    # A second process creating the same fresh cache holds a write lock while the file is still
+    # in rollback mode; SQLite then fails the switch to WAL at once ("database is locked")
+    # instead of waiting. Opening must wait for the lock, not fail (the flake CI once hit).
+    holder = sqlite3.connect(tmp_path / CACHE_FILENAME, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE other (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO other VALUES (1)")
+    release = threading.Timer(0.5, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        with JudgeCache(tmp_path, timeout=10.0) as cache:
+            cache.put("k", "m", {"i": 0}, "text", "m", "fp", 1, 1)
+            assert cache.get_many(["k"])["k"]["text"] == "text"
+    finally:
+        release.join()
+        holder.close()
+    assert sqlite3.connect(tmp_path / CACHE_FILENAME).execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_cache_names_the_file_when_the_lock_is_never_released(tmp_path):
+    holder = sqlite3.connect(tmp_path / CACHE_FILENAME, isolation_level=None)
+    holder.execute("CREATE TABLE other (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(HarnessError, match=r"judge_cache\.sqlite3: cannot open the judge cache .*--no-judge-cache"):
+            JudgeCache(tmp_path, timeout=0.3)
+    finally:
+        holder.close()
 
 
 # --------------------------------------------------------------------------- odd answers, probe, unknown model

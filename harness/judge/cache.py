@@ -3,7 +3,8 @@
 Key: ``JudgeRequest.cache_key(model)`` = SHA-256 of (judge model, messages, temperature,
 max_tokens, run index, benchmark attempt). Only successful answers are stored, one transaction
 per answer, so a crash loses at most the answers in flight and never leaves a half-written
-entry; WAL mode plus a busy timeout lets several processes read and write the same file.
+entry; WAL mode plus a busy timeout lets several processes read and write the same file; opening
+retries while another process is still creating it (see ``_open_database``).
 The API key is never stored (requests hold only messages and decoding parameters).
 
 Default location: ``platformdirs.user_cache_path("harness") / "judge" / "judge_cache.sqlite3"``,
@@ -36,6 +37,33 @@ CREATE TABLE IF NOT EXISTS replies (
 """
 
 
+def _open_database(path: Path, timeout: float) -> sqlite3.Connection:
+    """Connect, switch to WAL and create the table, retrying while another process holds a lock.
+
+    SQLite's busy timeout does not cover this set-up: switching a file to WAL while another
+    connection holds a write lock on it (a second process creating the same fresh cache) fails
+    at once with "database is locked" instead of waiting, because SQLite refuses to wait where
+    waiting could deadlock. So the set-up is retried, with backoff, until ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(_SCHEMA)
+            return db
+        except sqlite3.OperationalError as exc:
+            db.close()
+            busy = "locked" in str(exc) or "busy" in str(exc)
+            if not busy or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
 def default_cache_dir() -> Path:
     """The user cache directory for judge answers (platformdirs), e.g. ~/.cache/harness/judge."""
     import platformdirs
@@ -46,14 +74,11 @@ def default_cache_dir() -> Path:
 class JudgeCache:
     """A handle on the cache file; use from one thread (open one per thread or process)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, timeout: float = 60.0) -> None:
         self.path = Path(directory) / CACHE_FILENAME
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(_SCHEMA)
+            self._db = _open_database(self.path, timeout)
         except (OSError, sqlite3.Error) as exc:
             raise HarnessError(
                 f"{self.path}: cannot open the judge cache ({exc}); pass --no-judge-cache or another cache directory"
