@@ -322,7 +322,11 @@ def test_cache_survives_concurrent_writers_and_a_killed_writer(tmp_path):
     endless = _writer(tmp_path, "k", -1)  # killed mid-write below
     for proc in writers:
         assert proc.wait(60) == 0
-    time.sleep(0.2)
+    deadline = time.monotonic() + 60
+    with JudgeCache(tmp_path) as cache:  # kill it only once it has committed answers
+        while not cache.get_many(["k0", "k5"]).keys() >= {"k0", "k5"}:
+            assert endless.poll() is None and time.monotonic() < deadline, "the endless writer never wrote"
+            time.sleep(0.05)
     os.kill(endless.pid, signal.SIGKILL)
     endless.wait()
     with JudgeCache(tmp_path) as cache:
