@@ -48,12 +48,13 @@ def _open_database(path: Path, timeout: float) -> sqlite3.Connection:
     deadline = time.monotonic() + timeout
     delay = 0.01
     while True:
-        db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+        db = sqlite3.connect(path, timeout=max(deadline - time.monotonic(), 0.0), isolation_level=None)
         try:
             if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                 db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute(_SCHEMA)
+            db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")  # each write waits the full timeout
             return db
         except sqlite3.OperationalError as exc:
             db.close()
