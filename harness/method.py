@@ -36,6 +36,13 @@ class PreferencePair:
     def from_dict(cls, d: dict[str, Any]) -> PreferencePair:
         return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
 
+    @classmethod
+    def for_image(
+        cls, ref: Any, prompt: str, chosen: str, rejected: str, kind: str, provenance: dict[str, Any]
+    ) -> PreferencePair:
+        """A pair about the image ``ref`` (an ``ImageRef``): its id, and its file path where it has one."""
+        return cls(ref.id, prompt, chosen, rejected, kind, getattr(ref, "path", None), provenance)
+
 
 @dataclass
 class PreferenceSet:
@@ -144,6 +151,20 @@ class Method(ABC):
 
     def config_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.config_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+    def provenance(self, ctx: SynthesisContext, **extra: Any) -> dict[str, Any]:
+        """What every pair records of where it came from: this method, the generating checkpoint, the
+        seed, the iteration and the config (with its hash), then ``extra``. Build it once per call of
+        ``synthesize`` and extend it per pair with ``dict(base, key=value)``."""
+        return {
+            "method": self.name,
+            "checkpoint": ctx.checkpoint,
+            "seed": ctx.seed,
+            "iteration": ctx.iteration,
+            "config": self.config_dict(),
+            "config_hash": self.config_hash(),
+            **extra,
+        }
 
 
 def _coerce(field_type: Any, raw: str, key: str) -> Any:

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -209,7 +209,7 @@ class ClipFilter(Method):
             st["clip_model"] = scorer.name if scorer else self.clip_spec(ctx, policy)
             st["segments"] = sum(s.segments for s in scores)
         n = len(keep)
-        config = asdict(cfg)
+        base = self.provenance(ctx)
         pairs: list[PreferencePair] = []
         reversed_n = dropped_n = 0
         for k, i in enumerate(keep):
@@ -221,30 +221,15 @@ class ClipFilter(Method):
                     continue
                 chosen, rejected, flipped = rejected, chosen, True
                 reversed_n += 1
-            ref = images[i]
-            pairs.append(
-                PreferencePair(
-                    image=ref.id,
-                    prompt=cfg.prompt,
-                    chosen=chosen,
-                    rejected=rejected,
-                    kind="des",
-                    image_path=getattr(ref, "path", None),
-                    provenance={
-                        "method": self.name,
-                        "checkpoint": ctx.checkpoint,
-                        "seed": ctx.seed,
-                        "iteration": ctx.iteration,
-                        "h_ratio": round(ratios[i], 6),
-                        "h_ratio_positive": round(pos_ratios[i], 6),
-                        "clip_positive": round(pos.score, 6),
-                        "clip_negative": round(neg.score, 6),
-                        "reversed": flipped,
-                        "config": config,
-                        "config_hash": self.config_hash(),
-                    },
-                )
+            provenance = dict(
+                base,
+                h_ratio=round(ratios[i], 6),
+                h_ratio_positive=round(pos_ratios[i], 6),
+                clip_positive=round(pos.score, 6),
+                clip_negative=round(neg.score, 6),
+                reversed=flipped,
             )
+            pairs.append(PreferencePair.for_image(images[i], cfg.prompt, chosen, rejected, "des", provenance))
         counts["verified"] = len(pairs)
         extra = {
             "reversed": reversed_n,

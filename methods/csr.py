@@ -44,7 +44,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import ClassVar
 
 from harness.benchmark import ReportedNumbers
@@ -276,7 +276,7 @@ class Csr(Method):
             st["clip_model"] = getattr(scorer, "name", "?")
         counts = {"images": len(images), "with_complete_path": 0, "distinct_paths": 0}
         pairs = []
-        config = asdict(cfg)
+        base = self.provenance(ctx)
         for i, tree in enumerate(trees):
             paths = self._complete_paths(tree)
             if not paths:
@@ -293,29 +293,14 @@ class Csr(Method):
             if not chosen or chosen == rejected:
                 continue
             counts["distinct_paths"] += 1
-            ref = images[i]
-            pairs.append(
-                PreferencePair(
-                    image=ref.id,
-                    prompt=prompts[i],
-                    chosen=chosen,
-                    rejected=rejected,
-                    kind="des",
-                    image_path=getattr(ref, "path", None),
-                    provenance={
-                        "method": self.name,
-                        "checkpoint": ctx.checkpoint,
-                        "seed": ctx.seed,
-                        "iteration": ctx.iteration,
-                        "complete_paths": len(paths),
-                        "nodes": len(tree) - 1,
-                        "value_chosen": round(vc, 6),
-                        "value_rejected": round(vr, 6),
-                        "config": config,
-                        "config_hash": self.config_hash(),
-                    },
-                )
+            provenance = dict(
+                base,
+                complete_paths=len(paths),
+                nodes=len(tree) - 1,
+                value_chosen=round(vc, 6),
+                value_rejected=round(vr, 6),
             )
+            pairs.append(PreferencePair.for_image(images[i], prompts[i], chosen, rejected, "des", provenance))
         return PreferenceSet(pairs, counts, log.stats(removed_sentences=removed, max_depth=depth))
 
     @staticmethod

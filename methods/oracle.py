@@ -26,7 +26,7 @@ at 32 images and lr 1e-5 (the defaults before) by nothing measurable.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import ClassVar
 
 from harness.backends.base import GenerationRequest
@@ -131,33 +131,13 @@ class Oracle(Method):
             rejected = backend.generate(reqs, desc=f"oracle: answers at t={cfg.noise_step}") if reqs else []
             st["generated_tokens"] = count_tokens(backend, rejected)
         counts = {"images": len(images), "questions": len(items)}
-        config = asdict(cfg)
+        base = self.provenance(ctx, noise_step=cfg.noise_step)
         pairs: list[PreferencePair] = []
         for (i, kind, prompt, truth), answer, s in zip(items, rejected, seeds):
             answer = answer.replace("</s>", "").strip()
             if answer == truth or is_garbage(answer):
                 continue
-            ref = images[i]
-            pairs.append(
-                PreferencePair(
-                    image=ref.id,
-                    prompt=prompt,
-                    chosen=truth,
-                    rejected=answer,
-                    kind=kind,
-                    image_path=getattr(ref, "path", None),
-                    provenance={
-                        "method": self.name,
-                        "checkpoint": ctx.checkpoint,
-                        "seed": ctx.seed,
-                        "iteration": ctx.iteration,
-                        "noise_step": cfg.noise_step,
-                        "noise_seed": s,
-                        "config": config,
-                        "config_hash": self.config_hash(),
-                    },
-                )
-            )
+            pairs.append(PreferencePair.for_image(images[i], prompt, truth, answer, kind, dict(base, noise_seed=s)))
         counts["differs_from_truth"] = len(pairs)
         return PreferenceSet(pairs, counts, log.stats())
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -178,31 +178,14 @@ class Povid(Method):
         cfg = self.config
         log = StepLog()
         records = load_stage1_pairs(cfg.stage1_file) if self._has_file() else {}
-        base = dict(
-            method=self.name,
-            checkpoint=ctx.checkpoint,
-            seed=ctx.seed,
-            iteration=ctx.iteration,
-            config=asdict(cfg),
-            config_hash=self.config_hash(),
-        )
+        base = self.provenance(ctx)
         pairs: list[PreferencePair] = []
         own: list[tuple[int, str]] = []  # (image index, prompt) answered by the policy
         for i, ref in enumerate(images):
             recs = records.get(ref.id, [])
             for q, c, r in recs:
                 if not is_garbage(c) and not is_garbage(r):
-                    pairs.append(
-                        PreferencePair(
-                            image=ref.id,
-                            prompt=q,
-                            chosen=c,
-                            rejected=r,
-                            kind="qa",
-                            image_path=getattr(ref, "path", None),
-                            provenance=dict(base, source="stage1_file"),
-                        )
-                    )
+                    pairs.append(PreferencePair.for_image(ref, q, c, r, "qa", dict(base, source="stage1_file")))
             if not recs and str(cfg.stage) == "2":
                 qs = list(getattr(ref, "questions", ()))
                 prompt = (
@@ -232,24 +215,14 @@ class Povid(Method):
             if is_garbage(c) or (cfg.negative == "generate_on_noise" and (is_garbage(r) or r.strip() == c.strip())):
                 continue
             kept += 1
-            ref = images[i]
             negative = (
                 f"in the loss: argmax tokens under the image noised at t={cfg.noise_step}, teacher-forced along the chosen "
                 "answer"
                 if cfg.negative == "argmax_teacher_forced"
                 else f"greedy answer on the image noised at t={cfg.noise_step} (seed {s})"
             )
-            pairs.append(
-                PreferencePair(
-                    image=ref.id,
-                    prompt=q,
-                    chosen=c.strip(),
-                    rejected=r.strip(),
-                    kind="qa",
-                    image_path=getattr(ref, "path", None),
-                    provenance=dict(base, source="self", negative=negative),
-                )
-            )
+            provenance = dict(base, source="self", negative=negative)
+            pairs.append(PreferencePair.for_image(images[i], q, c.strip(), r.strip(), "qa", provenance))
         counts["self_valid"] = kept
         counts["pairs"] = len(pairs)
         if str(cfg.stage) == "1":

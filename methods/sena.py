@@ -438,34 +438,20 @@ class SenaMethod(Method):
         counts.update(filter_counts)
         counts["pairs"] = len(kept)
 
-        config = self.config_dict()
-        config_hash = self.config_hash()
+        base = self.provenance(ctx)
+        config, config_hash = base["config"], base["config_hash"]
         pairs = []
         for cand, chosen, rejected in kept:
             r, j = cand.meta["record"], cand.meta["slot"]
-            pairs.append(
-                PreferencePair(
-                    image=r.ref.id,
-                    prompt=cand.question,
-                    chosen=chosen,
-                    rejected=rejected,
-                    kind=cand.kind,
-                    image_path=getattr(r.ref, "path", None),
-                    provenance={
-                        "method": self.name,
-                        "checkpoint": ctx.checkpoint,
-                        "iteration": ctx.iteration,
-                        "seed": ctx.seed,
-                        "config": config,
-                        "config_hash": config_hash,
-                        "question_index": r.question_index,
-                        "des_prompt_index": r.des_index,
-                        "noise_step": cfg.noise_step,
-                        "noise_seed": r.noise_seeds[j],
-                        "self_enhanced": r.enhanced[j],
-                    },
-                )
+            provenance = dict(
+                base,
+                question_index=r.question_index,
+                des_prompt_index=r.des_index,
+                noise_step=cfg.noise_step,
+                noise_seed=r.noise_seeds[j],
+                self_enhanced=r.enhanced[j],
             )
+            pairs.append(PreferencePair.for_image(r.ref, cand.question, chosen, rejected, cand.kind, provenance))
 
         stats = {
             "method": self.name,

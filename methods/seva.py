@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import ClassVar
 
 from harness.backends.base import GenerationRequest
@@ -279,7 +279,7 @@ class Seva(Method):
             rejected = backend.generate(noisy_reqs, desc=f"seva: answers at t={cfg.noise_step}") if noisy_reqs else []
             st["generated_tokens"] = count_tokens(backend, rejected)
         counts["answered"] = len(items)
-        config = asdict(cfg)
+        base = self.provenance(ctx, question_source=source, noise_step=cfg.noise_step)
         pairs: list[PreferencePair] = []
         n_unequal = 0
         for (i, _, q), c, r, s in zip(items, chosen, rejected, noise_seeds):
@@ -289,28 +289,7 @@ class Seva(Method):
             c, r = clean_answer(c), clean_answer(r)
             if is_garbage(c) or is_garbage(r):
                 continue
-            ref = images[i]
-            pairs.append(
-                PreferencePair(
-                    image=ref.id,
-                    prompt=q,
-                    chosen=c,
-                    rejected=r,
-                    kind="qa",
-                    image_path=getattr(ref, "path", None),
-                    provenance={
-                        "method": self.name,
-                        "checkpoint": ctx.checkpoint,
-                        "seed": ctx.seed,
-                        "iteration": ctx.iteration,
-                        "question_source": source,
-                        "noise_step": cfg.noise_step,
-                        "noise_seed": s,
-                        "config": config,
-                        "config_hash": self.config_hash(),
-                    },
-                )
-            )
+            pairs.append(PreferencePair.for_image(images[i], q, c, r, "qa", dict(base, noise_seed=s)))
         counts["not_equal"] = n_unequal
         counts["valid_text"] = len(pairs)
         return PreferenceSet(pairs, counts, log.stats(question_source=source))

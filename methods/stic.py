@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import ClassVar
 
 from harness.backends.base import GenerationRequest
@@ -187,31 +187,13 @@ class Stic(Method):
         if cfg.drop_equal:
             keep = [i for i in keep if chosen[i].strip() != rejected[i].strip()]
         counts["not_equal"] = len(keep)
-        config = asdict(cfg)
+        base = self.provenance(ctx)
         pairs = []
         for i in keep:
             x, branch, prompt, _, how = plans[i]
-            ref = images[i]
+            provenance = dict(base, rejected_branch=branch, rejected_prompt=prompt, corruption=how)
             pairs.append(
-                PreferencePair(
-                    image=ref.id,
-                    prompt=x,
-                    chosen=chosen[i].strip(),
-                    rejected=rejected[i].strip(),
-                    kind="des",
-                    image_path=getattr(ref, "path", None),
-                    provenance={
-                        "method": self.name,
-                        "checkpoint": ctx.checkpoint,
-                        "seed": ctx.seed,
-                        "iteration": ctx.iteration,
-                        "rejected_branch": branch,
-                        "rejected_prompt": prompt,
-                        "corruption": how,
-                        "config": config,
-                        "config_hash": self.config_hash(),
-                    },
-                )
+                PreferencePair.for_image(images[i], x, chosen[i].strip(), rejected[i].strip(), "des", provenance)
             )
         branches = {
             b: sum(1 for p in pairs if p.provenance["rejected_branch"] == b)
