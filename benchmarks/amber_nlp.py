@@ -53,7 +53,7 @@ class ComposedNounExtractor:
 
 
 @contextlib.contextmanager
-def _nltk_search_path(extra: Path | None) -> Iterator[None]:
+def nltk_search_path(extra: Path | None) -> Iterator[None]:
     """Let NLTK also look in ``extra`` for the duration of the block (restored afterwards)."""
     import nltk
 
@@ -106,7 +106,7 @@ class NltkNounExtractor:
 
         if self._lemmatizer is None:
             self._lemmatizer = WordNetLemmatizer()
-        with _nltk_search_path(self.nltk_data):
+        with nltk_search_path(self.nltk_data):
             try:
                 return extract_nouns(text, nltk.word_tokenize, nltk.pos_tag, self._lemmatizer.lemmatize)
             except LookupError as exc:

@@ -22,12 +22,12 @@ change the numbers).
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.amber_nlp import nltk_search_path
 from harness.errors import HarnessError
 
 Tokenize = Callable[[str], list[str]]
@@ -85,22 +85,6 @@ class Normaliser:
             return [self.singularize(word) for word in tokens]
         assert self.lemmatize is not None
         return [self.lemmatize(word, "n") for word in tokens]
-
-
-@contextlib.contextmanager
-def nltk_search_path(extra: Path | None) -> Iterator[None]:
-    """Let NLTK also look in ``extra`` (first) for the duration of the block."""
-    import nltk
-
-    if extra is None or str(extra) in nltk.data.path:
-        yield
-        return
-    nltk.data.path.insert(0, str(extra))
-    try:
-        yield
-    finally:
-        with contextlib.suppress(ValueError):
-            nltk.data.path.remove(str(extra))
 
 
 class NltkTools:
