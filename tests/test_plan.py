@@ -17,30 +17,13 @@ GIB = 1024**3
 
 @pytest.fixture(scope="module")
 def llava7b(tmp_path_factory):
-    """A config-only folder with LLaVA-1.5-7B's shapes (llava-hf/llava-1.5-7b-hf): no weights needed."""
-    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
+    """A config-only folder with LLaVA-1.5-7B's shapes (llava-hf/llava-1.5-7b-hf): no weights needed.
 
-    text = LlamaConfig(
-        vocab_size=32064,
-        hidden_size=4096,
-        intermediate_size=11008,
-        num_hidden_layers=32,
-        num_attention_heads=32,
-        num_key_value_heads=32,
-        max_position_embeddings=4096,
-    )
-    vision = CLIPVisionConfig(
-        hidden_size=1024,
-        intermediate_size=4096,
-        num_hidden_layers=24,
-        num_attention_heads=16,
-        image_size=336,
-        patch_size=14,
-        projection_dim=768,
-    )
+    The config is perf/gpu_smoke.py's, so these counts also check the shape the GPU smoke test builds."""
+    from perf.gpu_smoke import llava_config
+
     folder = tmp_path_factory.mktemp("llava7b")
-    config = LlavaConfig(vision_config=vision, text_config=text, image_token_index=32000, image_seq_length=576)
-    config.save_pretrained(folder)
+    llava_config(tiny=False).save_pretrained(folder)
     return folder
 
 
