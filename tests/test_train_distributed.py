@@ -1,7 +1,9 @@
 """The multi-process training path: `accelerate launch` workers, data parallel over gloo on CPU.
 
 Two processes with 4 pairs each must make the same update as one process with all 8: the same
-global batch, gradients averaged across processes, θi written once by the main process.
+global batch, gradients averaged across processes, θi written once by the main process. With
+LoRA, θi is merged from the gathered adapter, not from each rank's shard: the adapter is saved
+once and the main process merges it into θi−1's full weights read from disk.
 """
 
 import json
@@ -19,13 +21,13 @@ from harness.train.dpo import train_iteration
 from harness.train.launch import launch, write_job
 
 
-def _rows(n: int) -> list[dict]:
+def _rows(namespace: str, n: int) -> list[dict]:
     rows = []
     for i in range(n):
-        scene, other = make_scene("ddp", i), make_scene("ddp", i + 50)
+        scene, other = make_scene(namespace, i), make_scene(namespace, i + 50)
         rows.append(
             {
-                "image_ref": f"synthetic/ddp/{i}",
+                "image_ref": f"synthetic/{namespace}/{i}",
                 "prompt": "Describe the image.",
                 "chosen": scene.caption(),
                 "rejected": other.caption(),
@@ -35,25 +37,22 @@ def _rows(n: int) -> list[dict]:
     return rows
 
 
-def test_two_process_data_parallel_update_equals_one_process(tiny_path, tmp_path):
-    source = SyntheticSource(namespace="ddp", size=100)
-    objective = TrainingObjective(align_weight=1.0)  # the CA term is averaged across processes too
-    # lr 5e-4 (not the tiny default): an update well above the tolerance the two runs must agree to
-    base = TrainConfig.for_model("tiny").with_overrides({"live_reference": True, "learning_rate": 5e-4})
+def _two_processes_and_one(tiny_path, tmp_path, namespace: str, objective: TrainingObjective, base: TrainConfig):
+    """Train on 8 pairs with two `cpu_ddp` workers (4 pairs each), then in one process with all 8:
+    (the workers' result.json, the single run's result, θi of each, θi−1)."""
+    source = SyntheticSource(namespace=namespace, size=100)
     ddp = base.with_overrides({"per_device_batch_size": 4, "launcher": "accelerate", "accelerate_config": "cpu_ddp"})
     job = write_job(
         tmp_path / "job.json",
         policy_path=tiny_path,
         out_dir=tmp_path / "ddp",
-        rows=_rows(8),
+        rows=_rows(namespace, 8),
         objective=objective,
         cfg=ddp,
         source=source.describe(),
     )
     launch(job, ddp.accelerate_config)
     info = json.loads(job.with_suffix(".result.json").read_text())
-    assert info["processes"] == 2 and info["steps"] == 1 and info["examples"] == 8
-
     single = train_iteration(
         tiny_path,
         tmp_path / "single",
@@ -62,14 +61,38 @@ def test_two_process_data_parallel_update_equals_one_process(tiny_path, tmp_path
         cfg=base,
         open_image=lambda e: source.open(ImageRef(e["image_ref"])),
     )
+    a, b = load_file(tmp_path / "ddp" / "model.safetensors"), load_file(tmp_path / "single" / "model.safetensors")
+    return info, single, a, b, load_file(tiny_path / "model.safetensors")
+
+
+def test_two_process_data_parallel_update_equals_one_process(tiny_path, tmp_path):
+    objective = TrainingObjective(align_weight=1.0)  # the CA term is averaged across processes too
+    # lr 5e-4 (not the tiny default): an update well above the tolerance the two runs must agree to
+    base = TrainConfig.for_model("tiny").with_overrides({"live_reference": True, "learning_rate": 5e-4})
+    info, single, a, b, start = _two_processes_and_one(tiny_path, tmp_path, "ddp", objective, base)
+    assert info["processes"] == 2 and info["steps"] == 1 and info["examples"] == 8
     assert single["processes"] == 1
     assert info["train_loss"] == pytest.approx(single["train_loss"], rel=1e-5)
-    a, b = load_file(tmp_path / "ddp" / "model.safetensors"), load_file(tmp_path / "single" / "model.safetensors")
-    start = load_file(tiny_path / "model.safetensors")
     moved = max((a[k] - start[k]).abs().max().item() for k in a)
     assert moved > 1e-4  # the step changed the weights (lr 5e-4)
     assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-5
     assert (tmp_path / "ddp" / "tokenizer.json").is_file()
+
+
+def test_two_process_lora_writes_the_single_process_merged_checkpoint(tiny_path, tmp_path):
+    # lr 5e-3: LoRA's B starts at zero, so one step must move the merged weights well above the tolerance
+    base = TrainConfig.for_model("tiny").with_overrides(
+        {"live_reference": True, "learning_rate": 5e-3, "lora": True, "lora_r": 4, "lora_alpha": 8}
+    )
+    info, single, a, b, start = _two_processes_and_one(tiny_path, tmp_path, "lora-ddp", TrainingObjective(), base)
+    assert info["processes"] == 2 and info["steps"] == 1
+    assert single["processes"] == 1
+    assert a.keys() == b.keys() == start.keys()  # merged: plain weights, no lora_A/lora_B or base_layer keys
+    moved = {k: (a[k] - start[k]).abs().max().item() for k in a}
+    assert max(v for k, v in moved.items() if "language_model" in k) > 1e-4  # the adapter was merged in
+    assert all(v == 0 for k, v in moved.items() if "vision_tower" in k)
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-5
+    assert not (tmp_path / "ddp" / "adapter_config.json").exists()
 
 
 def test_unknown_accelerate_config_is_refused_with_the_shipped_names():
