@@ -31,3 +31,21 @@ def synthetic_context(seed: int = 0, iteration: int = 0) -> SynthesisContext:
 
 def synthetic_refs(n: int) -> list:
     return list(SyntheticSource(namespace="method-test").refs()[:n])
+
+
+def evolve_small(run_dir, method: str, iters: int, overrides: list[str], **options):
+    """`harness evolve` in-process on the tiny model over 4 images, no evaluation, no progress bars."""
+    from harness.evolve import EvolveOptions, evolve
+
+    evolve(
+        EvolveOptions(
+            method=method,
+            iters=iters,
+            run_dir=run_dir,
+            overrides=overrides,
+            images_per_iter=4,
+            evals=[],
+            progress=False,
+            **options,
+        )
+    )

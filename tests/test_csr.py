@@ -14,7 +14,7 @@ from harness.errors import HarnessError
 from harness.method import build_config
 from harness.plugins import registry
 from methods.csr_search import Node, prune
-from tests.method_fakes import ScriptedBackend, synthetic_context, synthetic_refs
+from tests.method_fakes import ScriptedBackend, evolve_small, synthetic_context, synthetic_refs
 
 
 class FakeScorer:
@@ -140,20 +140,8 @@ def test_bad_options(override, needle):
 
 
 def test_two_iterations_on_the_tiny_model(tiny_path, tmp_path):
-    from harness.evolve import EvolveOptions, evolve
-
     run_dir = tmp_path / "csr"
-    evolve(
-        EvolveOptions(
-            method="csr",
-            iters=2,
-            run_dir=run_dir,
-            overrides=["max_new_tokens=10", "max_sentences=3"],
-            progress=False,
-            images_per_iter=4,
-            evals=[],
-        )
-    )
+    evolve_small(run_dir, "csr", 2, ["max_new_tokens=10", "max_sentences=3"])
     for i in (1, 2):
         it = run_dir / f"iter{i}"
         stats = json.loads((it / "stats.json").read_text())

@@ -15,7 +15,7 @@ from harness.errors import HarnessError
 from harness.method import TrainingObjective
 from harness.train.config import TrainConfig
 from harness.train.objectives import crop_box, random_resized_crop, select_objective, with_mdpo
-from tests.method_fakes import synthetic_refs
+from tests.method_fakes import evolve_small, synthetic_refs
 
 BETA = 0.1
 
@@ -160,21 +160,8 @@ def test_selection_by_name_and_unknown_objectives():
 
 
 def test_another_method_trains_with_mdpo_through_train_option(tiny_path, tmp_path):
-    from harness.evolve import EvolveOptions, evolve
-
     run_dir = tmp_path / "stic-mdpo"
-    evolve(
-        EvolveOptions(
-            method="stic",
-            iters=1,
-            run_dir=run_dir,
-            overrides=["max_new_tokens=16"],
-            progress=False,
-            images_per_iter=4,
-            evals=[],
-            train_overrides={"objective": "mdpo"},
-        )
-    )
+    evolve_small(run_dir, "stic", 1, ["max_new_tokens=16"], train_overrides={"objective": "mdpo"})
     train = json.loads((run_dir / "iter1" / "train.json").read_text())
     n_pairs = len((run_dir / "iter1" / "pairs.jsonl").read_text().splitlines())
     if not n_pairs:

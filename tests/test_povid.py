@@ -14,7 +14,7 @@ from harness.errors import HarnessError
 from harness.images.sources import ImageRef
 from harness.method import TrainingObjective, build_config
 from harness.plugins import registry
-from tests.method_fakes import ScriptedBackend, synthetic_context, synthetic_refs
+from tests.method_fakes import ScriptedBackend, evolve_small, synthetic_context, synthetic_refs
 
 
 def _file(tmp_path, refs):
@@ -137,20 +137,8 @@ def test_bad_file_names_the_entry(tmp_path):
 
 
 def test_two_iterations_on_the_tiny_model(tiny_path, tmp_path):
-    from harness.evolve import EvolveOptions, evolve
-
     run_dir = tmp_path / "povid"
-    evolve(
-        EvolveOptions(
-            method="povid",
-            iters=2,
-            run_dir=run_dir,
-            overrides=["max_new_tokens=16"],
-            progress=False,
-            images_per_iter=4,
-            evals=[],
-        )
-    )
+    evolve_small(run_dir, "povid", 2, ["max_new_tokens=16"])
     for i in (1, 2):
         it = run_dir / f"iter{i}"
         stats = json.loads((it / "stats.json").read_text())

@@ -15,7 +15,7 @@ import methods.stic_prompts as P
 from harness.errors import HarnessError
 from harness.method import build_config
 from harness.plugins import registry
-from tests.method_fakes import ScriptedBackend, synthetic_context, synthetic_refs
+from tests.method_fakes import ScriptedBackend, evolve_small, synthetic_context, synthetic_refs
 
 
 def _run(seed=0, n=12, **overrides):
@@ -121,20 +121,8 @@ def test_bad_options(override, needle):
 
 
 def test_two_iterations_on_the_tiny_model(tiny_path, tmp_path):
-    from harness.evolve import EvolveOptions, evolve
-
     run_dir = tmp_path / "stic"
-    evolve(
-        EvolveOptions(
-            method="stic",
-            iters=2,
-            run_dir=run_dir,
-            overrides=["max_new_tokens=16"],
-            progress=False,
-            images_per_iter=4,
-            evals=[],
-        )
-    )
+    evolve_small(run_dir, "stic", 2, ["max_new_tokens=16"])
     for i in (1, 2):
         it = run_dir / f"iter{i}"
         pairs = (it / "pairs.jsonl").read_text().splitlines()
