@@ -42,6 +42,7 @@ from benchmarks.amber_similarity import (
     WordSimilarity,
     cached_similarity_table,
 )
+from benchmarks.chair_data import nltk_sources
 from harness.atomic import read_json, write_json
 from harness.benchmark import BenchItem, Benchmark, DataSource, LeaderboardColumn, ProtocolCard, ScoreReport
 from harness.errors import HarnessError
@@ -49,15 +50,6 @@ from harness.judge.types import Judge
 from harness.plugins import hookimpl
 
 SPACY_MODEL_VERSION = "3.7.1"  # the en_core_web_lg release current when AMBER was published (Nov 2023)
-NLTK_DATA_BASE = "https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/packages"
-# (folder, package): punkt + averaged_perceptron_tagger for NLTK < 3.9, the *_tab/*_eng ones for ≥ 3.9.
-NLTK_PACKAGES = (
-    ("tokenizers", "punkt"),
-    ("tokenizers", "punkt_tab"),
-    ("taggers", "averaged_perceptron_tagger"),
-    ("taggers", "averaged_perceptron_tagger_eng"),
-    ("corpora", "wordnet"),
-)
 IMAGES_DRIVE_ID = "1MaCHgtupcZUjf007anNl4_MV0o4DjXvl"
 INFERENCE_PY_SHA256 = "011de2a7d9a9c35b3f6854d3e746c46bd44521bd1e165266bd719ecd132e9e71"
 
@@ -184,15 +176,7 @@ class AmberBenchmark(Benchmark):
                 ),
             )
         )
-        for folder, package in NLTK_PACKAGES:
-            sources.append(
-                DataSource(
-                    path=f"nltk_data/{folder}/{package}.zip",
-                    url=f"{NLTK_DATA_BASE}/{folder}/{package}.zip",
-                    unpack=True,
-                    note=f"NLTK data package {package!r} (the scorer adds <data_dir>/nltk_data to NLTK's search path).",
-                )
-            )
+        sources.extend(nltk_sources())  # punkt, the perceptron tagger and WordNet, old and new names
         wheel = f"{DEFAULT_SPACY_MODEL}-{SPACY_MODEL_VERSION}-py3-none-any.whl"
         sources.append(
             DataSource(

@@ -1,4 +1,5 @@
-"""Where CHAIR's files come from, and line-checked JSONL reading (also used by ``objhal`` and ``pope``).
+"""Where CHAIR's files come from, and line-checked JSONL reading (also used by ``objhal`` and ``pope``;
+the NLTK packages also by ``amber``).
 
 Sources (exact commits; SHA-256 of the files as published there):
 
