@@ -257,7 +257,8 @@ def plan_evolve(opts, *, gpus: int | None = None, gpu_memory_gib: float | None =
         if max_new
         else f"pairs assumed: {pairs} per iteration (about one per image)"
     )
-    plan.evaluations = _evaluations(opts, reg)
+    models = opts.iters + (1 if opts.eval_theta0 else 0)
+    plan.evaluations = count_evaluations(opts.evals, opts.model, models, opts.eval_options)
     return plan
 
 
@@ -272,18 +273,22 @@ def training_launcher(model: str, cfg, gpus: int, gpu_memory_gib: float, params:
     return "accelerate (zero3_offload)" if per_gpu > 0.6 * gpu_memory_gib else "accelerate (zero3)"
 
 
-def _evaluations(opts, reg) -> list[dict[str, Any]]:
+def count_evaluations(evals, model: str, models: int, eval_options: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per benchmark, what evaluating ``models`` checkpoints costs, from ``evaluate``'s dry run: items,
+    generations, judge calls, the judge model and the cost ceiling (None: no price known). A benchmark
+    that cannot be counted (its data missing, say) gets ``error`` and None for the counts."""
     from harness.evaluate import evaluate
 
-    quiet = Console(quiet=True)
-    models = opts.iters + (1 if opts.eval_theta0 else 0)
+    quiet = Console(quiet=True)  # evaluate's own dry-run lines are summed up by the caller
     out = []
-    for bench in opts.evals:
+    for bench in evals:
         entry: dict[str, Any] = {"benchmark": bench, "models": models}
         try:
-            report = evaluate(bench, model=opts.model, dry_run=True, console=quiet, **opts.eval_options)
+            report = evaluate(bench, model=model, dry_run=True, console=quiet, **eval_options)
         except HarnessError as exc:
-            entry["error"] = f"cannot count ({exc})"
+            entry.update(
+                items=None, generations=None, judge_calls=None, cost_usd_max=None, error=f"cannot count ({exc})"
+            )
             out.append(entry)
             continue
         est = report.estimate
@@ -291,6 +296,7 @@ def _evaluations(opts, reg) -> list[dict[str, Any]]:
             items=report.items,
             generations=report.items * models,
             judge_calls=(est.requests * models) if est is not None else 0,
+            judge_model=est.model if est is not None else None,
             cost_usd_max=(
                 est.cost_usd_max * models
                 if est is not None and est.cost_usd_max is not None

@@ -520,9 +520,9 @@ class DryRun:
 
 def dry_run(opts: ReproduceOptions, console: Console | None = None) -> DryRun:
     """What ``reproduce`` would run and spend, without running, writing or calling anything."""
-    from harness.evaluate import evaluate
     from harness.evolve import PAPER_IMAGES_PER_ITER, TINY_IMAGES_PER_ITER
     from harness.method import build_config
+    from harness.plan import count_evaluations
     from harness.plugins import registry
 
     console = console or Console()
@@ -555,31 +555,7 @@ def dry_run(opts: ReproduceOptions, console: Console | None = None) -> DryRun:
             }
         )
     models = sum(r.iters for r in runs) + (1 if any(r.eval_theta0 for r in runs) else 0)
-    quiet = Console(quiet=True)  # evaluate's own dry-run lines are summed up here
-    benches = []
-    for bench in evals:
-        entry: dict[str, Any] = {"benchmark": bench, "models": models}
-        try:
-            report = evaluate(bench, model=opts.model, dry_run=True, console=quiet, **opts.eval_options)
-        except HarnessError as exc:
-            entry.update(
-                items=None, generations=None, judge_calls=None, cost_usd_max=None, error=f"cannot count ({exc})"
-            )
-            benches.append(entry)
-            continue
-        est = report.estimate
-        entry.update(
-            items=report.items,
-            generations=report.items * models,
-            judge_calls=(est.requests * models) if est is not None else 0,
-            judge_model=est.model if est is not None else None,
-            cost_usd_max=(
-                est.cost_usd_max * models
-                if est is not None and est.cost_usd_max is not None
-                else (None if est is not None else 0.0)
-            ),
-        )
-        benches.append(entry)
+    benches = count_evaluations(evals, opts.model, models, opts.eval_options)
     result = DryRun(rep, default_out(opts), evals, run_rows, benches)
     console.print(result.describe(), highlight=False)
     return result
