@@ -51,7 +51,7 @@ def dpo_args(cfg: TrainConfig, out_dir: Path, n_examples: int, *, objective: Tra
         learning_rate=cfg.learning_rate,
         num_train_epochs=cfg.epochs,
         lr_scheduler_type=cfg.lr_scheduler,
-        warmup_steps=cfg.warmup_ratio,
+        warmup_steps=cfg.warmup_ratio,  # transformers 5: a float in [0, 1) is a ratio of the total steps
         weight_decay=cfg.weight_decay,
         max_grad_norm=cfg.max_grad_norm,
         beta=objective.beta,
