@@ -2,28 +2,17 @@
 
 For an evolve command: per iteration, the synthesis stage's generations with their prompt and decoded
 tokens, the reference pass's tokens, the training steps, the training memory per GPU under each
-ZeRO stage (the formula written out below), and the judge calls and cost of the evaluations; wall
+ZeRO stage, and the judge calls and cost of the evaluations; wall
 times where a throughput for this model and device is recorded in perf/README.md, marked as
 estimates. Nothing is loaded but the model's config (its parameters are counted on PyTorch's meta
 device), nothing is written, nothing is called.
 
-Training memory per GPU, model states only (DeepSpeed's accounting for mixed-precision Adam; ZeRO
-paper, Rajbhandari et al. 2020, §3): Ψ parameters of which Ψt train, N GPUs,
-  weights 2Ψ (bf16) + gradients 2Ψt (bf16) + optimizer 12Ψt (fp32 master copy, Adam m and v)
-  ZeRO-0 (plain data parallel): 2Ψ + 2Ψt + 12Ψt
-  ZeRO-1 (optimizer sharded):   2Ψ + 2Ψt + 12Ψt/N
-  ZeRO-2 (+ gradients sharded): 2Ψ + (2Ψt + 12Ψt)/N
-  ZeRO-3 (+ weights sharded):   (2Ψ + 2Ψt + 12Ψt)/N
-  ZeRO-3 + offload: optimizer and weights in host memory, (2Ψ + 2Ψt + 12Ψt)/N of it per GPU's process;
-    the GPU holds one gathered layer at a time.
-  The single-process fp32 path (inline launcher): 4Ψ + 4Ψt + 8Ψt (fp32 weights, gradients, Adam m, v).
-Activations come on top (gradient checkpointing keeps them to about one layer's per sample).
+The training memory formula (per GPU, per ZeRO stage) is written out in harness/train/sizing.py.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,27 +21,10 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.errors import HarnessError
+from harness.train.sizing import GIB, ModelShape, model_shape, training_launcher, zero_memory
 
-GIB = 1024**3
 TEMPLATE_TOKENS = 40  # the conversation template and a short user prompt, besides the image tokens
 PERF_README = Path(__file__).resolve().parents[1] / "perf" / "README.md"
-
-
-@dataclass
-class ModelShape:
-    path: str
-    params: int
-    vision: int
-    projector: int
-    language: int
-    image_tokens: int
-    hidden: int
-    layers: int
-    lora_params: int = 0
-
-    @property
-    def billions(self) -> float:
-        return self.params / 1e9
 
 
 @dataclass
@@ -75,59 +47,6 @@ class Plan:
     evaluations: list[dict[str, Any]] = field(default_factory=list)
     estimates: dict[str, str] = field(default_factory=dict)  # stage → wall-time estimate text
     notes: list[str] = field(default_factory=list)
-
-
-def model_shape(path: Path, *, lora_r: int | None = None) -> ModelShape:
-    """Parameter counts of a checkpoint folder from its config alone (meta device: no memory)."""
-    import torch
-    from transformers import AutoConfig, AutoModelForImageTextToText
-
-    try:
-        config = AutoConfig.from_pretrained(path, local_files_only=True)
-        with torch.device("meta"):
-            model = AutoModelForImageTextToText.from_config(config)
-    except (OSError, ValueError, KeyError) as exc:
-        raise HarnessError(f"{path}: cannot read the model's config ({exc})") from None
-    parts = {"vision": 0, "projector": 0, "language": 0}
-    lora = 0
-    pattern = re.compile(r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)$")
-    for name, p in model.named_parameters():
-        key = "vision" if "vision_tower" in name else "projector" if "multi_modal_projector" in name else "language"
-        parts[key] += p.numel()
-    if lora_r:
-        for name, mod in model.named_modules():
-            if pattern.match(name) and hasattr(mod, "in_features"):
-                lora += lora_r * (mod.in_features + mod.out_features)
-    text = config.get_text_config()
-    image_tokens = int(getattr(config, "image_seq_length", 0) or 0)
-    if not image_tokens:
-        v = config.vision_config
-        image_tokens = (v.image_size // v.patch_size) ** 2
-    return ModelShape(
-        path=str(path),
-        params=sum(parts.values()),
-        vision=parts["vision"],
-        projector=parts["projector"],
-        language=parts["language"],
-        image_tokens=image_tokens,
-        hidden=int(text.hidden_size),
-        layers=int(text.num_hidden_layers),
-        lora_params=lora,
-    )
-
-
-def zero_memory(params: int, trainable: int, gpus: int) -> dict[str, float]:
-    """Model-state GiB per GPU under each ZeRO stage (module docstring)."""
-    w, g, o = 2 * params, 2 * trainable, 12 * trainable
-    n = max(1, gpus)
-    return {
-        "inline fp32 (1 process)": (4 * params + 12 * trainable) / GIB,
-        "ZeRO-0 (DDP)": (w + g + o) / GIB,
-        "ZeRO-1": (w + g + o / n) / GIB,
-        "ZeRO-2": (w + (g + o) / n) / GIB,
-        "ZeRO-3": (w + g + o) / n / GIB,
-        "ZeRO-3 + offload (host, per process)": (w + g + o) / n / GIB,
-    }
 
 
 def recorded_throughputs(readme: Path = PERF_README) -> dict[tuple[str, str], float]:
@@ -170,19 +89,19 @@ def _fmt_seconds(s: float) -> str:
 
 def plan_evolve(opts, *, gpus: int | None = None, gpu_memory_gib: float | None = None) -> Plan:
     """The plan of ``harness evolve`` with ``opts`` (an EvolveOptions); raises HarnessError on bad options."""
-    from harness.evolve import PAPER_IMAGES_PER_ITER, TINY_IMAGES_PER_ITER, _check_options
+    from harness.evolve.options import PAPER_IMAGES_PER_ITER, TINY_IMAGES_PER_ITER, check_options
     from harness.method import build_config
     from harness.options import check_method_sets
     from harness.plugins import registry
     from harness.policy.loading import resolve_model_path
     from harness.train.config import resolve_train_config
 
-    _check_options(opts)
+    check_options(opts)
     reg = registry()
     if opts.evals is None:
         import dataclasses
 
-        from harness.evolve import default_evals
+        from harness.evolve.options import default_evals
 
         opts = dataclasses.replace(opts, evals=default_evals(reg))
     cls = reg.method(opts.method)
@@ -260,17 +179,6 @@ def plan_evolve(opts, *, gpus: int | None = None, gpu_memory_gib: float | None =
     models = opts.iters + (1 if opts.eval_theta0 else 0)
     plan.evaluations = count_evaluations(opts.evals, opts.model, models, opts.eval_options)
     return plan
-
-
-def training_launcher(model: str, cfg, gpus: int, gpu_memory_gib: float, params: int, trainable: int) -> str:
-    """How evolve trains: ``inline`` (one process; CPU and the tiny model), or accelerate on every local GPU
-    with ZeRO-3, offloaded when the ZeRO-3 model states would take more than 60 % of a GPU."""
-    if cfg.launcher == "accelerate":
-        return f"accelerate ({cfg.accelerate_config}, as set)"
-    if model == "tiny" or not gpus:
-        return "inline"
-    per_gpu = zero_memory(params, trainable, gpus)["ZeRO-3"]
-    return "accelerate (zero3_offload)" if per_gpu > 0.6 * gpu_memory_gib else "accelerate (zero3)"
 
 
 def count_evaluations(evals, model: str, models: int, eval_options: dict[str, Any]) -> list[dict[str, Any]]:

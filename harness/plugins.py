@@ -70,12 +70,10 @@ def _lookup(table: dict[str, type], name: str, kind: str) -> type:
 
 
 def plugin_manager(*, entry_points: bool = True, extra: Iterable[object] = ()) -> pluggy.PluginManager:
-    """A fresh plugin manager: the built-in backends, the ``harness`` entry points, then ``extra``."""
-    from harness.backends import builtin as builtin_backends
-
+    """A fresh plugin manager: the ``harness`` entry points (the engine's own backends among them, as
+    ``backends = "harness.backends.builtin"``: the registry imports no backend), then ``extra``."""
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(HarnessHooks)
-    pm.register(builtin_backends, name="harness.backends.builtin")
     if entry_points:
         pm.load_setuptools_entrypoints(PROJECT)
     for plugin in extra:

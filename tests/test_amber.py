@@ -28,16 +28,12 @@ from nltk.tokenize.destructive import NLTKWordTokenizer
 
 from benchmarks import amber as amber_module
 from benchmarks.amber import AmberBenchmark
-from benchmarks.amber_data import FILE_SHA256, load_amber_data
-from benchmarks.amber_discriminative import normalize_yes_no
-from benchmarks.amber_generative import score_description
-from benchmarks.amber_nlp import ComposedNounExtractor, NltkNounExtractor
-from benchmarks.amber_scoring import EVALUATION_DIMENSIONS, official_printout
-from benchmarks.amber_similarity import (
-    SimilarityTable,
-    build_similarity_table,
-    cached_similarity_table,
-)
+from benchmarks.amber.data import FILE_SHA256, load_amber_data
+from benchmarks.amber.generative import score_description
+from benchmarks.amber.nlp import ComposedNounExtractor, NltkNounExtractor
+from benchmarks.amber.scoring import EVALUATION_DIMENSIONS, official_printout
+from benchmarks.amber.similarity import SimilarityTable, build_similarity_table, cached_similarity_table
+from benchmarks.common.yes_no import normalize_yes_no
 from harness.errors import HarnessError
 from harness.plugins import registry
 

@@ -21,11 +21,12 @@ import pytest
 from nltk.tokenize.destructive import NLTKWordTokenizer
 
 from benchmarks.chair import ChairBenchmark, opera_printout
-from benchmarks.chair_coco import ground_truth
-from benchmarks.chair_data import IMAGE_LIST, SYNONYMS, SYNONYMS_REFINE, SYNONYMS_REFINE_SHA256, SYNONYMS_SHA256
-from benchmarks.chair_nlp import Normaliser, nltk_normaliser, wordnet_pos
-from benchmarks.chair_scoring import score_caption, totals
-from benchmarks.chair_vocab import CocoVocabulary
+from benchmarks.chair.data import IMAGE_LIST, SYNONYMS, SYNONYMS_SHA256
+from benchmarks.common.caption_normalisers import Normaliser, nltk_normaliser, wordnet_pos
+from benchmarks.common.caption_scoring import score_caption, totals
+from benchmarks.common.coco_truth import ground_truth
+from benchmarks.common.coco_vocab import CocoVocabulary
+from benchmarks.common.data_sources import SYNONYMS_REFINE, SYNONYMS_REFINE_SHA256
 from harness.errors import HarnessError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -379,7 +380,7 @@ def test_predictions_round_trip_and_bad_input_names_file_and_line(tmp_path):
 
 
 def test_evaluate_with_a_bad_prediction_file_leaves_no_results(tmp_path, monkeypatch):
-    import benchmarks.chair as chair_module
+    import benchmarks.chair.benchmark as chair_module
     from harness.evaluate import evaluate
 
     # NLTK's data is not installable here: the scorer's NLTK normaliser is replaced by the stand-in.

@@ -6,8 +6,9 @@ import dataclasses
 
 import pytest
 
-import methods.clip_filter as cf
-import methods.clip_mixing as mixing
+import methods.clip_filter as clip_filter_plugin
+import methods.clip_filter.method as cf
+import methods.clip_filter.mixing as mixing
 from harness.atomic import write_json, write_jsonl
 from harness.backends.base import GenerationRequest
 from harness.backends.hf import HFBackend
@@ -62,7 +63,7 @@ def scripted_run(monkeypatch, positives, negatives, table, **overrides):
 
 
 def test_registered_through_the_plugin_hook():
-    reg = registry(entry_points=False, extra=[cf])
+    reg = registry(entry_points=False, extra=[clip_filter_plugin])
     assert reg.method("clip_filter") is cf.ClipFilter
     assert cf.describe_detail_task in reg.warmup_tasks
 

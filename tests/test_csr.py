@@ -8,12 +8,12 @@ import json
 
 import pytest
 
-import methods.csr as csr
+import methods.csr.method as csr
 from harness.clip_score import TextScore
 from harness.errors import HarnessError
 from harness.method import build_config
 from harness.plugins import registry
-from methods.csr_search import Node, prune
+from methods.csr.search import Node, prune
 from tests.method_fakes import ScriptedBackend, evolve_small, synthetic_context, synthetic_refs
 
 
@@ -96,7 +96,7 @@ def test_search_on_the_tiny_model_is_deterministic(tiny_policy):
 
 def test_expansion_gives_distinct_sentences(tiny_policy):
     from harness.images.synthetic import make_scene
-    from methods.csr_search import expand
+    from methods.csr.search import expand
 
     images = [make_scene("csr-test", i).render() for i in range(2)]
     out = expand(

@@ -33,8 +33,10 @@ DISPLAY = [
 
 
 def _builtin_names() -> list[str]:
+    """The entry points of the built-in methods and benchmarks (the engine's own backends register there too)."""
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    return sorted(data["project"]["entry-points"]["harness"])
+    points = data["project"]["entry-points"]["harness"]
+    return sorted(name for name, target in points.items() if not target.startswith("harness."))
 
 
 def _patterns() -> list[re.Pattern[str]]:

@@ -31,9 +31,11 @@ SECRET = "sk-test-evaluate-0123456789abcdef"
 
 @pytest.fixture(scope="module")
 def reg():
-    """The two benchmarks these tests use, registered as plugins (no entry points: fast, and
-    independent of what is installed)."""
-    return registry(entry_points=False, extra=[shapes_plugin, llava_wild_plugin])
+    """The engine's backends and the two benchmarks these tests use, registered as plugins (no entry
+    points: fast, and independent of what is installed)."""
+    from harness.backends import builtin as builtin_backends
+
+    return registry(entry_points=False, extra=[builtin_backends, shapes_plugin, llava_wild_plugin])
 
 
 def quiet() -> Console:

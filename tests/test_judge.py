@@ -94,7 +94,9 @@ def test_twenty_percent_faults_give_the_same_judgements_as_a_clean_run(tmp_path)
     assert 0.12 <= faults / state.requests <= 0.28  # about 20 % of calls were faulted
     usage = judge.usage_dict()
     assert usage["failed_calls"] == 0 and usage["calls"] == len(requests)
-    assert usage["attempts"] == state.requests == len(requests) + faults
+    # every planned fault was retried; on a loaded machine a client timeout can add attempts (and, when the
+    # server had the request, server-side requests) beyond the planned faults, never fewer
+    assert usage["attempts"] >= state.requests >= len(requests) + faults
 
 
 def test_second_identical_run_sends_zero_requests(tmp_path):

@@ -20,7 +20,7 @@ import pytest
 
 from benchmarks.llava_wild import LlavaWild
 from benchmarks.mmbench import MMBenchBenchmark
-from benchmarks.mmbench_extract import judge_prompt
+from benchmarks.mmbench.extract import judge_prompt
 from benchmarks.mmhal import MMHal
 from benchmarks.mmvet import MMVet, grading_query
 from harness.errors import HarnessError

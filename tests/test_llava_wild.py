@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import benchmarks.llava_wild as llava_wild
-from benchmarks import llava_wild_prompts as prompts
+import benchmarks.llava_wild.prompts as prompts
 from benchmarks.llava_wild import LlavaWild, parse_review
 from harness.errors import HarnessError
 from harness.plugins import registry

@@ -33,10 +33,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from benchmarks import mmbench, mmbench_circular, mmbench_extract
+import benchmarks.mmbench.circular as mmbench_circular
+import benchmarks.mmbench.extract as mmbench_extract
+from benchmarks import mmbench
 from benchmarks.mmbench import MMBenchBenchmark, llava_prompt
-from benchmarks.mmbench_circular import Row, evaluate_group
-from benchmarks.mmbench_extract import infer, judge_prompt, template_sha256
+from benchmarks.mmbench.circular import Row, evaluate_group
+from benchmarks.mmbench.extract import infer, judge_prompt, template_sha256
 from harness.errors import HarnessError
 from harness.judge.types import JudgeReply
 from harness.plugins import registry

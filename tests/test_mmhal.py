@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import benchmarks.mmhal as mmhal
-from benchmarks import mmhal_prompts as prompts
+import benchmarks.mmhal.prompts as prompts
 from benchmarks.mmhal import MMHal, find_ratings, parse_rating
 from harness.errors import HarnessError
 from harness.plugins import registry

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import benchmarks.mmvet as mmvet
-from benchmarks import mmvet_prompts as prompts
+import benchmarks.mmvet.prompts as prompts
 from benchmarks.mmvet import MMVet, grading_query, parse_correctness
 from harness.errors import HarnessError
 from harness.plugins import registry

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from benchmarks.chair_data import SYNONYMS_REFINE
+from benchmarks.common.data_sources import SYNONYMS_REFINE
 from benchmarks.objhal import ObjHalBenchmark
-from benchmarks.objhal_data import QUESTIONS, git_blob_sha1
-from benchmarks.objhal_llm import EXTRACTION_PROMPT, PROMPT_SHA256, parse_object_list
+from benchmarks.objhal.data import QUESTIONS, git_blob_sha1
+from benchmarks.objhal.llm import EXTRACTION_PROMPT, PROMPT_SHA256, parse_object_list
 from harness.errors import HarnessError
 from harness.judge.types import JudgeReply, JudgeRequest
 from tests.test_chair import FIXTURES, REFINED_EXCERPT, normaliser
@@ -252,7 +252,7 @@ def test_data_sources_and_missing_coco_annotations(tmp_path):
 
 @pytest.mark.skipif(not (SHARED / "synonyms_refine.txt").is_file(), reason=f"synonyms_refine.txt not at {SHARED}")
 def test_real_refined_list_makes_every_multi_word_entry_a_unit():
-    from benchmarks.chair_vocab import CocoVocabulary
+    from benchmarks.common.coco_vocab import CocoVocabulary
 
     vocab = CocoVocabulary.read(SHARED / "synonyms_refine.txt", refined=True)
     assert vocab.double_words["coffee table"] == "coffee table" and vocab.double_words["remote control"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-import methods.oracle as oracle
+import methods.oracle as oracle_plugin
+import methods.oracle.method as oracle
 from harness.errors import HarnessError
 from harness.images.sources import ImageRef
 from harness.images.synthetic import make_scene
@@ -16,7 +17,7 @@ from tests.method_fakes import ScriptedBackend, synthetic_context, synthetic_ref
 
 
 def test_registered_as_a_validation_control():
-    reg = registry(entry_points=False, extra=[oracle])
+    reg = registry(entry_points=False, extra=[oracle_plugin])
     assert reg.method("oracle") is oracle.Oracle
     assert oracle.Oracle.validation_only is True
 

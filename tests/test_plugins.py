@@ -84,6 +84,6 @@ def test_entry_point_plugin_is_usable(tmp_path, monkeypatch):
     assert len(backend.requests) == 4
 
 
-def test_builtin_backends_are_registered():
-    reg = registry(entry_points=False)
-    assert {"hf", "vllm", "vllm_embeds"} <= set(reg.backends)
+def test_builtin_backends_are_registered_through_the_entry_points_as_any_plugin():
+    assert {"hf", "vllm", "vllm_embeds"} <= set(registry().backends)
+    assert not registry(entry_points=False).backends  # the registry itself imports no backend

@@ -16,8 +16,8 @@ from urllib.parse import urlparse
 import pytest
 
 from benchmarks.pope import SUFFIXES, PopeBenchmark
-from benchmarks.pope_data import VERSIONS
-from benchmarks.pope_parse import lmms_eval_answer, official_answer, split_metrics, vlmevalkit_answer
+from benchmarks.pope.data import VERSIONS
+from benchmarks.pope.parse import lmms_eval_answer, official_answer, split_metrics, vlmevalkit_answer
 from harness.data.pull import check, pull
 from harness.errors import HarnessError
 from tests.http_fixture_server import FixtureServer

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import methods.povid as povid
+import methods.povid.method as povid
 from harness.errors import HarnessError
 from harness.images.sources import ImageRef
 from harness.method import TrainingObjective, build_config

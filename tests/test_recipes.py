@@ -8,7 +8,7 @@ import json
 import pytest
 from PIL import Image
 
-import methods.seva as seva
+import methods.seva.method as seva
 from harness.errors import HarnessError
 from harness.images import ImagePlan, ImageRef, ImageSource, open_source, sample_iterations
 from harness.images.sampling import LLAVA_665K_SOURCES
@@ -36,7 +36,7 @@ def test_seva_recipe_at_real_scale_is_the_released_script():
 
 
 def test_sena_recipe_is_full_fine_tuning_with_the_effective_constant_schedule():
-    import methods.sena as sena
+    import methods.sena.method as sena
 
     cfg, record = resolve_train_config("ckpt/llava-1.5-7b-hf", sena.SenaMethod().train_recipe(), {})
     assert (cfg.lora, cfg.learning_rate, cfg.global_batch_size, cfg.per_device_batch_size) == (False, 2e-6, 128, 2)
@@ -191,7 +191,7 @@ def test_per_source_sampler_skips_unreadable_images_and_counts_shortfalls():
 
 
 def test_sena_images_from_a_665k_file_per_source(tmp_path):
-    import methods.sena as sena
+    import methods.sena.method as sena
 
     json_path, root = make_llava665k(tmp_path)
     source = open_source(str(json_path), image_root=str(root))

@@ -42,7 +42,9 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def reg():
-    return registry(entry_points=False, extra=[shapes_plugin, llava_wild_plugin])
+    from harness.backends import builtin as builtin_backends
+
+    return registry(entry_points=False, extra=[builtin_backends, shapes_plugin, llava_wild_plugin])
 
 
 def quiet() -> Console:
@@ -257,7 +259,7 @@ def test_a_newer_results_schema_is_refused_with_its_name(reg, tmp_path):
 
 
 def test_a_rerun_reuses_generated_predictions_and_the_stored_result(tiny_path, reg, tmp_path, monkeypatch):
-    import harness.evaluate as ev
+    import harness.evaluate.run as ev
 
     opts = dict(
         model=tiny_path,
@@ -281,7 +283,7 @@ def test_a_rerun_reuses_generated_predictions_and_the_stored_result(tiny_path, r
     def no_generation(*args, **kwargs):
         raise AssertionError("predictions were generated again")
 
-    monkeypatch.setattr(ev, "_generate", no_generation)
+    monkeypatch.setattr(ev, "generate_predictions", no_generation)
     monkeypatch.setattr(shapes_plugin.ShapesBenchmark, "score", real_score)
     first = evaluate("shapes", **opts)  # reuses the predictions of the same model and items
     assert (tmp_path / "o" / "predictions.jsonl").read_bytes() == generated

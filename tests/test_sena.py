@@ -2,7 +2,7 @@
 real run on the tiny model (deterministic pairs.jsonl).
 
 The repeated-text filter runs here with NLTK's untrained Punkt (no punkt_tab data offline), see
-methods/sena_filters.py.
+methods/sena/filters.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-import methods.sena as sena
+import methods.sena as sena_plugin
+import methods.sena.method as sena
+import methods.sena.prompts as P
 from harness.atomic import write_jsonl
 from harness.backends.base import Backend, GenerationRequest
 from harness.errors import HarnessError
@@ -20,9 +22,7 @@ from harness.images.sources import SyntheticSource
 from harness.method import SynthesisContext, build_config
 from harness.plugins import registry
 from harness.policy.templates import get_template
-from methods import sena_prompts as P
-from methods.sena import SenaConfig, SenaMethod
-from methods.sena_filters import (
+from methods.sena.filters import (
     Candidate,
     extract_questions,
     filter_pairs,
@@ -30,6 +30,7 @@ from methods.sena_filters import (
     make_splitter,
     mostly_non_text,
 )
+from methods.sena.method import SenaConfig, SenaMethod
 
 HEAD = (
     "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, "
@@ -580,7 +581,7 @@ def test_registered_with_warmup_tasks_that_speak_sena():
 
     from harness.images.synthetic import make_scene
 
-    reg = registry(entry_points=False, extra=[sena])
+    reg = registry(entry_points=False, extra=[sena_plugin])
     assert reg.method("sena") is SenaMethod
     assert len(reg.warmup_tasks) == 4
     rng = random.Random(0)
@@ -619,7 +620,7 @@ def sena_tiny_policy(cache_root):
     installed = registry()
     tasks = list(installed.warmup_tasks)
     if "sena" not in installed.methods:
-        tasks += registry(entry_points=False, extra=[sena]).warmup_tasks
+        tasks += registry(entry_points=False, extra=[sena_plugin]).warmup_tasks
     return load_policy(ensure_tiny(cache_root, extra_tasks=tasks, progress=False))
 
 

@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 from PIL import Image
 
-import methods.seva as seva
+import methods.seva as seva_plugin
+import methods.seva.method as seva
 from harness.atomic import write_json, write_jsonl
 from harness.errors import HarnessError
 from harness.images.sources import ImageRef
@@ -32,7 +33,7 @@ def annotated_refs() -> list[ImageRef]:
 
 
 def test_registered_through_the_plugin_hook():
-    reg = registry(entry_points=False, extra=[seva])
+    reg = registry(entry_points=False, extra=[seva_plugin])
     assert reg.method("seva") is seva.Seva
     assert seva.seva_question_task in reg.warmup_tasks
 

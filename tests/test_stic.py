@@ -10,8 +10,8 @@ import random
 import pytest
 from PIL import Image
 
-import methods.stic as stic
-import methods.stic_prompts as P
+import methods.stic.method as stic
+import methods.stic.prompts as P
 from harness.errors import HarnessError
 from harness.method import build_config
 from harness.plugins import registry

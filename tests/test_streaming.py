@@ -120,7 +120,7 @@ def test_kill_9_mid_synthesis_reruns_only_the_unfinished_chunks(tiny_path, tmp_p
 
 
 def test_images_that_vanish_or_are_corrupt_mid_stream_are_skipped_and_counted(tiny_path, tmp_path, monkeypatch):
-    import harness.evolve as evolve_mod
+    import harness.evolve.synthesize as synthesize_mod
     from harness.evolve import EvolveOptions, evolve
     from harness.images.synthetic import make_scene
 
@@ -139,7 +139,7 @@ def test_images_that_vanish_or_are_corrupt_mid_stream_are_skipped_and_counted(ti
                 fh.write(b"\x89PNG\r\n\x1a\n not an image")
             hit.append(point)
 
-    monkeypatch.setattr(evolve_mod, "maybe_kill", between_chunks)
+    monkeypatch.setattr(synthesize_mod, "maybe_kill", between_chunks)
     opts = EvolveOptions(
         method="sena",
         iters=1,

@@ -11,14 +11,14 @@ import sys
 import time
 from pathlib import Path
 
-from harness.policy.tiny import _build_lock, build_once
+from harness.policy.build_cache import build_lock, build_once
 
 REPO = Path(__file__).resolve().parents[1]
 
 BUILDER = """
 import sys, time
 from pathlib import Path
-from harness.policy.tiny import build_once
+from harness.policy.build_cache import build_once
 
 target, log, pause = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
 
@@ -103,7 +103,7 @@ def test_cleanup_spares_a_build_of_another_model_in_progress(tmp_path):
     busy, stale = models / ".tiny-other-build-x1", models / ".tiny-gone-build-x2"
     busy.mkdir(parents=True)
     stale.mkdir()
-    with _build_lock(models / "tiny-other") as held:  # another process builds tiny-other right now
+    with build_lock(models / "tiny-other") as held:  # another process builds tiny-other right now
         assert held.acquired
         build_once(models / "tiny-abc", lambda tmp: (tmp / "config.json").write_text("{}"))
     assert busy.is_dir() and not stale.exists()

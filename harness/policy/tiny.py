@@ -28,16 +28,18 @@ import hashlib
 import json
 import os
 import random
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from harness import atomic
+from harness.errors import HarnessError
 from harness.images.synthetic import SKEWED, CoOccurrence, Scene, make_scene
+from harness.policy.build_cache import build_once, default_cache_root
+from harness.policy.shipped import shipped_model
 from harness.policy.templates import get_template
 from harness.policy.warmup_tasks import BUILTIN_TASKS, BalancedPools, WarmupExample, WarmupTask, balanced_pools
 
 RECIPE_VERSION = 4
+SHIPPED_NAME = "tiny"  # harness/policy/shipped/tiny
 WARMUP_NAMESPACE = "tiny-warmup"
 QUESTION_NAMESPACE = "tiny-warmup-questions"
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>", "<image>"]
@@ -94,16 +96,6 @@ class TinyRecipe:
         return make_scene(QUESTION_NAMESPACE, index, CoOccurrence(join=self.question_join))
 
 
-def default_cache_root() -> Path:
-    """``$HARNESS_CACHE_DIR`` if set, else the user cache folder (both read at call time)."""
-    import os
-
-    import platformdirs
-
-    env = os.environ.get("HARNESS_CACHE_DIR")
-    return Path(env) if env else Path(platformdirs.user_cache_dir("harness"))
-
-
 def build_corpus(recipe: TinyRecipe, tasks: list[WarmupTask]) -> list[tuple[int, WarmupExample]]:
     """(scene index, example) pairs from every task, deterministic in the recipe's seed."""
     rng = random.Random(recipe.seed)
@@ -139,19 +131,37 @@ def collect_tasks(extra_tasks: list[WarmupTask] | None = None) -> list[WarmupTas
     return list(seen.values())
 
 
+def default_recipe() -> TinyRecipe:
+    """The default recipe; ``$HARNESS_TINY_SEED`` (read at call time) builds the same recipe under another
+    seed, to check that a conclusion or a test does not hang on one model."""
+    seed = os.environ.get("HARNESS_TINY_SEED", "").strip()
+    if not seed:
+        return TinyRecipe()
+    if not seed.isdigit():
+        raise HarnessError(f"HARNESS_TINY_SEED={seed!r}: a whole number (the tiny model's build seed)")
+    return TinyRecipe(seed=int(seed))
+
+
 def ensure_tiny(
     cache_root: Path | None = None,
     *,
     recipe: TinyRecipe | None = None,
     extra_tasks: list[WarmupTask] | None = None,
     progress: bool = True,
+    use_shipped: bool = True,
 ) -> Path:
-    """The folder of the tiny model for this recipe and corpus, built on first use."""
-    recipe = recipe or TinyRecipe()
+    """The folder of the tiny model for this recipe and corpus: the model shipped with the package when
+    its fingerprint is this one (harness/policy/shipped.py), else built into the cache on first use."""
+    recipe = recipe or default_recipe()
     tasks = collect_tasks(extra_tasks)
     corpus = build_corpus(recipe, tasks)
+    fp = fingerprint(recipe, corpus)
+    if use_shipped:
+        shipped = shipped_model(SHIPPED_NAME, fp)
+        if shipped is not None:
+            return shipped
     root = Path(cache_root) if cache_root is not None else default_cache_root()
-    target = root / "models" / f"tiny-{fingerprint(recipe, corpus)}"
+    target = root / "models" / f"tiny-{fp}"
 
     def build(tmp: Path) -> None:
         from harness.progress import make_console, stage_end, stage_start
@@ -167,78 +177,6 @@ def ensure_tiny(
             stage_end(console, "tiny LLaVA built", started, str(target))
 
     return build_once(target, build)
-
-
-def build_once(target: Path, build) -> Path:
-    """Build a model folder at ``target`` unless it exists: ``build(tmp)`` writes into a temporary
-    sibling folder, which is then renamed, so a killed build never leaves a half-written model.
-
-    Builders of one target take turns on an exclusive lock (``.<name>.lock`` beside it, ``fcntl``): the
-    first builds, the others wait and then find the finished model. The lock holder first removes the
-    temporary folders of builds that were killed half-way (their builder's lock is gone), of this
-    target and of any other target of the same folder whose lock nobody holds.
-    """
-    if (target / "config.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with _build_lock(target):
-        if (target / "config.json").is_file():  # another process built it while we waited
-            return target
-        _remove_stale_builds(target)
-        tmp = atomic.make_temp_dir(f".{target.name}-build-", target.parent)  # the umask's mode, not 0700
-        try:
-            build(tmp)
-            os.rename(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
-
-
-def _lock_path(target: Path) -> Path:
-    return target.parent / f".{target.name}.lock"
-
-
-class _build_lock:
-    """An exclusive ``fcntl`` lock on ``.<name>.lock`` beside ``target`` (blocking, or ``blocking=False``:
-    ``acquired`` says whether it was taken). The lock dies with its process, however it ends."""
-
-    def __init__(self, target: Path, *, blocking: bool = True) -> None:
-        self.path = _lock_path(target)
-        self.blocking = blocking
-        self.acquired = False
-        self._fh = None
-
-    def __enter__(self) -> _build_lock:
-        import fcntl
-
-        self._fh = open(self.path, "a+")
-        try:
-            fcntl.flock(self._fh, fcntl.LOCK_EX | (0 if self.blocking else fcntl.LOCK_NB))
-            self.acquired = True
-        except BlockingIOError:
-            self.acquired = False
-        return self
-
-    def __exit__(self, *exc) -> None:
-        import fcntl
-
-        if self.acquired:
-            fcntl.flock(self._fh, fcntl.LOCK_UN)
-        self._fh.close()
-
-
-def _remove_stale_builds(target: Path) -> None:
-    """Remove ``.<name>-build-*`` folders left by killed builds (called with ``target``'s lock held)."""
-    for tmp in target.parent.glob(".*-build-*"):
-        name = tmp.name[1:].rsplit("-build-", 1)[0]
-        if not tmp.is_dir() or not name:
-            continue
-        if name == target.name:
-            shutil.rmtree(tmp, ignore_errors=True)
-            continue
-        with _build_lock(target.parent / name, blocking=False) as lock:
-            if lock.acquired:  # nobody is building that target: the folder is a leftover
-                shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _train_tokenizer(recipe: TinyRecipe, texts: list[str]):

@@ -32,9 +32,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness.images.synthetic import COLORS, SHAPES, Scene, make_scene
-from harness.policy.tiny import CLIP_MEAN, CLIP_STD, build_once, default_cache_root
+from harness.policy.build_cache import build_once, default_cache_root
+from harness.policy.shipped import shipped_model
+from harness.policy.tiny import CLIP_MEAN, CLIP_STD
 
 RECIPE_VERSION = 1
+SHIPPED_NAME = "tiny_clip"  # harness/policy/shipped/tiny_clip
 BOS, EOS, PAD = "<|startoftext|>", "<|endoftext|>", "<pad>"
 TRAIN_NAMESPACE = "tiny-clip-train"
 HELDOUT_NAMESPACE = "tiny-clip-heldout"
@@ -96,12 +99,22 @@ def fingerprint(recipe: TinyClipRecipe) -> str:
 
 
 def ensure_tiny_clip(
-    cache_root: Path | None = None, *, recipe: TinyClipRecipe | None = None, progress: bool = True
+    cache_root: Path | None = None,
+    *,
+    recipe: TinyClipRecipe | None = None,
+    progress: bool = True,
+    use_shipped: bool = True,
 ) -> Path:
-    """The folder of the tiny CLIP for this recipe, built on first use (same cache root as the tiny LLaVA)."""
+    """The folder of the tiny CLIP for this recipe: the one shipped with the package when its fingerprint
+    is this recipe's (harness/policy/shipped.py), else built on first use (same cache root as the tiny
+    LLaVA)."""
     recipe = recipe or TinyClipRecipe()
+    fp = fingerprint(recipe)
+    shipped = shipped_model(SHIPPED_NAME, fp) if use_shipped else None
+    if shipped is not None:
+        return shipped
     root = Path(cache_root) if cache_root is not None else default_cache_root()
-    target = root / "models" / f"tiny-clip-{fingerprint(recipe)}"
+    target = root / "models" / f"tiny-clip-{fp}"
     return build_once(target, lambda tmp: build_tiny_clip(tmp, recipe, progress=progress))
 
 

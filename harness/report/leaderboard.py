@@ -19,14 +19,13 @@ and the manifest's SHA-256.
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness import atomic
 from harness.errors import HarnessError
-from harness.report.plots import render_benchmark_plot
 from harness.report.rows import (
     DASH,
     INCOMPLETE,
@@ -36,8 +35,6 @@ from harness.report.rows import (
     build_rows,
     canon,
     choose,
-    declared,
-    error_bar,
     interval,
     leaderboard_columns,
     num,
@@ -47,6 +44,13 @@ from harness.report.rows import (
     scan_results,
     seed_stats,
     value_of,
+)
+from harness.report.sections import (
+    benchmark_labels,
+    benchmark_plots,
+    render_provenance,
+    render_reported,
+    reported_numbers,
 )
 
 
@@ -323,7 +327,7 @@ def _render(
         lines.append("No stored results were found.")
     lines.append("")
 
-    lines += _render_provenance(shown)
+    lines += render_provenance(shown)
     smoke = [(row, s) for row in rows for r in (row.members or [row]) for s in r.smoke]
     if smoke:
         lines += [
@@ -346,7 +350,7 @@ def _render(
             lines.append(f"![{bench}: headline metrics against iteration]({name})")
             lines.append("")
 
-    lines += _render_reported(shown, reported, label_of)
+    lines += render_reported(shown, reported, label_of)
 
     if skipped:
         lines += ["## Skipped files", "", "Results files that could not be read; nothing of them is shown above.", ""]
@@ -357,140 +361,6 @@ def _render(
     if rendered:
         lines += ["## Notes", ""] + [n + "\n" for n in rendered]
     return "\n".join(lines).rstrip("\n") + "\n"
-
-
-def _render_provenance(rows: list[Row]) -> list[str]:
-    lines = [
-        "## Provenance",
-        "",
-        "| Row | Run id | Base checkpoint | Images | Pairs | Manifest SHA-256 |",
-        "|:--|:--|:--|--:|--:|:--|",
-    ]
-    for row in rows:
-        if row.kind == "base":
-            run_ids = sorted({s.res.model.run_id for ss in row.results.values() for s in ss if s.res.model.run_id})
-            lines.append(f"| {row.label} | {', '.join(run_ids) or DASH} | {row.base} | {DASH} | {DASH} | {DASH} |")
-            continue
-        if row.kind == "seeds":
-            lines += _render_provenance(row.members)[4:-1]
-            continue
-        run = row.run
-        man = run.manifest if run else {}
-        images = pairs = DASH
-        if run is not None and row.iteration is not None:
-            stats = run.stats(row.iteration) or {}
-            if num(stats.get("images")) is not None:
-                images = str(int(stats["images"]))
-            elif isinstance(man.get("images"), dict) and man["images"].get("per_iter") is not None:
-                images = str(man["images"]["per_iter"])
-            if num(stats.get("pairs")) is not None:
-                pairs = str(int(stats["pairs"]))
-        base = row.base or man.get("base_model") or DASH
-        sha = f"`{run.sha256}`" if run else DASH
-        lines.append(
-            f"| {row.label} | {row.run_id or man.get('run_id') or DASH} | {base} | {images} | {pairs} | {sha} |"
-        )
-    lines.append("")
-    return lines
-
-
-def reported_numbers(registry: Any) -> list[Any]:
-    """Published numbers declared by the registered methods and benchmarks (``reported``)."""
-    out, seen = [], set()
-    for table in (registry.methods, registry.benchmarks):
-        for _, cls in sorted(table.items()):
-            for r in getattr(cls, "reported", ()) or ():
-                key = (r.table or r.source, r.model, tuple(sorted(r.values.items())))
-                if key not in seen:  # a row two plugins both declare (a comparison table) is shown once
-                    seen.add(key)
-                    out.append(r)
-    return out
-
-
-def _render_reported(rows: list[Row], reported: list[Any], label_of: dict[str, str]) -> list[str]:
-    lines = [
-        "## Reported in papers (not measured here)",
-        "",
-        "Numbers as published, copied from the sources named; they are never mixed with the "
-        "measured rows above and were produced with other judges and setups.",
-        "",
-    ]
-    keys = list(dict.fromkeys(k for r in reported for k in r.values))
-    keys.sort(key=lambda k: list(label_of).index(k) if k in label_of else len(label_of))
-    if reported and keys:
-        lines.append("| Source | Model | " + " | ".join(label_of.get(k, k) for k in keys) + " |")
-        lines.append("|:--|:--|" + "|".join(["--:"] * len(keys)) + "|")
-        for r in reported:
-            vals = [f"{r.values[k]:g}" if k in r.values else DASH for k in keys]
-            lines.append(f"| {r.source} | {r.model} | " + " | ".join(vals) + " |")
-        lines.append("")
-        for note in sorted({r.note for r in reported if r.note}):
-            lines.append(f"- {note}")
-    else:
-        lines.append("- No registered method or benchmark declares published numbers.")
-    # Reference numbers the benchmark adapters put on their protocol cards.
-    refs: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        for bench, s in sorted(row.chosen.items()):
-            ref = (s.res.protocol or {}).get("reference_numbers") or {}
-            if isinstance(ref, dict) and ref:
-                refs.setdefault(bench, {}).update(ref)
-    for bench in sorted(refs):
-        items = ", ".join(f"{k} = {v}" for k, v in sorted(refs[bench].items()))
-        lines.append(f"- {bench} protocol card reference numbers: {items}")
-    lines.append("")
-    return lines
-
-
-def _plots(rows: list[Row], columns: list[Column], out: Path) -> list[tuple[str, str, bytes]]:
-    """One figure per benchmark: its headline metrics against iteration, one line per method variant,
-    error bars from the judge runs' std where there is one, θ0 shared by every line."""
-    base_rows = {r.base: r for r in rows if r.kind == "base"}
-    made = []
-    for bench in dict.fromkeys(c.bench for c in columns):
-        panels = []
-        for col in (c for c in columns if c.bench == bench and c.headline):
-            series: dict[str, list[tuple[int, float, float, float]]] = defaultdict(list)
-            for row in rows:
-                if row.kind not in ("run", "seeds"):
-                    continue
-                s = row.chosen.get(col.bench)
-                if row.kind == "seeds":
-                    stats = seed_stats(row, col)
-                    if stats is None:
-                        continue
-                    v, err = stats[0], (stats[1], stats[1])
-                else:
-                    v = value_of(s, col)
-                    if v is None:
-                        continue
-                    err = error_bar(s, col, v)
-                label = row.display_variant
-                if row.method and row.method != row.variant:
-                    label = f"{row.method}: {label}"
-                series[label].append((int(row.iteration or 0), v, *err))
-                b = base_rows.get(row.base)
-                bs = b.chosen.get(col.bench) if b else None
-                bv = value_of(bs, col)
-                if bv is not None and all(p[0] != 0 for p in series[label]):
-                    series[label].append((0, bv, *error_bar(bs, col, bv)))
-            if series:
-                panels.append((col.header, col.lower_is_better, dict(series)))
-        if not panels:
-            continue
-        slug = "".join(ch if ch.isalnum() else "_" for ch in bench).lower()
-        name = f"{out.stem}_{slug}.png"
-        made.append((bench, name, render_benchmark_plot(bench, panels)))
-    return made
-
-
-def _benchmark_labels(columns: list[Column], benchmark_classes: dict[str, type]) -> dict[str, str]:
-    """ "bench/metric" -> column header, for the reported table (stored columns, then declared ones)."""
-    labels = {f"{c.bench}/{c.metric}": c.header for c in columns}
-    for bench, cls in sorted(benchmark_classes.items(), key=lambda kv: kv[0]):
-        for c in sorted(declared(getattr(cls, "columns", ())), key=lambda c: int(c.get("order", 100))):
-            labels.setdefault(f"{bench}/{c['metric']}", c["label"] + (" ↓" if c.get("lower_is_better") else ""))
-    return labels
 
 
 def build_leaderboard(
@@ -530,7 +400,7 @@ def build_leaderboard(
         if r.kind == "seeds":
             choose(r.members, columns, out.parent, warnings)
     shown = [r for r in rows if r.shown]
-    plots = _plots(shown, columns, out)
+    plots = benchmark_plots(shown, columns, out)
     paired = paired_marks(rows, columns, reg.benchmarks)
     text = _render(
         rows,
@@ -542,7 +412,7 @@ def build_leaderboard(
         dup_notes,
         skipped,
         reported_numbers(reg),
-        _benchmark_labels(columns, reg.benchmarks),
+        benchmark_labels(columns, reg.benchmarks),
         paired=paired,
     )
     written = [atomic.write_bytes(out.parent / name, png) for _, name, png in plots]

@@ -1,0 +1,1 @@
+"""Code that several benchmarks share (COCO vocabulary and ground truth, caption scoring, data sources, judge runs)."""

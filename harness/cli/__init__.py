@@ -1,0 +1,22 @@
+"""The ``harness`` command line (Typer). Thin: parse, call the engine, print with rich.
+
+One module per command group: plugin_cmds (methods, benchmarks), run_cmds (evolve, plan,
+reproduce), eval_cmds (eval, leaderboard, compare), data_cmds (data pull/check), tiny_cmds (tiny info/rebuild); app.py holds the
+Typer apps they register on and what they share, parsing.py the key=value options.
+"""
+
+# isort: skip_file
+# The command modules register their commands on import; `harness --help` lists them in this order.
+from harness.cli.app import app
+from harness.cli import plugin_cmds  # noqa: F401
+from harness.cli import run_cmds  # noqa: F401
+from harness.cli import eval_cmds  # noqa: F401
+from harness.cli import data_cmds  # noqa: F401
+from harness.cli import tiny_cmds  # noqa: F401
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app(prog_name="harness")
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,172 @@
+"""The self-evolution loop: θ0 → θ1 → … → θN, one resumable stage at a time.
+
+Iteration i: new disjoint images (open_run.py) → method.synthesize with θi−1 (synthesize.py) →
+reference pass with θi−1 (reference.py) → DPO training → θi, a full HF checkpoint with its processor
+(train.py) → evaluation of θi (evaluate.py). θ0 is evaluated too. Every stage writes its files
+atomically, then a marker; rerunning the same command skips finished stages and redoes an
+interrupted one from its start or its first unfinished chunk (all stages are deterministic in the
+seed). Every option is checked, and the images are drawn, before the run directory is created, so a
+start that fails validation leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from harness import atomic
+from harness.backends.base import parse_backend_options
+from harness.errors import HarnessError
+from harness.evolve.evaluate import checkpoint_path, evaluate_stage
+from harness.evolve.gpu import generation_precision, release_accelerator
+from harness.evolve.open_run import open_run
+from harness.evolve.options import (
+    PAPER_IMAGES_PER_ITER,
+    TINY_IMAGES_PER_ITER,
+    EvolveOptions,
+    check_options,
+    default_evals,
+    slug,
+    variant_label,
+)
+from harness.evolve.reference import reference_stage
+from harness.evolve.scaling import scale_training
+from harness.evolve.summary import IterationSummary, summary_table
+from harness.evolve.synthesize import share_first_iteration, synthesize_stage
+from harness.evolve.train import carry_forward, train_stage
+from harness.images import ImageRef, open_source
+from harness.method import PreferencePair, build_config
+from harness.options import check_method_sets
+from harness.plugins import registry
+from harness.runs import Run
+from harness.train.config import resolve_train_config
+
+
+def evolve(opts: EvolveOptions, console: Console | None = None) -> list[IterationSummary]:
+    console = console or Console()
+    check_options(opts)
+    reg = registry()
+    if not opts.method:
+        raise HarnessError(f"--method is required; registered methods: {', '.join(sorted(reg.methods))}")
+    method_cls = reg.method(opts.method)
+    if opts.evals is None:
+        opts = dataclasses.replace(opts, evals=default_evals(reg))
+    check_method_sets(method_cls.Config, opts.overrides)
+    method = method_cls(build_config(method_cls, opts.overrides, opts.variant))
+    for bench in opts.evals:
+        reg.benchmark(bench)
+    parse_backend_options(opts.backend, getattr(reg.backend(opts.backend), "options", {}), opts.backend_opts)
+    source = open_source(opts.images, image_root=opts.image_root)
+    from harness.policy.loading import resolve_model_path
+
+    base_path = resolve_model_path(opts.model)
+    paper_per_iter = getattr(method_cls, "images_per_iter", None) or PAPER_IMAGES_PER_ITER
+    per_iter = opts.images_per_iter or (TINY_IMAGES_PER_ITER if opts.model == "tiny" else paper_per_iter)
+    plan = method.image_plan(per_iter)
+    # TrainConfig.for_model ⊕ the method's recipe ⊕ --train (the tiny model keeps its tiny-scale keys)
+    train_cfg, train_record = resolve_train_config(opts.model, method.train_recipe(), opts.train_overrides)
+    train_cfg, train_record = scale_training(opts.model, base_path, train_cfg, train_record, opts.train_overrides)
+    gen_device, gen_dtype = generation_precision(opts.model, opts.gen_dtype)
+    label = variant_label(opts.method, opts.variant, opts.overrides)
+    config = {
+        "method": opts.method,
+        "variant": label,
+        "method_config": method.config_dict(),
+        "objective": dataclasses.asdict(method.objective()),
+        "base_model": opts.model,
+        "images": {
+            "source": source.describe(),
+            "per_iter": per_iter,
+            "plan": plan.to_dict() if plan is not None else None,
+        },
+        "iterations": opts.iters,
+        "seed": opts.seed,
+        "backend": opts.backend,
+        "generation": {"dtype": gen_dtype, "device": gen_device, "requested": opts.gen_dtype},
+        "train": dataclasses.asdict(train_cfg),
+        "train_recipe": train_record,
+        "evals": list(opts.evals),
+    }
+    if opts.run_id is not None:
+        run_dir = opts.runs_dir / opts.run_id
+    else:
+        run_dir = opts.run_dir or opts.runs_dir / slug(f"{label}-{Path(str(opts.model)).name}-s{opts.seed}")
+    run = open_run(run_dir, config, opts, source, per_iter, console, plan=plan)
+    atomic.write_json(run.dir / "config.json", run.manifest.get("config", config))  # the resolved run config
+    console.print(
+        f"[bold]run[/] {run.dir}  method={label}  model={opts.model}  "
+        f"{opts.iters} iterations × {per_iter} images  seed={opts.seed}"
+    )
+
+    summaries = [IterationSummary(0)]
+    if opts.eval_theta0:
+        summaries[0].metrics = evaluate_stage(run, 0, base_path, opts, console, label)
+    for i in range(1, opts.iters + 1):
+        summaries.append(_iteration(run, i, base_path, method, source, train_cfg, opts, console, label))
+    declared = {
+        b: [(c.label, c.metric) for c in getattr(reg.benchmark(b), "columns", ()) if c.headline] for b in opts.evals
+    }
+    console.print(summary_table(summaries, opts.evals, declared))
+    return summaries
+
+
+def _iteration(run: Run, i: int, base_path: Path, method, source, train_cfg, opts, console, label) -> IterationSummary:
+    """One iteration's stages in order; each skipped when an earlier invocation finished it."""
+    started = time.monotonic()
+    out = run.iter_dir(i)
+    prev = checkpoint_path(run, i - 1, base_path)
+    summary = IterationSummary(i)
+    refs = [ImageRef(r["id"], r["path"], tuple(r.get("questions", ()))) for r in atomic.read_json(out / "images.json")]
+    summary.images = len(refs)
+    policy = None
+
+    def open_image(example: dict):
+        return source.open(ImageRef(example["image_ref"], example.get("image_path")))
+
+    if i == 1 and opts.share_from is not None:
+        share_first_iteration(run, Path(opts.share_from), train_cfg, console)
+    if run.done(f"synthesize-{i}"):
+        summary.stages_reused += 1
+    else:
+        summary.stages_run += 1
+        policy = synthesize_stage(run, i, prev, method, source, refs, opts, console)
+    pairs = [PreferencePair.from_dict(d) for d in atomic.read_jsonl(out / "pairs.jsonl")]
+    summary.pairs = len(pairs)
+    if not pairs:
+        carry_forward(run, i, prev, out, console)
+        summary.metrics = evaluate_stage(run, i, base_path, opts, console, label)
+        summary.seconds = round(time.monotonic() - started, 1)
+        return summary
+    examples = [
+        {
+            "image_ref": p.image,
+            "image_path": p.image_path,
+            "prompt": p.prompt,
+            "chosen": p.chosen,
+            "rejected": p.rejected,
+            "kind": p.kind,
+        }
+        for p in pairs
+    ]
+
+    if not train_cfg.live_reference and run.done(f"reference-{i}"):
+        summary.stages_reused += 1
+    elif not train_cfg.live_reference:
+        summary.stages_run += 1
+        reference_stage(run, i, prev, examples, train_cfg, opts, console, open_image, policy=policy)
+    policy = None
+    release_accelerator()  # training (in this process or accelerate's workers) gets the whole GPU
+
+    if run.done(f"train-{i}"):
+        summary.stages_reused += 1
+    else:
+        summary.stages_run += 1
+        train_stage(run, i, prev, examples, method, source, train_cfg, console, open_image)
+    info = run.stage_info(f"train-{i}")
+    summary.steps, summary.train_loss = info.get("steps", 0), info.get("train_loss")
+    summary.metrics = evaluate_stage(run, i, base_path, opts, console, label)
+    summary.seconds = round(time.monotonic() - started, 1)
+    return summary

@@ -1,0 +1,78 @@
+"""The reference stage: θi−1's log-probabilities of every pair's chosen and rejected answers, computed
+once before training (journaled per chunk of pairs: a killed pass resumes at its first unfinished chunk),
+so DPO needs no live reference model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from harness import atomic
+from harness.evolve.gpu import load_policy_at, reference_dtype, release_accelerator
+from harness.evolve.options import EvolveOptions
+from harness.faults import maybe_kill
+from harness.journal import Journal, chunked, recorded
+from harness.progress import stage_end, stage_start
+from harness.runs import Run
+from harness.train.config import TrainConfig
+
+
+def reference_stage(
+    run: Run,
+    i: int,
+    prev: Path,
+    examples: list[dict],
+    train_cfg: TrainConfig,
+    opts: EvolveOptions,
+    console: Console,
+    open_image,
+    policy=None,
+) -> None:
+    """Write ``iter<i>/ref_logps.jsonl`` (one row per example) and mark the stage done. ``policy``: θi−1
+    already loaded by the synthesis stage, reused when its precision is the reference pass's."""
+    out = run.iter_dir(i)
+    title = f"θ{i} · reference log-probs of θ{i - 1}"
+    t_stage = stage_start(console, f"{title} ({len(examples)} pairs)")
+    from harness.policy.templates import get_template
+    from harness.train.collator import LlavaPairCollator
+    from harness.train.reference import reference_logps
+
+    ref_dtype = reference_dtype(train_cfg)
+    jpath = out / "reference.journal.jsonl"
+    size = recorded(jpath, "chunk_pairs", opts.chunk_images)
+    journal = Journal(
+        jpath, {"stage": f"reference-{i}", "chunk_pairs": size, "pairs": len(examples), "dtype": ref_dtype}
+    )
+    ref_chunks = list(chunked(examples, size))
+    collator = None
+    for k, chunk in ref_chunks:  # journaled per chunk: a killed pass resumes at its first unfinished chunk
+        if journal.done(k):
+            continue
+        if policy is None or str(policy.dtype) != f"torch.{ref_dtype}":
+            policy = None
+            release_accelerator()
+            policy = load_policy_at(prev, ref_dtype)
+        if collator is None:
+            collator = LlavaPairCollator(
+                policy.processor,
+                get_template(train_cfg.template),
+                open_image,
+                max_length=train_cfg.max_length,
+                pad_to_square=policy.pad_to_square,
+            )
+        rows = reference_logps(
+            policy.model,
+            collator,
+            list(chunk),
+            batch_size=train_cfg.ref_batch_size,
+            progress=opts.progress,
+            on_batch=lambda n: maybe_kill(f"reference-{i}"),
+        )
+        journal.append(k, {"rows": rows})
+        maybe_kill(f"reference-{i}-chunk-{k}")
+    refs_lp = [row for rec in journal.records(len(ref_chunks)) for row in rec["rows"]]
+    atomic.write_jsonl(out / "ref_logps.jsonl", refs_lp)
+    run.mark_done(f"reference-{i}", pairs=len(refs_lp), chunk_pairs=size)
+    journal.remove()
+    stage_end(console, title, t_stage, f"{len(refs_lp)} pairs scored")

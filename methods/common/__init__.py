@@ -1,0 +1,1 @@
+"""Code shared by several methods (methods/common/pairs.py: seeds, text checks, step statistics)."""
