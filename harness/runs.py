@@ -59,6 +59,22 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def machine_info() -> dict[str, Any]:
+    """The processor a run computed on (its floating-point sums depend on it) and how many cores it saw."""
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "arch": platform.machine(), "cores": os.cpu_count()}
+
+
 def source_revision() -> str | None:
     """The git revision of the harness source, when it runs from a checkout."""
     here = Path(__file__).resolve().parent
@@ -191,6 +207,7 @@ class Run:
             "config": config,
             "config_hash": config_hash(config),
             "packages": package_versions(),
+            "machine": machine_info(),
             "git_rev": source_revision(),
         }
         cls._flatten(manifest, config)

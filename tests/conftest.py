@@ -1,4 +1,6 @@
-"""Shared fixtures: the built-in tiny model is built once per test session in a temporary cache."""
+"""Shared fixtures: the built-in tiny model is the one shipped with the package; with ``HARNESS_TINY_SEED``
+set it is rebuilt under that seed once per test session in a temporary cache (the tests hold for any
+model of the recipe; the few that check the shipped model's recorded figures skip then)."""
 
 from __future__ import annotations
 
@@ -24,10 +26,21 @@ def cache_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_path(cache_root) -> Path:
-    """The built-in tiny model, built offline from scratch (with every installed plugin's tasks)."""
+    """The built-in tiny model: the shipped one, or built under ``HARNESS_TINY_SEED`` (with every installed
+    plugin's tasks)."""
     from harness.policy.tiny import ensure_tiny
 
     return ensure_tiny(cache_root, progress=False)
+
+
+@pytest.fixture(scope="session")
+def shipped_tiny(tiny_path) -> Path:
+    """The shipped tiny model, for checks of its recorded figures (skipped with a rebuilt model)."""
+    from harness.policy.shipped import SHIPPED_DIR
+
+    if SHIPPED_DIR not in tiny_path.parents:
+        pytest.skip(f"the tiny model is rebuilt ({tiny_path.name}), not the shipped one: its recorded figures differ")
+    return tiny_path
 
 
 @pytest.fixture(scope="session")

@@ -111,7 +111,7 @@ def _cli(run_dir, kill_at=None):
         "harness.cli",
         "evolve",
         "--method",
-        "sena",
+        "oracle",  # its pairs (the true caption against the noised image's answer) exist whatever θ0 says
         "--iters",
         "1",
         "--images-per-iter",
@@ -121,7 +121,9 @@ def _cli(run_dir, kill_at=None):
         "--set",
         "max_new_tokens=24",
         "--set",
-        "sq_max_new_tokens=32",
+        "prompts_per_image=1",
+        "--set",
+        "epochs=1",
         "--run-dir",
         str(run_dir),
     ]
@@ -131,6 +133,8 @@ def _cli(run_dir, kill_at=None):
 def test_kill_9_during_each_stage_then_resume_matches_an_uninterrupted_run(tiny_path, tmp_path):
     clean = _cli(tmp_path / "clean")
     assert clean.returncode == 0, clean.stderr[-2000:]
+    # every stage runs, so every kill point is reached (an iteration without pairs skips reference and training)
+    assert (tmp_path / "clean" / "iter1" / "pairs.jsonl").read_text().strip()
     killed = tmp_path / "killed"
     for point in ("synthesize-1", "reference-1", "train-1"):
         res = _cli(killed, kill_at=point)

@@ -23,10 +23,13 @@ def scorer(clip_path):
     return ClipScorer.load("tiny")  # resolves through HARNESS_CACHE_DIR, set by cache_root
 
 
-def test_built_under_the_cache_root_with_heldout_accuracy(clip_path, cache_root):
-    assert clip_path.parent == cache_root / "models"
-    assert clip_path.name == f"tiny-clip-{fingerprint(TinyClipRecipe())}"
-    assert ensure_tiny_clip(cache_root) == clip_path  # cached: no rebuild
+def test_the_shipped_clip_is_this_recipe_with_heldout_accuracy(clip_path, cache_root):
+    from harness.policy.shipped import read_manifest, shipped_folder
+
+    assert clip_path == shipped_folder("tiny_clip")  # shipped with the package: nothing is built
+    assert read_manifest("tiny_clip")["fingerprint"] == fingerprint(TinyClipRecipe())
+    assert ensure_tiny_clip(cache_root) == clip_path
+    assert not (cache_root / "models" / f"tiny-clip-{fingerprint(TinyClipRecipe())}").exists()
     metrics = json.loads((clip_path / "harness_tiny_clip.json").read_text())["heldout"]
     assert metrics["retrieval_top1"] > 10 * metrics["chance"]
     assert metrics["beats_corrupted"] > 0.8

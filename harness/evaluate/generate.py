@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +73,11 @@ def generate_predictions(
             if item.image is not None and not Path(item.image).is_file():
                 raise HarnessError(f"{item.image}: the image of item {item.id!r} is missing")
     engine = None
+    threads = ExitStack()  # one torch thread for a tiny-scale model (harness/policy/threads.py)
     try:
         if todo:
             from harness.policy import load_policy
+            from harness.policy.threads import threads_for, torch_threads
 
             if len(todo) < len(chunks):
                 console.print(
@@ -84,6 +87,7 @@ def generate_predictions(
                 )
             console.print(f"loading {model_path} …", highlight=False)
             policy = load_policy(model_path)
+            threads.enter_context(torch_threads(threads_for(policy.path)))
             cls = reg.backend(backend)
             options = {"batch_size": batch_size} if "batch_size" in inspect.signature(cls).parameters else {}
             engine = cls(policy, **options)
@@ -108,5 +112,6 @@ def generate_predictions(
     finally:
         if engine is not None:
             engine.close()
+        threads.close()
     answers = [a for rec in journal.records(len(chunks)) for a in rec["answers"]]
     return {item.id: text for item, text in zip(items, answers)}

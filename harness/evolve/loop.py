@@ -41,6 +41,7 @@ from harness.images import ImageRef, open_source
 from harness.method import PreferencePair, build_config
 from harness.options import check_method_sets
 from harness.plugins import registry
+from harness.policy.threads import threads_for, torch_threads
 from harness.runs import Run
 from harness.train.config import resolve_train_config
 
@@ -63,6 +64,11 @@ def evolve(opts: EvolveOptions, console: Console | None = None) -> list[Iteratio
     from harness.policy.loading import resolve_model_path
 
     base_path = resolve_model_path(opts.model)
+    with torch_threads(threads_for(base_path)):  # one thread for a tiny-scale model (harness/policy/threads.py)
+        return _evolve(opts, console, reg, method_cls, method, source, base_path)
+
+
+def _evolve(opts: EvolveOptions, console: Console, reg, method_cls, method, source, base_path: Path):
     paper_per_iter = getattr(method_cls, "images_per_iter", None) or PAPER_IMAGES_PER_ITER
     per_iter = opts.images_per_iter or (TINY_IMAGES_PER_ITER if opts.model == "tiny" else paper_per_iter)
     plan = method.image_plan(per_iter)

@@ -65,21 +65,16 @@ def build_environment() -> dict[str, Any]:
     import torch
     import transformers
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from harness.runs import machine_info
+
+    machine = machine_info()
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "tokenizers": tokenizers.__version__,
-        "machine": platform.machine(),
-        "cpu": cpu,
+        "machine": machine["arch"],
+        "cpu": machine["cpu"],
         "torch_threads": torch.get_num_threads(),
     }
 

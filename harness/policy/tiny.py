@@ -38,7 +38,7 @@ from harness.policy.shipped import shipped_model
 from harness.policy.templates import get_template
 from harness.policy.warmup_tasks import BUILTIN_TASKS, BalancedPools, WarmupExample, WarmupTask, balanced_pools
 
-RECIPE_VERSION = 4
+RECIPE_VERSION = 5
 SHIPPED_NAME = "tiny"  # harness/policy/shipped/tiny
 WARMUP_NAMESPACE = "tiny-warmup"
 QUESTION_NAMESPACE = "tiny-warmup-questions"
@@ -62,7 +62,7 @@ class TinyRecipe:
     heads: int = 4
     max_positions: int = 1024
     curriculum_steps: int = 600  # phase 1: captions and balanced yes/no questions only
-    steps: int = 200  # phase 2: the full corpus (every plugin's formats) mixed with the balanced pools
+    steps: int = 400  # phase 2: the full corpus (every plugin's formats) mixed with the balanced pools
     batch_size: int = 16
     lr: float = 1e-3  # 3e-3, or a 10x projector rate, collapses to one caption whatever the image
     projector_lr_scale: float = 1.0
@@ -77,6 +77,7 @@ class TinyRecipe:
     # the caption scenes). 0.0: kinds drawn independently, as VQA data is not a captioning corpus
     question_join: float | None = 0.0
     template: str = "llava_v1"
+    threads: int = 1  # torch threads of the build: the sums, and so the model, depend on it (threads.py)
 
     @property
     def total_steps(self) -> int:
@@ -210,15 +211,18 @@ def _train_tokenizer(recipe: TinyRecipe, texts: list[str]):
 def build_tiny(
     out_dir: Path, recipe: TinyRecipe, corpus: list[tuple[int, WarmupExample]], *, progress: bool = True
 ) -> None:
+    from harness.policy.threads import torch_threads
+
     template = get_template(recipe.template)
     processor = make_processor(recipe, corpus)
-    model = make_model(recipe, processor.tokenizer)
-    info: dict = {"recipe": asdict(recipe), "examples": len(corpus)}
-    if recipe.vision_steps:
-        from harness.policy.tiny_vision import pretrain_vision
+    with torch_threads(recipe.threads):
+        model = make_model(recipe, processor.tokenizer)
+        info: dict = {"recipe": asdict(recipe), "examples": len(corpus)}
+        if recipe.vision_steps:
+            from harness.policy.tiny_vision import pretrain_vision
 
-        info["vision"] = pretrain_vision(model, processor, recipe, progress=progress)
-    _warm_up(model, processor, template, recipe, corpus, progress=progress)
+            info["vision"] = pretrain_vision(model, processor, recipe, progress=progress)
+        _warm_up(model, processor, template, recipe, corpus, progress=progress)
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
     (out_dir / "harness_tiny.json").write_text(json.dumps(info, indent=2))
@@ -415,47 +419,42 @@ def _warm_up(model, processor, template, recipe: TinyRecipe, corpus, *, progress
     total = recipe.total_steps
     sched = torch.optim.lr_scheduler.LambdaLR(optim, lambda s: min(1.0, (s + 1) / 20) * max(0.05, 1 - s / total))
     model.train()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(min(threads, 2))  # more threads only add overhead on these tiny matrices
-    try:
-        with progress_line("warming up the tiny model", total, disable=not progress) as bar:
-            for step in range(total):
-                batch = []
-                for _ in range(recipe.batch_size):
-                    if step < recipe.curriculum_steps:
-                        batch.append(balanced(recipe.caption_share))
-                    elif recipe.balanced_share and rng.random() < recipe.balanced_share:
-                        batch.append(balanced(0.0))
-                    else:
-                        batch.append(corpus[rng.randrange(len(corpus))])
-                batch.sort(key=lambda b: not b[1].with_image)  # image rows first: pixel_values follow their order
-                with_img = [i for i, ex in batch if ex.with_image]
-                pixel_values = pixels[with_img] if with_img else None
-                rows = [prompt_ids(ex) + answer_ids(ex) for _, ex in batch]
-                labels = [[-100] * len(prompt_ids(ex)) + answer_ids(ex) for _, ex in batch]
-                width = max(len(r) for r in rows)
-                input_ids = torch.full((len(rows), width), tok.pad_token_id)
-                lab = torch.full((len(rows), width), -100)
-                att = torch.zeros((len(rows), width), dtype=torch.long)
-                for j, (r, lb) in enumerate(zip(rows, labels)):
-                    input_ids[j, : len(r)] = torch.tensor(r)
-                    lab[j, : len(lb)] = torch.tensor(lb)
-                    att[j, : len(r)] = 1
-                if tower_features is None:
-                    out = model(input_ids=input_ids, attention_mask=att, pixel_values=pixel_values, labels=lab)
-                else:  # a frozen tower's features were computed once; the projector still trains
-                    embeds = model.get_input_embeddings()(input_ids)
-                    if with_img:
-                        projected = model.model.multi_modal_projector(tower_features[with_img])
-                        mask = (input_ids == image_id).unsqueeze(-1).expand_as(embeds)
-                        embeds = embeds.masked_scatter(mask, projected.to(embeds.dtype))
-                    out = model(inputs_embeds=embeds, attention_mask=att, labels=lab)
-                out.loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optim.step()
-                sched.step()
-                optim.zero_grad(set_to_none=True)
-                bar.advance()
-    finally:
-        torch.set_num_threads(threads)
+    with progress_line("warming up the tiny model", total, disable=not progress) as bar:
+        for step in range(total):
+            batch = []
+            for _ in range(recipe.batch_size):
+                if step < recipe.curriculum_steps:
+                    batch.append(balanced(recipe.caption_share))
+                elif recipe.balanced_share and rng.random() < recipe.balanced_share:
+                    batch.append(balanced(0.0))
+                else:
+                    batch.append(corpus[rng.randrange(len(corpus))])
+            batch.sort(key=lambda b: not b[1].with_image)  # image rows first: pixel_values follow their order
+            with_img = [i for i, ex in batch if ex.with_image]
+            pixel_values = pixels[with_img] if with_img else None
+            rows = [prompt_ids(ex) + answer_ids(ex) for _, ex in batch]
+            labels = [[-100] * len(prompt_ids(ex)) + answer_ids(ex) for _, ex in batch]
+            width = max(len(r) for r in rows)
+            input_ids = torch.full((len(rows), width), tok.pad_token_id)
+            lab = torch.full((len(rows), width), -100)
+            att = torch.zeros((len(rows), width), dtype=torch.long)
+            for j, (r, lb) in enumerate(zip(rows, labels)):
+                input_ids[j, : len(r)] = torch.tensor(r)
+                lab[j, : len(lb)] = torch.tensor(lb)
+                att[j, : len(r)] = 1
+            if tower_features is None:
+                out = model(input_ids=input_ids, attention_mask=att, pixel_values=pixel_values, labels=lab)
+            else:  # a frozen tower's features were computed once; the projector still trains
+                embeds = model.get_input_embeddings()(input_ids)
+                if with_img:
+                    projected = model.model.multi_modal_projector(tower_features[with_img])
+                    mask = (input_ids == image_id).unsqueeze(-1).expand_as(embeds)
+                    embeds = embeds.masked_scatter(mask, projected.to(embeds.dtype))
+                out = model(inputs_embeds=embeds, attention_mask=att, labels=lab)
+            out.loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optim.step()
+            sched.step()
+            optim.zero_grad(set_to_none=True)
+            bar.advance()
     model.eval()

@@ -148,6 +148,29 @@ def _failure_text(row: Row, s: Stored) -> str | None:
     return text + "."
 
 
+def _computed_on(stored: list[Stored]) -> str | None:
+    """Where the runs behind the board computed (their manifests' processor and package versions): the
+    numbers of a tiny model are a machine's, and another CPU sums in another order."""
+    seen: Counter = Counter()
+    for s in stored:
+        man = s.run.manifest if s.run else None
+        if not man:
+            continue
+        machine = man.get("machine") or {}
+        packages = man.get("packages") or {}
+        seen[
+            (
+                machine.get("cpu", "processor not recorded"),
+                f"torch {packages.get('torch', '?')}, transformers {packages.get('transformers', '?')}, "
+                f"trl {packages.get('trl', '?')}",
+            )
+        ] += 1
+    if not seen:
+        return None
+    parts = [f"{cpu} with {versions} ({n} results)" for (cpu, versions), n in sorted(seen.items())]
+    return "Computed on (from the runs' manifests): " + "; ".join(parts) + "."
+
+
 def _incomplete_text(row: Row, s: Stored, out_dir: Path) -> str:
     items = sorted({str(m.get("item")) for m in s.missing if isinstance(m, dict)})
     shown = ", ".join(items[:10]) + (f", … ({len(items) - 10} more)" if len(items) > 10 else "")
@@ -201,6 +224,9 @@ def _render(
         "judgements never came back, so there is no number.",
         "",
     ]
+    computed = _computed_on(stored)
+    if computed:
+        lines += [computed, ""]
 
     benches = list(dict.fromkeys(c.bench for c in columns))
     main_card: dict[str, str] = {}

@@ -340,6 +340,18 @@ class Csr(Method):
         return [sum(value[k] for k in p) / (len(p) + 1) for p in paths]
 
 
+def csr_describe_task(scene, rng: random.Random) -> list:
+    """Warm-up: one of CSR's description prompts → the scene's caption."""
+    from harness.policy.warmup_tasks import WarmupExample
+
+    return [WarmupExample(rng.choice(QUESTIONS), scene.caption())]
+
+
 @hookimpl
 def harness_methods() -> list[type]:
     return [Csr]
+
+
+@hookimpl
+def harness_warmup_tasks() -> list:
+    return [csr_describe_task]

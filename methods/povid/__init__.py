@@ -8,7 +8,9 @@ from methods.povid.method import (
     Povid,
     PovidConfig,
     harness_methods,
+    harness_warmup_tasks,
     load_stage1_pairs,
+    povid_describe_task,
 )
 
 __all__ = [
@@ -20,4 +22,6 @@ __all__ = [
     "PovidConfig",
     "load_stage1_pairs",
     "harness_methods",
+    "harness_warmup_tasks",
+    "povid_describe_task",
 ]

@@ -236,6 +236,18 @@ class Povid(Method):
         return PreferenceSet(pairs, counts, log.stats(stage=stage))
 
 
+def povid_describe_task(scene, rng: random.Random) -> list:
+    """Warm-up: POVID's description prompt → the scene's caption."""
+    from harness.policy.warmup_tasks import WarmupExample
+
+    return [WarmupExample(DESCRIBE, scene.caption())]
+
+
 @hookimpl
 def harness_methods() -> list[type]:
     return [Povid]
+
+
+@hookimpl
+def harness_warmup_tasks() -> list:
+    return [povid_describe_task]

@@ -216,3 +216,10 @@ class Stic(Method):
 @hookimpl
 def harness_methods() -> list[type]:
     return [Stic]
+
+
+@hookimpl
+def harness_warmup_tasks() -> list:
+    from methods.stic.warmup import WARMUP_TASKS
+
+    return list(WARMUP_TASKS)
