@@ -477,12 +477,21 @@ def test_seeds_become_one_row_and_changes_get_a_paired_test(tmp_path: Path) -> N
             _ref(f"sena-s{seed}", "sena", "sena", 1),
             [1] * (50 + better) + [0] * (50 - better),
         )
+        (run / "iter1/stats.json").write_text(json.dumps({"pairs": 10 + 4 * seed, "images": 8}))
+        final = {"rewards/accuracies": 0.5 + 0.25 * seed, "rewards/margins": 0.01 * (seed + 1)}
+        (run / "iter1/train.json").write_text(json.dumps({"steps": 2, "final_log": final}))
     lone = _run(runs, "seva-x", "seva", "seva", 1)
     _toy(lone / "iter1/eval/toy/results.json", _ref("seva-x", "seva", "seva", 1), [1] * 52 + [0] * 48)
+    (lone / "iter1/stats.json").write_text(json.dumps({"pairs": 0, "images": 8}))
+    (lone / "iter1/train.json").write_text(json.dumps({"steps": 0, "skipped": "no pairs"}))
     out = tmp_path / "leaderboard.md"
     build_leaderboard([runs], out, reg=TOY_REG)
     md = out.read_text()
     header, rows = _table(md)
+    # what each iteration trained on, per seed row: mean ± sample std of pairs, steps, reward accuracy, margin
+    training = md.split("## Pairs and training", 1)[1].split("\n## ", 1)[0]
+    assert "| sena | sena (2 seeds) | θ1 | 12 ± 3 | 2 ± 0 | 62 ± 18 | 0.015 ± 0.007 |" in training
+    assert "| seva | seva | θ1 | 0 | 0 | – | – |" in training  # trained on nothing: visible at a glance
     acc = next(h for h in header if h.startswith("Toy Acc"))
     # two runs that differ only in --seed: one row, mean ± sample std over seeds, Δ against θ0
     assert _strip(rows["sena|sena (2 seeds)|θ1"][acc]) == "**82.0 ± 2.8** (+32.0)"

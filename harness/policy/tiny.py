@@ -1,6 +1,7 @@
 """The built-in ``tiny`` model: a LLaVA-architecture model built fully offline, deterministically.
 
-Steps (seeded; about 75 s on 2 idle CPU cores, once, then cached):
+Steps (seeded; about 4 minutes on one idle core, once, then cached; the default recipe's model ships
+with the package, harness/policy/shipped.py, so only another seed, recipe or corpus builds):
 1. Warm-up corpus: instruction examples over synthetic shape scenes, from the built-in tasks and
    every plugin's ``harness_warmup_tasks`` (harness/policy/warmup_tasks.py). The warm-up scenes follow
    a skewed co-occurrence prior (a circle almost always comes with a square: ``cooccurrence_join``),
@@ -170,7 +171,7 @@ def ensure_tiny(
         console = make_console()
         title = (
             f"building the built-in tiny LLaVA (once; {recipe.total_steps} warm-up steps on synthetic "
-            f"scenes, about 75 s on 2 idle CPU cores) into {target}"
+            f"scenes, about 4 minutes on one idle core) into {target}"
         )
         started = stage_start(console, title) if progress else 0.0
         build_tiny(tmp, recipe, corpus, progress=progress)

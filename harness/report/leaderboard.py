@@ -50,6 +50,7 @@ from harness.report.sections import (
     benchmark_plots,
     render_provenance,
     render_reported,
+    render_training,
     reported_numbers,
 )
 
@@ -353,6 +354,7 @@ def _render(
         lines.append("No stored results were found.")
     lines.append("")
 
+    lines += render_training(shown)
     lines += render_provenance(shown)
     smoke = [(row, s) for row in rows for r in (row.members or [row]) for s in r.smoke]
     if smoke:

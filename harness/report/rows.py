@@ -110,6 +110,17 @@ class RunInfo:
             return None
         return data if isinstance(data, dict) else None
 
+    def training(self, iteration: int) -> dict[str, Any] | None:
+        """``iter<i>/train.json``: steps, loss and the trainer's last logged step (rewards, margins)."""
+        path = self.run_dir / f"iter{iteration}" / "train.json"
+        if not path.is_file():
+            return None
+        try:
+            data = atomic.read_json(path)
+        except HarnessError:
+            return None
+        return data if isinstance(data, dict) else None
+
 
 @dataclass
 class Stored:

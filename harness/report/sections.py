@@ -1,5 +1,7 @@
-"""The leaderboard's sections besides its main table: provenance of every row (run, checkpoint, images,
-pairs, manifest hash), the papers' published numbers beside ours, and the data of the per-benchmark plots."""
+"""The leaderboard's sections besides its main table: what each iteration trained on and how far its own
+training moved (pairs, steps, the last step's reward accuracy and margin), provenance of every row (run,
+checkpoint, images, pairs, manifest hash), the papers' published numbers beside ours, and the data of the
+per-benchmark plots."""
 
 from __future__ import annotations
 
@@ -18,6 +20,68 @@ from harness.report.rows import (
     seed_stats,
     value_of,
 )
+
+
+def _training_cells(row: Row) -> tuple[float | None, float | None, float | None, float | None]:
+    """(pairs, DPO steps, last-step reward accuracy, last-step reward margin) of one run's iteration."""
+    if row.run is None or row.iteration is None or row.iteration == 0:
+        return None, None, None, None
+    stats = row.run.stats(row.iteration) or {}
+    train = row.run.training(row.iteration) or {}
+    last = train.get("final_log") if isinstance(train.get("final_log"), dict) else {}
+    return (
+        num(stats.get("pairs")),
+        num(train.get("steps")),
+        num(last.get("rewards/accuracies")),
+        num(last.get("rewards/margins")),
+    )
+
+
+def _mean_sd_text(values: list[float | None], decimals: int) -> str:
+    got = [v for v in values if v is not None]
+    if not got:
+        return DASH
+    mean = sum(got) / len(got)
+    if len(got) == 1:
+        return f"{mean:.{decimals}f}"
+    sd = (sum((v - mean) ** 2 for v in got) / (len(got) - 1)) ** 0.5  # sample std, as the seed rows
+    return f"{mean:.{decimals}f} ± {sd:.{decimals}f}"
+
+
+def render_training(rows: list[Row]) -> list[str]:
+    """Per method row and iteration: the pairs it trained on and what its training did with them, so that
+    a method that trains on nothing, or whose training does not move its own signal, shows at a glance."""
+    body = []
+    for row in rows:
+        if row.kind not in ("run", "seeds"):
+            continue
+        members = row.members if row.kind == "seeds" else [row]
+        cells = [_training_cells(m) for m in members]
+        if all(c == (None, None, None, None) for c in cells):
+            continue
+        pairs, steps, acc, margin = (list(col) for col in zip(*cells))
+        acc = [100 * a if a is not None else None for a in acc]
+        body.append(
+            f"| {row.method or DASH} | {row.display_variant or row.variant or DASH} | θ{row.iteration} | "
+            f"{_mean_sd_text(pairs, 0)} | {_mean_sd_text(steps, 0)} | {_mean_sd_text(acc, 0)} | "
+            f"{_mean_sd_text(margin, 3)} |"
+        )
+    if not body:
+        return []
+    return [
+        "## Pairs and training",
+        "",
+        "Per iteration (mean ± sample std over seeds where a row has several): the preference pairs the "
+        "method kept, the optimiser steps, and the trainer's last logged step on those pairs: reward "
+        "accuracy (% of pairs whose chosen answer the policy now prefers to the rejected one, relative to "
+        "θi−1) and reward margin (β-scaled log-ratio difference). A row with no pairs did not train "
+        "(θi is θi−1); a margin near 0 means the training barely moved its own signal.",
+        "",
+        "| Method | Variant | θ | Pairs | Steps | Reward accuracy (%) | Reward margin |",
+        "|:--|:--|:--|--:|--:|--:|--:|",
+        *body,
+        "",
+    ]
 
 
 def render_provenance(rows: list[Row]) -> list[str]:
