@@ -2,7 +2,7 @@
 
     python perf/default_runs.py run --runs-dir DIR [--methods sena,seva] [--seeds 0,1,2] [--iters 3]
     python perf/default_runs.py record --runs-dir DIR [--out perf/recorded/default_runs.json]
-    python perf/default_runs.py check --runs-dir DIR [--recorded perf/recorded/default_runs.json]
+    python perf/default_runs.py check --runs-dir DIR [--methods sena,seva] [--recorded perf/recorded/default_runs.json]
 
 ``run`` runs ``harness evolve --method M --iters 3 --seed S`` on the built-in default (the shipped tiny
 model, synthetic images, the ``shapes`` benchmark after every iteration) for every registered method
@@ -94,9 +94,13 @@ def _mean_sd(values: list[float]) -> tuple[float, float]:
     return m, (math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0)
 
 
-def check(recorded: dict, new: dict[str, dict[str, list[float]]]) -> list[str]:
+def check(recorded: dict, new: dict[str, dict[str, list[float]]], methods: set[str] | None = None) -> list[str]:
+    """Compare cell by cell; ``methods``: only these methods' cells (and θ0)."""
     lines, outside = [], 0
     for key, metrics in sorted(recorded["cells"].items()):
+        method = key.split("|")[0]
+        if methods and method != "base" and method not in methods:
+            continue
         for name, values in sorted(metrics.items()):
             got = new.get(key, {}).get(name)
             if not got:
@@ -139,7 +143,7 @@ def main(argv: list[str]) -> int:
         return 0
     recorded = json.loads(args.recorded.read_text())
     print(f"recorded on: {recorded['environment']}\nthis machine: {_environment()}")
-    lines = check(recorded, cells)
+    lines = check(recorded, cells, {m for m in args.methods.split(",") if m} or None)
     print("\n".join(lines))
     return 1 if not lines[-1].startswith("0 ") else 0
 
