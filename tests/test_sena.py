@@ -663,9 +663,10 @@ def test_tiny_model_run_writes_identical_pairs_for_the_same_seed(sena_tiny_polic
 
 
 def test_the_tiny_model_asks_well_formed_questions_about_the_scene(sena_tiny_policy):
-    """SENA's self-questioning on the built-in model: p_base, then p_sq (with the image, the paper's; and
-    text-only, the release's) keep well-formed questions about the scene (docs/proving-ground.md: 99-100 %
-    of 100 held-out scenes for the shipped model); the bound leaves room for models of other seeds."""
+    """SENA's self-questioning on the built-in model: p_base, then p_sq with the image (the paper's) keeps
+    well-formed questions about the scene, and text-only (the release's) well-formed ones
+    (docs/proving-ground.md: 99-100 % of 100 held-out scenes for the shipped model); the bounds leave room
+    for models of other seeds."""
     import re
 
     from harness.backends.hf import HFBackend
@@ -699,6 +700,9 @@ def test_the_tiny_model_asks_well_formed_questions_about_the_scene(sena_tiny_pol
             ]
         )
         kept = [extract_questions(o)[0] for o in checked]
-        good = sum(bool(k) and all(well_formed.match(q) and about(q, s) for q in k) for k, s in zip(kept, scenes))
-        assert good >= 0.8 * len(scenes), (with_image, good, checked[:5])
+        formed = sum(bool(k) and all(well_formed.match(q) for q in k) for k in kept)
+        assert formed >= 0.8 * len(scenes), (with_image, formed, checked[:5])
+        if with_image:  # text-only, a model that does not copy the question asks blind (seed 1: 54 % about it)
+            good = sum(bool(k) and all(well_formed.match(q) and about(q, s) for q in k) for k, s in zip(kept, scenes))
+            assert good >= 0.65 * len(scenes), (good, checked[:5])  # shipped 99 %, seed 1 81 % (100 scenes)
         assert not any("QUESTION" in q for k in kept for q in k)
