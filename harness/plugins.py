@@ -37,6 +37,11 @@ class HarnessHooks:
         """Return generation Backend classes (subclasses of harness.backends.base.Backend)."""
 
     @hookspec
+    def harness_pair_auditors(self) -> list[type]:
+        """Return pair auditor classes (harness/audit.py: ``name``, ``applies(source)``, ``mark(pair)``) that
+        know the truth of some image source's images."""
+
+    @hookspec
     def harness_warmup_tasks(self) -> list:
         """Return instruction tasks ``(scene, rng) -> [WarmupExample]`` that teach the built-in tiny
         model this plugin's prompt formats (see harness/policy/warmup_tasks.py)."""
@@ -50,6 +55,7 @@ class Registry:
     benchmarks: dict[str, type] = field(default_factory=dict)
     backends: dict[str, type] = field(default_factory=dict)
     warmup_tasks: list = field(default_factory=list)
+    pair_auditors: list = field(default_factory=list)
 
     def method(self, name: str) -> type:
         return _lookup(self.methods, name, "method")
@@ -103,4 +109,6 @@ def registry(*, entry_points: bool = True, extra: Iterable[object] = ()) -> Regi
                 table[name] = cls
     for contributed in pm.hook.harness_warmup_tasks():
         reg.warmup_tasks.extend(contributed or ())
+    for contributed in pm.hook.harness_pair_auditors():
+        reg.pair_auditors.extend(contributed or ())
     return reg

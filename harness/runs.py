@@ -236,3 +236,51 @@ class Run:
 
     def stage_info(self, stage: str) -> dict[str, Any]:
         return atomic.read_json(self._marker(stage)) if self.done(stage) else {}
+
+
+class RunLock:
+    """An exclusive lock on a run folder (or any output), held by one process at a time.
+
+    The lock is an ``fcntl`` lock on ``.<name>.lock`` beside the folder, so taking it creates nothing inside
+    the folder; the lock dies with its process however it ends (a killed run leaves nothing stuck). The
+    file holds the holder's pid, command and start time, which a refused process names.
+    """
+
+    def __init__(self, target: Path, what: str = "run folder") -> None:
+        self.target = Path(target)
+        self.path = self.target.parent / f".{self.target.name}.lock"
+        self.what = what
+        self._fh = None
+
+    def __enter__(self) -> RunLock:
+        import fcntl
+        import os
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+")  # held open while the lock is
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise HarnessError(
+                f"{self.target}: this {self.what} is in use by {holder}; wait for it to finish (a killed "
+                "process frees it at once), or write elsewhere (e.g. --run-id NAME for another run folder)"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} ({' '.join(sys.argv[1:4])}, since {_now()})\n")
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import fcntl
+
+        if self._fh is not None:
+            self._fh.seek(0)
+            self._fh.truncate()  # a released lock names nobody (and its file is the same after every run)
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None

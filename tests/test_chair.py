@@ -469,3 +469,9 @@ def test_operas_caption_file_gives_the_500_image_list(tmp_path):
     assert len(items) == 500 and items[0].id == "226988"
     preds = ChairBenchmark().read_predictions(data / IMAGE_LIST, items)  # OPERA's own format reads as is
     assert preds["226988"].startswith("The image features a woman sitting at a dining table")
+
+
+def test_len_is_printed_in_operas_order_of_operations():
+    # OPERA prints f"{0.01 * total / n * 100:.01f}"; dividing first rounds this tie the other way (42.2)
+    t = {"CHAIRs": 0.5, "CHAIRi": 0.25, "Recall": 0.5, "Len": 507 / 12, "merged_tokens": 507.0, "captions": 12.0}
+    assert opera_printout(t)["Len"] == 42.3

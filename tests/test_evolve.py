@@ -37,6 +37,8 @@ def test_two_iterations_of_each_method(method, tiny_path, tmp_path):
         stats = json.loads((it / "stats.json").read_text())
         n_pairs = len((it / "pairs.jsonl").read_text().splitlines())
         assert stats["pairs"] == n_pairs
+        audit = json.loads((it / "audit.json").read_text())["summary"]  # synthetic images: every pair audited
+        assert audit["pairs"] == audit["audited"] == n_pairs
         train = json.loads((it / "train.json").read_text())
         if n_pairs:
             repeats = 2 if method == "seva" else 1  # seva's official recipe shows every pair twice per epoch

@@ -176,7 +176,7 @@ def test_dry_run_of_judged_benchmarks_estimates_their_calls(tmp_path):
     report = dry_run(
         ReproduceOptions(
             table="seva",
-            model="ckpt/not-needed",
+            model=str(tmp_path),  # a folder that exists; its weights are never read by a dry run
             evals=["llava_wild"],
             out=tmp_path / "never",
             eval_options={"data_dir": fixtures, "judge_runs": 3},

@@ -84,6 +84,7 @@ def totals(scores: Sequence[CaptionScore]) -> dict[str, float]:
         "Recall": _ratio(recalled, truth),
         "Len": _ratio(sum(s.merged_tokens for s in scores), n),
         "avg_word_len": _ratio(sum(s.word_len for s in scores), n),
+        "merged_tokens": float(sum(s.merged_tokens for s in scores)),
         "captions": float(n),
         "hallucinated_captions": float(bad),
         "captions_with_mentions": float(with_mentions),

@@ -1,5 +1,6 @@
 """The built-in, judge-free, offline ``shapes`` benchmark over synthetic shape scenes."""
 
+from benchmarks.shapes.audit import SyntheticPairAuditor, harness_pair_auditors
 from benchmarks.shapes.benchmark import (
     DEFAULT_SCENES,
     ShapesBenchmark,
@@ -14,6 +15,8 @@ from benchmarks.shapes.benchmark import (
 
 __all__ = [
     "harness_benchmarks",
+    "harness_pair_auditors",
+    "SyntheticPairAuditor",
     "ShapesBenchmark",
     "DEFAULT_SCENES",
     "bench_scene",

@@ -1,7 +1,7 @@
 """The ``harness`` command line (Typer). Thin: parse, call the engine, print with rich.
 
 One module per command group: plugin_cmds (methods, benchmarks), run_cmds (evolve, plan,
-reproduce), eval_cmds (eval, leaderboard, compare), data_cmds (data pull/check), tiny_cmds (tiny info/rebuild); app.py holds the
+reproduce), eval_cmds (eval, leaderboard, compare), audit_cmds (audit), data_cmds (data pull/check), tiny_cmds (tiny info/rebuild); app.py holds the
 Typer apps they register on and what they share, parsing.py the key=value options.
 """
 
@@ -11,6 +11,7 @@ from harness.cli.app import app
 from harness.cli import plugin_cmds  # noqa: F401
 from harness.cli import run_cmds  # noqa: F401
 from harness.cli import eval_cmds  # noqa: F401
+from harness.cli import audit_cmds  # noqa: F401
 from harness.cli import data_cmds  # noqa: F401
 from harness.cli import tiny_cmds  # noqa: F401
 

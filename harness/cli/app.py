@@ -30,8 +30,23 @@ tiny_app = typer.Typer(
 app.add_typer(tiny_app, name="tiny")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"harness {version('self-evolution-harness')}")
+        except PackageNotFoundError:  # run from a source tree that is not installed
+            typer.echo("harness (not installed)")
+        raise typer.Exit()
+
+
 @app.callback()
-def _startup() -> None:
+def _startup(
+    show_version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+    ),
+) -> None:
     """Before any command: no library progress bars (ours say what is loading and saving)."""
     from harness.progress import quiet_libraries
 
@@ -56,6 +71,18 @@ def user_errors(fn):
         except HarnessError as exc:
             Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=getattr(exc, "exit_code", 2)) from None
+        except KeyboardInterrupt:
+            import shlex
+            import sys
+
+            command = shlex.join(["harness", *sys.argv[1:]])
+            Console(stderr=True).print(
+                "[bold yellow]interrupted:[/] every finished stage and journaled chunk is kept (a result is "
+                f"written whole or not at all); rerun the same command to resume: {command}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(code=130) from None
 
     return wrapper
 

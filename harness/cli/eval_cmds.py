@@ -161,7 +161,11 @@ def leaderboard_cmd(
     runs: Optional[list[Path]] = typer.Option(
         None, "--runs", help="Folders to scan for results (repeatable; default: runs/ and results/ where they exist)."
     ),
-    out: Path = typer.Option(Path("leaderboard.md"), help="The markdown file to write (plots go next to it)."),
+    out: Path = typer.Option(
+        Path("runs/leaderboard.md"),
+        help="The markdown file to write (plots go next to it); the project's own leaderboard.md is made with "
+        "--out leaderboard.md from its default runs.",
+    ),
     force: bool = typer.Option(False, help="Overwrite an existing leaderboard even when no result is found."),
     strict: bool = typer.Option(False, help="Fail, writing nothing, when any results file cannot be read."),
 ) -> None:

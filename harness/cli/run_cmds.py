@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperCommand
 
 from harness.cli.app import app, console_for_output, user_errors
 from harness.cli.parsing import parse_evals, parse_train_sets
@@ -149,7 +150,27 @@ def plan_cmd(
     print_plan(plan_evolve(opts, gpus=gpus, gpu_memory_gib=gpu_memory), console_for_output())
 
 
-@app.command("reproduce")
+def _declared_tables() -> str | None:
+    """The tables the registered methods declare, read when help is shown."""
+    try:
+        from harness.reproduce import known_reproductions
+
+        tables = known_reproductions()
+    except Exception:  # help must show even when a plugin is broken
+        return None
+    lines = [f"{name}: {rep.title}" if getattr(rep, "title", "") else name for name, (rep, _) in sorted(tables.items())]
+    return "Tables: " + " · ".join(lines) if lines else None
+
+
+class _ReproduceCommand(TyperCommand):
+    """``harness reproduce --help`` ends with the tables the installed methods declare."""
+
+    def format_help(self, ctx, formatter):  # noqa: ANN001 - click's signature
+        self.epilog = _declared_tables()
+        return super().format_help(ctx, formatter)
+
+
+@app.command("reproduce", cls=_ReproduceCommand)
 @user_errors
 def reproduce_cmd(
     table: str = typer.Argument(..., help="A published table a method plugin declares (an unknown name lists them)."),

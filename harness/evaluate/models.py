@@ -129,7 +129,8 @@ def pending_models(runs_dir: Path, bench: str) -> list[ModelRef]:
 
 
 def resolve_model(model: str | Path, runs_dir: Path = DEFAULT_RUNS_DIR) -> ModelRef:
-    """A model given on the command line: ``<run_id>:<i>`` (θi of a stored run), ``tiny``, or a folder."""
+    """A model given on the command line: ``<run_id>:<i>`` (θi of a stored run), ``tiny``, a run's checkpoint
+    folder (``runs/<run>/iter<i>/checkpoint``: that run's θi), or any other folder."""
     text = str(model)
     m = _RUN_ITER.match(text)
     if m and (Path(runs_dir) / m.group("run") / "manifest.json").is_file():
@@ -142,6 +143,11 @@ def resolve_model(model: str | Path, runs_dir: Path = DEFAULT_RUNS_DIR) -> Model
     if text == "tiny":
         return ModelRef(id="tiny", path="tiny", base="tiny")
     path = Path(text)
+    # a run's checkpoint given by its path (runs/<run>/iter<i>/checkpoint) is that run's θi
+    if path.name == "checkpoint" and re.fullmatch(r"iter\d+", path.parent.name):
+        run_dir = path.parent.parent
+        if (run_dir / "manifest.json").is_file() and (path / "config.json").is_file():
+            return run_model_ref(run_dir.parent, run_dir.name, int(path.parent.name[4:]))
     return ModelRef(id=text, path=str(path.resolve()) if path.exists() else None)
 
 

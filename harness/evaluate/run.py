@@ -31,6 +31,7 @@ from harness.report.store import (
     reusable_predictions,
     stored_result,
 )
+from harness.runs import RunLock
 
 
 def _instantiate(cls: type, judge_model: str, judge_runs: int, options: dict[str, Any] | None) -> Benchmark:
@@ -215,7 +216,6 @@ def evaluate(
     if not items:
         raise HarnessError(f"benchmark {bench_name!r}: no items to score")
     slot = output_paths(out, model_ref, bench, runs_dir, results_dir, limit)
-
     preds: dict[str, str] | None = None
     if predictions is not None:
         preds = _read_given_predictions(bench, predictions, all_items)
@@ -225,95 +225,97 @@ def evaluate(
         console.print(report.describe(), highlight=False)
         return report
 
-    card = bench.card()
-    items_id = items_identity([item.id for item in items], limit)
-    model_id = _model_identity(model_ref, model, predictions_sha)
-    protocol_id = {
-        "judge_model": judge.model if judge is not None else None,
-        "judge_runs": runs if judge else None,
-        "prompt_version": card.prompt_version,
-        "data_version": card.data_version,
-        "options": dict(sorted((bench_options or {}).items())),
-    }
-    identity = make_identity(model_id, bench.name, protocol_id, items_id)
-    stored = stored_result(slot, identity)
-    if stored is not None and not rescore:
-        console.print(
-            f"{bench.name} · {model_ref.id}: already scored with the same model, protocol and items: "
-            f"{slot.results} (reused; --rescore scores again)",
-            highlight=False,
-        )
-        return stored
-    subset = None if limit is None else {"limit": limit, "items": len(items), "total": len(all_items)}
-
-    if preds is None:
-        provenance = {
-            "model": model_id,
-            "benchmark": bench.name,
-            "items": items_id,
-            "generation": bench.generation_params(),
+    # one process at a time writes into a results file (taken once the inputs are checked: nothing before)
+    with RunLock(slot.results, "results file"):
+        card = bench.card()
+        items_id = items_identity([item.id for item in items], limit)
+        model_id = _model_identity(model_ref, model, predictions_sha)
+        protocol_id = {
+            "judge_model": judge.model if judge is not None else None,
+            "judge_runs": runs if judge else None,
+            "prompt_version": card.prompt_version,
+            "data_version": card.data_version,
+            "options": dict(sorted((bench_options or {}).items())),
         }
-        if reusable_predictions(slot, provenance):
-            preds = bench.read_predictions(slot.predictions, all_items if limit is None else items)
-            preds = {item.id: preds[item.id] for item in items}
+        identity = make_identity(model_id, bench.name, protocol_id, items_id)
+        stored = stored_result(slot, identity)
+        if stored is not None and not rescore:
             console.print(
-                f"predictions: {slot.predictions} (reused: generated earlier by this model for these items)",
+                f"{bench.name} · {model_ref.id}: already scored with the same model, protocol and items: "
+                f"{slot.results} (reused; --rescore scores again)",
                 highlight=False,
             )
-        else:
-            path = model_ref.path if model_ref.path is not None else str(model)
-            jpath = slot.predictions.with_name(slot.predictions.name + ".journal.jsonl")
-            size = recorded(jpath, "chunk_items", chunk_items)  # a resumed generation keeps its chunking
-            # the header is compared with the one read back, so it must survive a JSON round trip unchanged
-            header = json.loads(json.dumps({**provenance, "chunk_items": size, "n_items": len(items)}))
-            journal = Journal(jpath, header)
-            preds = generate_predictions(
-                bench, items, path, backend=backend, batch_size=batch_size, reg=reg, console=console,
-                journal=journal, chunk_items=size,
-            )  # fmt: skip
-            bench.write_predictions(slot.predictions, items, preds)  # kept even if scoring fails
-            record_generation(slot, provenance)
-            journal.remove()
-            console.print(f"predictions: {slot.predictions}", highlight=False)
-        stored_predictions = slot.predictions.name
-        predictions_sha = file_sha256(slot.predictions)
-    else:
-        assert predictions is not None
-        same_folder = predictions.resolve().parent == slot.results.resolve().parent
-        stored_predictions = predictions.name if same_folder else str(predictions.resolve())
+            return stored
+        subset = None if limit is None else {"limit": limit, "items": len(items), "total": len(all_items)}
 
-    tracker = _TrackingJudge(judge) if judge is not None else None
-    report = bench.score(items, preds, tracker, runs=runs)
-    missing = list(report.missing) or (tracker.never_answered() if tracker is not None else [])
-    usage = judge.usage_dict() if judge is not None else {}
-    results = Results(
-        benchmark=bench.name,
-        model=model_ref,
-        protocol=card.to_dict(),
-        metrics=report.metrics,
-        std=report.std,
-        per_run=report.per_run,
-        official=report.official,
-        failures=report.failures,
-        judge_usage=usage,
-        records=report.records,
-        predictions_file=stored_predictions,
-        identity=identity,
-        subset=subset,
-        unparsed=dict(report.unparsed),
-        missing=missing,
-        excluded=dict(report.excluded),
-        intervals=dict(report.intervals),
-        predictions_sha256=predictions_sha,
-    )
-    print_failures(console, report, len(items), usage)
-    if missing:
-        results.write(slot.partial)  # beside the last good result, which stays as it is
-        judgements = len(tracker.last) if tracker is not None and tracker.last else len(items) * runs
-        raise IncompleteResultError(missing_message(bench.name, missing, judgements, slot, use_cache), slot.partial)
-    results.write(slot.results)
-    remove_partial(slot)
-    print_metrics(console, bench.name, model_ref.id, report)
-    smoke = f" (smoke run: {len(items)} of {len(all_items)} items, stored apart)" if subset else ""
-    console.print(f"results: {slot.results}{smoke}", highlight=False)
-    return results
+        if preds is None:
+            provenance = {
+                "model": model_id,
+                "benchmark": bench.name,
+                "items": items_id,
+                "generation": bench.generation_params(),
+            }
+            if reusable_predictions(slot, provenance):
+                preds = bench.read_predictions(slot.predictions, all_items if limit is None else items)
+                preds = {item.id: preds[item.id] for item in items}
+                console.print(
+                    f"predictions: {slot.predictions} (reused: generated earlier by this model for these items)",
+                    highlight=False,
+                )
+            else:
+                path = model_ref.path if model_ref.path is not None else str(model)
+                jpath = slot.predictions.with_name(slot.predictions.name + ".journal.jsonl")
+                size = recorded(jpath, "chunk_items", chunk_items)  # a resumed generation keeps its chunking
+                # the header is compared with the one read back, so it must survive a JSON round trip unchanged
+                header = json.loads(json.dumps({**provenance, "chunk_items": size, "n_items": len(items)}))
+                journal = Journal(jpath, header)
+                preds = generate_predictions(
+                    bench, items, path, backend=backend, batch_size=batch_size, reg=reg, console=console,
+                    journal=journal, chunk_items=size,
+                )  # fmt: skip
+                bench.write_predictions(slot.predictions, items, preds)  # kept even if scoring fails
+                record_generation(slot, provenance)
+                journal.remove()
+                console.print(f"predictions: {slot.predictions}", highlight=False)
+            stored_predictions = slot.predictions.name
+            predictions_sha = file_sha256(slot.predictions)
+        else:
+            assert predictions is not None
+            same_folder = predictions.resolve().parent == slot.results.resolve().parent
+            stored_predictions = predictions.name if same_folder else str(predictions.resolve())
+
+        tracker = _TrackingJudge(judge) if judge is not None else None
+        report = bench.score(items, preds, tracker, runs=runs)
+        missing = list(report.missing) or (tracker.never_answered() if tracker is not None else [])
+        usage = judge.usage_dict() if judge is not None else {}
+        results = Results(
+            benchmark=bench.name,
+            model=model_ref,
+            protocol=card.to_dict(),
+            metrics=report.metrics,
+            std=report.std,
+            per_run=report.per_run,
+            official=report.official,
+            failures=report.failures,
+            judge_usage=usage,
+            records=report.records,
+            predictions_file=stored_predictions,
+            identity=identity,
+            subset=subset,
+            unparsed=dict(report.unparsed),
+            missing=missing,
+            excluded=dict(report.excluded),
+            intervals=dict(report.intervals),
+            predictions_sha256=predictions_sha,
+        )
+        print_failures(console, report, len(items), usage)
+        if missing:
+            results.write(slot.partial)  # beside the last good result, which stays as it is
+            judgements = len(tracker.last) if tracker is not None and tracker.last else len(items) * runs
+            raise IncompleteResultError(missing_message(bench.name, missing, judgements, slot, use_cache), slot.partial)
+        results.write(slot.results)
+        remove_partial(slot)
+        print_metrics(console, bench.name, model_ref.id, report)
+        smoke = f" (smoke run: {len(items)} of {len(all_items)} items, stored apart)" if subset else ""
+        console.print(f"results: {slot.results}{smoke}", highlight=False)
+        return results

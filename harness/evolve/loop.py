@@ -1,7 +1,7 @@
 """The self-evolution loop: θ0 → θ1 → … → θN, one resumable stage at a time.
 
-Iteration i: new disjoint images (open_run.py) → method.synthesize with θi−1 (synthesize.py) →
-reference pass with θi−1 (reference.py) → DPO training → θi, a full HF checkpoint with its processor
+Iteration i: new disjoint images (open_run.py) → method.synthesize with θi−1 (synthesize.py) → the
+pairs audited against the images' truth where it is known (audit.py) → reference pass with θi−1 (reference.py) → DPO training → θi, a full HF checkpoint with its processor
 (train.py) → evaluation of θi (evaluate.py). θ0 is evaluated too. Every stage writes its files
 atomically, then a marker; rerunning the same command skips finished stages and redoes an
 interrupted one from its start or its first unfinished chunk (all stages are deterministic in the
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from rich.console import Console
@@ -20,6 +21,7 @@ from rich.console import Console
 from harness import atomic
 from harness.backends.base import parse_backend_options
 from harness.errors import HarnessError
+from harness.evolve.audit import audit_stage
 from harness.evolve.evaluate import checkpoint_path, evaluate_stage
 from harness.evolve.gpu import generation_precision, release_accelerator
 from harness.evolve.open_run import open_run
@@ -100,23 +102,24 @@ def _evolve(opts: EvolveOptions, console: Console, reg, method_cls, method, sour
         run_dir = opts.runs_dir / opts.run_id
     else:
         run_dir = opts.run_dir or opts.runs_dir / slug(f"{label}-{Path(str(opts.model)).name}-s{opts.seed}")
-    run = open_run(run_dir, config, opts, source, per_iter, console, plan=plan)
-    atomic.write_json(run.dir / "config.json", run.manifest.get("config", config))  # the resolved run config
-    console.print(
-        f"[bold]run[/] {run.dir}  method={label}  model={opts.model}  "
-        f"{opts.iters} iterations × {per_iter} images  seed={opts.seed}"
-    )
+    with ExitStack() as stack:  # the run folder's lock (open_run takes it) is held to the run's end
+        run = open_run(run_dir, config, opts, source, per_iter, console, plan=plan, stack=stack)
+        atomic.write_json(run.dir / "config.json", run.manifest.get("config", config))  # the resolved run config
+        console.print(
+            f"[bold]run[/] {run.dir}  method={label}  model={opts.model}  "
+            f"{opts.iters} iterations × {per_iter} images  seed={opts.seed}"
+        )
 
-    summaries = [IterationSummary(0)]
-    if opts.eval_theta0:
-        summaries[0].metrics = evaluate_stage(run, 0, base_path, opts, console, label)
-    for i in range(1, opts.iters + 1):
-        summaries.append(_iteration(run, i, base_path, method, source, train_cfg, opts, console, label))
-    declared = {
-        b: [(c.label, c.metric) for c in getattr(reg.benchmark(b), "columns", ()) if c.headline] for b in opts.evals
-    }
-    console.print(summary_table(summaries, opts.evals, declared))
-    return summaries
+        summaries = [IterationSummary(0)]
+        if opts.eval_theta0:
+            summaries[0].metrics = evaluate_stage(run, 0, base_path, opts, console, label)
+        for i in range(1, opts.iters + 1):
+            summaries.append(_iteration(run, i, base_path, method, source, train_cfg, opts, console, label))
+        declared = {
+            b: [(c.label, c.metric) for c in getattr(reg.benchmark(b), "columns", ()) if c.headline] for b in opts.evals
+        }
+        console.print(summary_table(summaries, opts.evals, declared))
+        return summaries
 
 
 def _iteration(run: Run, i: int, base_path: Path, method, source, train_cfg, opts, console, label) -> IterationSummary:
@@ -139,6 +142,8 @@ def _iteration(run: Run, i: int, base_path: Path, method, source, train_cfg, opt
     else:
         summary.stages_run += 1
         policy = synthesize_stage(run, i, prev, method, source, refs, opts, console)
+    if not run.done(f"audit-{i}"):
+        audit_stage(run, i, source, console)
     pairs = [PreferencePair.from_dict(d) for d in atomic.read_jsonl(out / "pairs.jsonl")]
     summary.pairs = len(pairs)
     if not pairs:

@@ -9,6 +9,7 @@ directory (``--run-id``).
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from harness import atomic
 from harness.errors import HarnessError
 from harness.evolve.options import CONTINUABLE, EvolveOptions
 from harness.images import sample_iterations
-from harness.runs import Run, RunConfigMismatch, check_continuable
+from harness.runs import Run, RunConfigMismatch, RunLock, check_continuable
 
 _OPTION_OF = {
     "method": "--method",
@@ -81,7 +82,14 @@ def _drawn_iterations(run_dir: Path, old_config: dict[str, Any]) -> int:
 
 
 def open_run(
-    run_dir: Path, config: dict[str, Any], opts: EvolveOptions, source, per_iter: int, console: Console, plan=None
+    run_dir: Path,
+    config: dict[str, Any],
+    opts: EvolveOptions,
+    source,
+    per_iter: int,
+    console: Console,
+    plan=None,
+    stack: ExitStack | None = None,
 ) -> Run:
     """Open (create, resume or grow) the run and draw the images it still needs.
 
@@ -115,6 +123,8 @@ def open_run(
                 f"θ1…θ{drawn} (e.g. {reused[0]}; did the image source change?); --iters cannot "
                 f"continue this run: start a new one with --run-id {_free_run_id(run_dir)}"
             )
+    if stack is not None:  # one process at a time in a run folder, from here to the run's end
+        stack.enter_context(RunLock(run_dir))
     run = Run.open(run_dir, config, restart=opts.restart, continuable=CONTINUABLE)
     if split is not None:
         for i in range(drawn + 1, total + 1):

@@ -48,11 +48,13 @@ from harness.report.rows import (
 from harness.report.sections import (
     benchmark_labels,
     benchmark_plots,
+    render_audit,
     render_provenance,
     render_reported,
     render_training,
     reported_numbers,
 )
+from harness.runs import RunLock
 
 
 @dataclass
@@ -355,6 +357,7 @@ def _render(
     lines.append("")
 
     lines += render_training(shown)
+    lines += render_audit(shown)
     lines += render_provenance(shown)
     smoke = [(row, s) for row in rows for r in (row.members or [row]) for s in r.smoke]
     if smoke:
@@ -443,8 +446,9 @@ def build_leaderboard(
         benchmark_labels(columns, reg.benchmarks),
         paired=paired,
     )
-    written = [atomic.write_bytes(out.parent / name, png) for _, name, png in plots]
-    atomic.write_text(out, text)
+    with RunLock(out, "leaderboard"):  # one process at a time writes a board and its plots
+        written = [atomic.write_bytes(out.parent / name, png) for _, name, png in plots]
+        atomic.write_text(out, text)
     used = sum(len(ss) for r in rows for ss in r.results.values())
     return LeaderboardReport(
         out=out, plots=written, warnings=warnings, skipped=skipped, results_used=used, rows=len(shown), markdown=text

@@ -110,6 +110,18 @@ class RunInfo:
             return None
         return data if isinstance(data, dict) else None
 
+    def audit(self, iteration: int) -> dict[str, Any] | None:
+        """The summary of ``iter<i>/audit.json`` (harness/audit.py), or None before an audit."""
+        path = self.run_dir / f"iter{iteration}" / "audit.json"
+        if not path.is_file():
+            return None
+        try:
+            data = atomic.read_json(path)
+        except HarnessError:
+            return None
+        summary = data.get("summary") if isinstance(data, dict) else None
+        return summary if isinstance(summary, dict) else None
+
     def training(self, iteration: int) -> dict[str, Any] | None:
         """``iter<i>/train.json``: steps, loss and the trainer's last logged step (rewards, margins)."""
         path = self.run_dir / f"iter{iteration}" / "train.json"

@@ -84,6 +84,58 @@ def render_training(rows: list[Row]) -> list[str]:
     ]
 
 
+def render_audit(rows: list[Row]) -> list[str]:
+    """Per method row and iteration: how many of its pairs are truly right, from the truth audit
+    (harness/audit.py); "–" where the images have no known truth, never 0."""
+    body = []
+    for row in rows:
+        if row.kind not in ("run", "seeds") or row.iteration in (None, 0):
+            continue
+        members = row.members if row.kind == "seeds" else [row]
+        found = [m.run.audit(row.iteration) for m in members if m.run is not None]
+        found = [a for a in found if a is not None]
+        if not found:
+            continue
+        audited = [a for a in found if a.get("audited")]
+        label = f"| {row.method or DASH} | {row.display_variant or row.variant or DASH} | θ{row.iteration} |"
+        if not audited:
+            body.append(f"{label} {_mean_sd_text([num(a.get('pairs')) for a in found], 0)} | 0 |" + f" {DASH} |" * 6)
+            continue
+
+        def col(key: str, decimals: int, _a=audited) -> str:
+            return _mean_sd_text([num(a.get(key)) for a in _a], decimals)
+
+        precision = col("precision", 1)
+        if len(audited) == 1 and audited[0].get("precision_interval"):
+            lo, hi = audited[0]["precision_interval"]
+            precision += f" [{lo}, {hi}]"
+        body.append(
+            f"{label} {_mean_sd_text([num(a.get('pairs')) for a in found], 0)} | {sum(a['audited'] for a in audited)} | "
+            f"{precision} | "
+            f"{col('inverted', 1)} | {col('tied', 1)} | {col('hallucinated_per_chosen', 2)} | "
+            f"{col('hallucinated_per_rejected', 2)} | {col('mentions_per_chosen', 2)} / "
+            f"{col('mentions_per_rejected', 2)} |"
+        )
+    if not body:
+        return []
+    return [
+        "## Pair audit",
+        "",
+        "Each pair's chosen and rejected answers scored against the truth of their image with the benchmark's "
+        "rules (harness/audit.py; on the synthetic world: the scene): **chosen better** is the share of pairs "
+        "whose chosen answer is truly better (95 % bootstrap interval over pairs for a single run; mean ± "
+        "sample std over seeds for a seeds row, whose Audited column sums its runs), **inverted** the share where the rejected one is, **tied** "
+        "neither; hallucinated mentions and mentions per chosen / rejected answer. – : no known truth for "
+        "these images.",
+        "",
+        "| Method | Variant | θ | Pairs | Audited | Chosen better (%) | Inverted (%) | Tied (%) | "
+        "Halluc. / chosen | Halluc. / rejected | Mentions chosen / rejected |",
+        "|:--|:--|:--|--:|--:|--:|--:|--:|--:|--:|--:|",
+        *body,
+        "",
+    ]
+
+
 def render_provenance(rows: list[Row]) -> list[str]:
     lines = [
         "## Provenance",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.errors import HarnessError
 from harness.reproduce.grid import GridRow, Reproduction
 
 
@@ -107,6 +108,8 @@ def check_options(opts: ReproduceOptions, rep: Reproduction, reg=None) -> None:
     from harness.plugins import registry
 
     reg = reg or registry()
+    if str(opts.model) != "tiny" and not Path(opts.model).exists():  # as `harness plan` does: exit 2, named
+        raise HarnessError(f"--model {opts.model}: model path not found (a llava-hf checkpoint folder, or 'tiny')")
     for row in rep.rows:
         cls = reg.method(row.method)
         build_config(cls, [*row.options, *opts.overrides], row.variant)
