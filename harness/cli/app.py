@@ -93,3 +93,16 @@ def options_table(title: str, options: list, flag: str) -> Table:
     for o in options:
         table.add_row(o.name, o.type, o.default, *([o.help] if with_help else []))
     return table
+
+
+def help_epilog_command(epilog):
+    """A Typer command class whose ``--help`` ends with ``epilog()``, computed when help is shown (what the
+    installed plugins declare: benchmark options, reproducible tables)."""
+    from typer.core import TyperCommand
+
+    class _Command(TyperCommand):
+        def format_help(self, ctx, formatter):  # noqa: ANN001 - click's signature
+            self.epilog = epilog()
+            return super().format_help(ctx, formatter)
+
+    return _Command

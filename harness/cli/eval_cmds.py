@@ -7,9 +7,8 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from typer.core import TyperCommand
 
-from harness.cli.app import app, console_for_output, user_errors
+from harness.cli.app import app, console_for_output, help_epilog_command, user_errors
 from harness.cli.parsing import parse_bench_sets
 from harness.errors import HarnessError
 
@@ -30,15 +29,7 @@ def _declared_option_values() -> str | None:
     return "Benchmark options: " + " · ".join(lines) if lines else None
 
 
-class _EvalCommand(TyperCommand):
-    """``harness eval --help`` ends with the option values the benchmarks declare (looked up at help time)."""
-
-    def format_help(self, ctx, formatter):  # noqa: ANN001 - click's signature
-        self.epilog = _declared_option_values()
-        return super().format_help(ctx, formatter)
-
-
-@app.command("eval", cls=_EvalCommand)
+@app.command("eval", cls=help_epilog_command(_declared_option_values))
 @user_errors
 def eval_cmd(
     bench: str = typer.Option(..., "--bench", "-b", help="Registered benchmark (see `harness benchmarks`)."),

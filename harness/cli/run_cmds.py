@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from typer.core import TyperCommand
 
-from harness.cli.app import app, console_for_output, user_errors
+from harness.cli.app import app, console_for_output, help_epilog_command, user_errors
 from harness.cli.parsing import parse_evals, parse_train_sets
 from harness.errors import HarnessError
 
@@ -162,15 +161,7 @@ def _declared_tables() -> str | None:
     return "Tables: " + " · ".join(lines) if lines else None
 
 
-class _ReproduceCommand(TyperCommand):
-    """``harness reproduce --help`` ends with the tables the installed methods declare."""
-
-    def format_help(self, ctx, formatter):  # noqa: ANN001 - click's signature
-        self.epilog = _declared_tables()
-        return super().format_help(ctx, formatter)
-
-
-@app.command("reproduce", cls=_ReproduceCommand)
+@app.command("reproduce", cls=help_epilog_command(_declared_tables))
 @user_errors
 def reproduce_cmd(
     table: str = typer.Argument(..., help="A published table a method plugin declares (an unknown name lists them)."),

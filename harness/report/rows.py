@@ -100,8 +100,9 @@ class RunInfo:
     manifest: dict[str, Any]
     sha256: str
 
-    def stats(self, iteration: int) -> dict[str, Any] | None:
-        path = self.run_dir / f"iter{iteration}" / "stats.json"
+    def _iteration_json(self, iteration: int, name: str) -> dict[str, Any] | None:
+        """``iter<i>/<name>`` as a dict, or None when it is missing or unreadable."""
+        path = self.run_dir / f"iter{iteration}" / name
         if not path.is_file():
             return None
         try:
@@ -110,28 +111,17 @@ class RunInfo:
             return None
         return data if isinstance(data, dict) else None
 
+    def stats(self, iteration: int) -> dict[str, Any] | None:
+        return self._iteration_json(iteration, "stats.json")
+
     def audit(self, iteration: int) -> dict[str, Any] | None:
         """The summary of ``iter<i>/audit.json`` (harness/audit.py), or None before an audit."""
-        path = self.run_dir / f"iter{iteration}" / "audit.json"
-        if not path.is_file():
-            return None
-        try:
-            data = atomic.read_json(path)
-        except HarnessError:
-            return None
-        summary = data.get("summary") if isinstance(data, dict) else None
+        summary = (self._iteration_json(iteration, "audit.json") or {}).get("summary")
         return summary if isinstance(summary, dict) else None
 
     def training(self, iteration: int) -> dict[str, Any] | None:
         """``iter<i>/train.json``: steps, loss and the trainer's last logged step (rewards, margins)."""
-        path = self.run_dir / f"iter{iteration}" / "train.json"
-        if not path.is_file():
-            return None
-        try:
-            data = atomic.read_json(path)
-        except HarnessError:
-            return None
-        return data if isinstance(data, dict) else None
+        return self._iteration_json(iteration, "train.json")
 
 
 @dataclass
