@@ -24,7 +24,8 @@ class LeaderboardColumn:
     ``label``: the column header; ``metric``: the key in ``ScoreReport.metrics``;
     ``lower_is_better``: direction (the header gets "↓"); ``decimals``: display precision;
     ``headline``: plotted against iteration; ``order``: where the benchmark's columns go among
-    other benchmarks' (ascending; ties by benchmark name).
+    other benchmarks' (ascending; ties by benchmark name); ``unranked``: neither higher nor lower is
+    better (e.g. a yes-ratio, best near the labels' own share): never marked best, and the header says so.
     """
 
     label: str
@@ -33,9 +34,13 @@ class LeaderboardColumn:
     decimals: int = 1
     headline: bool = False
     order: int = 100
+    unranked: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if not self.unranked:  # stored only where set: the cards of ranked columns stay as they were
+            del out["unranked"]
+        return out
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,10 @@ class ReportedNumbers:
     values: dict[str, float]
     note: str = ""
     table: str = ""  # a short id of the published table, e.g. "<paper>-table4"
+    variant: str = ""  # the method variant that reproduces how the row was produced ("": the default)
+    # the judge model the source used, per judged benchmark name ({"<benchmark>": "gpt-4-1106-preview"}); a judged
+    # benchmark in ``values`` that is not here is shown as "not stated" (the source does not say)
+    judges: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -147,7 +156,12 @@ class ScoreReport:
 
 
 class Benchmark(ABC):
-    """Base class of every benchmark plugin."""
+    """Base class of every benchmark plugin.
+
+    Optional: a judged benchmark may define ``metrics_from_records(records) -> dict[str, float]``, its ``score``
+    metrics recomputed from any subset (or resample) of its per-item records; ``harness compare --judge A
+    --judge B`` then gives the headline's change between two judges a paired bootstrap interval.
+    """
 
     name: ClassVar[str]
     description: ClassVar[str]  # one line, shown by `harness benchmarks`

@@ -123,3 +123,62 @@ def merge_counts(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
             elif isinstance(v, (int, float)) and not isinstance(v, bool) and isinstance(out[k], (int, float)):
                 out[k] = out[k] + v
     return out
+
+
+# ------------------------------------------------------------------------------------ a stage split into shards
+# A long stage can be split across several processes or cluster jobs (``harness reproduce --synthesis-shards``):
+# shard k of S works through its contiguous block of the stage's chunks and journals them in a file of its own
+# beside the stage's journal (two writers never share a file); the process that finishes the stage adopts
+# every shard's chunks into the stage's journal, so its final file is the one a single process writes.
+
+
+def shard_path(path: Path, shard: int, shards: int) -> Path:
+    """The journal of shard ``shard`` (0-based) of ``shards``, beside the stage's journal ``path``."""
+    return Path(path).with_name(f"{Path(path).stem}.shard{shard}-of-{shards}{Path(path).suffix}")
+
+
+def shard_chunks(n_chunks: int, shard: int, shards: int) -> range:
+    """The chunks shard ``shard`` of ``shards`` works on: a contiguous block, sizes differing by at most one."""
+    if shards < 1 or not 0 <= shard < shards:
+        raise HarnessError(f"shard {shard} of {shards}: need 0 ≤ shard < shards")
+    base, extra = divmod(n_chunks, shards)
+    start = shard * base + min(shard, extra)
+    return range(start, start + base + (1 if shard < extra else 0))
+
+
+def shard_journal(path: Path, header: dict[str, Any], shard: int, shards: int) -> Journal:
+    """Shard ``shard``'s journal; its header is the stage's plus the shard's place, so a shard journal of
+    another chunking (or another stage) is never adopted."""
+    return Journal(shard_path(path, shard, shards), {**header, "shard": shard, "shards": shards})
+
+
+def _shard_files(path: Path) -> list[tuple[Path, int, int]]:
+    import re
+
+    path = Path(path)
+    pattern = re.compile(re.escape(path.stem) + r"\.shard(\d+)-of-(\d+)" + re.escape(path.suffix))
+    found = []
+    for p in sorted(path.parent.glob(f"{path.stem}.shard*-of-*{path.suffix}")):
+        m = pattern.fullmatch(p.name)
+        if m and int(m.group(1)) < int(m.group(2)):
+            found.append((p, int(m.group(1)), int(m.group(2))))
+    return found
+
+
+def adopt_shards(journal: Journal) -> int:
+    """Copy the chunks the shards journaled (``shard_journal``) into ``journal``, in chunk order; returns how
+    many chunks were adopted. A shard journal of another chunking is dropped, as a stage journal would be."""
+    adopted = 0
+    for p, k, n in _shard_files(journal.path):
+        part = Journal(p, {**journal.header, "shard": k, "shards": n})
+        for chunk in sorted(part.chunks):
+            if not journal.done(chunk):
+                journal.append(chunk, {key: v for key, v in part.chunks[chunk].items() if key != "chunk"})
+                adopted += 1
+    return adopted
+
+
+def remove_shards(path: Path) -> None:
+    """Delete the shard journals beside ``path`` (after the stage's final file is written)."""
+    for p, _, _ in _shard_files(path):
+        p.unlink(missing_ok=True)

@@ -46,7 +46,12 @@ class PreferencePair:
 
 @dataclass
 class PreferenceSet:
-    """Pairs plus bookkeeping. ``counts``: the number remaining after each step and filter, in order."""
+    """Pairs plus bookkeeping. ``counts``: the number remaining after each step and filter, in order.
+
+    A method that writes its own questions reports them in ``stats["questions"]`` (``generated``: the
+    questions it kept from its own outputs, ``well_formed``: how many of them read as a question) and
+    marks each pair whose prompt is one of them with ``provenance["question_well_formed"]`` (a bool); the
+    leaderboard's pair table shows both shares (harness/report/questions.py)."""
 
     pairs: list[PreferencePair]
     counts: dict[str, int] = field(default_factory=dict)
@@ -89,6 +94,33 @@ class TrainingObjective:
     crop_scale: tuple[float, float] = (0.01, 0.2)
     noise_negative_weight: float = 0.0
     noise_negative_step: int = 500
+    # ``noise_space``: where the negative's noise is applied: "normalised" (the processed pixel tensor, as
+    # the self-evolution methods' noise) or "pixel_unclamped" (the raw [0, 1] image before preprocessing, cast back to uint8
+    # without clamping: as one released trainer does, harness/noise.py ``raw_pixel_noise_unclamped``).
+    noise_space: str = "normalised"
+    # ``sft_norm``: the SFT term as "sum" (−Σ_t log π(y_w,t) per pair, then the batch mean) or "token_mean"
+    # (the mean over every answer token of the batch: a plain supervised fine-tuning loss).
+    sft_norm: str = "sum"
+
+
+@dataclass(frozen=True)
+class TrainingStage:
+    """One training step of an iteration. Most methods train once (DPO on the iteration's pairs); some
+    train twice per iteration, the second from the first's result (e.g. DPO then a
+    second DPO stage, or preference training then supervised fine-tuning).
+
+    ``objective``: what this stage optimises. ``recipe``: TrainConfig overrides for this stage on top of
+    the method's ``train_recipe()`` (e.g. ``{"epochs": 3.0}``). ``pairs``: ``"synthesized"``, the
+    iteration's pairs; ``"own"``, pairs the method builds for this stage with ``Method.stage_pairs``
+    from the checkpoint the stage starts from. ``summary``: what the stage does and on which data, shown
+    by ``harness methods NAME``.
+    """
+
+    name: str
+    objective: TrainingObjective
+    recipe: dict[str, Any] = field(default_factory=dict)
+    pairs: str = "synthesized"
+    summary: str = ""
 
 
 @dataclass
@@ -101,6 +133,9 @@ class SynthesisContext:
     open_image: Any  # callable ImageRef -> PIL.Image
     progress: bool = True
     base_model: str | None = None  # θ0 as the user named it ("tiny" for the built-in model)
+    # callable ImageRef -> [(question or None, answer)]: the image source's ground truth (ImageSource.annotations)
+    annotations: Any = None
+    run_seed: int | None = None  # the run's --seed (``seed`` mixes in the iteration); None: not known, use ``seed``
 
 
 class Method(ABC):
@@ -131,14 +166,38 @@ class Method(ABC):
     def objective(self) -> TrainingObjective:
         return TrainingObjective()
 
+    def training_stages(self) -> tuple[TrainingStage, ...]:
+        """The iteration's training steps, in order; the default is one: ``objective()`` on the pairs."""
+        return (TrainingStage("dpo", self.objective(), summary="DPO on the iteration's pairs"),)
+
+    def stage_pairs(self, stage: str, backend, images: Sequence, ctx: SynthesisContext) -> PreferenceSet:
+        """The pairs of a stage declared with ``pairs="own"``, made with the checkpoint the stage starts
+        from (``ctx.checkpoint``) on the iteration's images."""
+        raise NotImplementedError(
+            f"method {self.name!r} declares stage {stage!r} with its own pairs but no stage_pairs"
+        )
+
+    def check_images(self, source: Any) -> None:
+        """Refuse, before any work, an image source this method cannot use (raise HarnessError naming it and
+        what would do); the default accepts any."""
+        return None
+
     def image_plan(self, per_iter: int) -> Any:
         """How this method draws its images per iteration (a ``harness.images.ImagePlan``), e.g. equal
-        counts from each source of a LLaVA-665k file; None: uniformly from the whole pool."""
+        counts from each source of a LLaVA-665k file, or one fixed set for every iteration
+        (``same_every_iteration``); None: new images uniformly from the whole pool every iteration."""
         return None
 
     def estimate_generations(self, images: int) -> int | None:
         """About how many generations ``synthesize`` makes for ``images`` images (dry runs); None: unknown."""
         return None
+
+    @classmethod
+    def data_sources(cls) -> list:
+        """Released files this method can use (``harness.benchmark.DataSource``, e.g. a paper's preference
+        data), which ``harness data pull <method>`` fetches into ``data/<method>/`` as it does a benchmark's;
+        each ``note`` says how to use the file. The default: none."""
+        return []
 
     def train_recipe(self) -> dict[str, Any]:
         """The paper's training recipe as TrainConfig field overrides (e.g. ``{"lora": True,

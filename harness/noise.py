@@ -84,3 +84,20 @@ def noisy_pil_image(
     s = np.asarray(std, dtype=np.float32)
     y = a * x + (1.0 - a) * m + b * s * eps
     return Image.fromarray((np.clip(y, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
+
+
+def raw_pixel_noise_unclamped(image: Image.Image, t: int, seed: int) -> Image.Image:
+    """The raw-pixel image noise of one released trainer (docs/methods.md names it): the diffusion forward
+    process at step ``t`` on the raw image as ``ToTensor`` gives it ([0, 1], its own resolution, before
+    padding and the CLIP processor), √ᾱ·x + √(1−ᾱ)·ε, then back to an image by ``ToPILImage``'s float
+    path without clamping: ×255 and a cast to uint8. Out-of-range values wrap modulo 256 here, which is
+    what the cast gives on x86 (a float-to-int conversion, truncating, then the low byte); the cast is
+    undefined in C for such values, so another platform may saturate instead. The result is padded and
+    preprocessed like any image. Seeded: one draw per (image, seed)."""
+    check_step(t)
+    a, b = coefficients(t)
+    x = np.asarray(image.convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255.0
+    eps = gaussian(tuple(x.shape), seed).numpy()
+    y = a * x + b * eps
+    wrapped = np.mod(np.trunc(y * 255.0).astype(np.int64), 256).astype(np.uint8)
+    return Image.fromarray(wrapped.transpose(1, 2, 0))

@@ -106,7 +106,9 @@ TRAIN_RANGES: dict[str, _Check] = {
     "deepspeed": _existing_file,
     "accelerate_config": _accelerate_config,
     "learning_rate": _num(0, low_open=True),
-    "global_batch_size": _int_min(1),
+    "global_batch_size": lambda v: (  # 0: per_device_batch_size × processes (TrainConfig.global_batch)
+        None if _int_min(0)(v) is None else "an integer >= 1, or 0 for per_device_batch_size × processes"
+    ),
     "per_device_batch_size": _int_min(1),
     "epochs": _num(0, low_open=True),
     "lr_scheduler": _one_of("constant_with_warmup", "cosine", "linear", "constant"),

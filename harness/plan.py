@@ -44,6 +44,8 @@ class Plan:
     gpu_memory_gib: float
     memory: dict[str, float]  # stage label → GiB per GPU
     launcher: str
+    global_batch: int = 0  # examples per optimiser step on the planned processes (TrainConfig.global_batch)
+    heldout_images: int = 0  # images per iteration beyond the trained ones, pairs held out (harness/evolve/heldout.py)
     evaluations: list[dict[str, Any]] = field(default_factory=list)
     estimates: dict[str, str] = field(default_factory=dict)  # stage → wall-time estimate text
     notes: list[str] = field(default_factory=list)
@@ -52,8 +54,9 @@ class Plan:
 def recorded_throughputs(readme: Path = PERF_README) -> dict[tuple[str, str], float]:
     """(model, quantity) → value from the table under ``## Throughputs for harness plan`` in perf/README.md.
 
-    Rows: ``| model | quantity | value | ... |`` with quantity one of ``generation tokens/s``,
-    ``reference tokens/s``, ``training s/step``."""
+    Rows: ``| model | quantity | value | ... |`` with quantity one of ``synthesis requests/s`` (whole synthesis
+    stages, preferred), ``generation tokens/s`` (an upper bound from max_new_tokens), ``reference tokens/s``,
+    ``training s/step``."""
     if not readme.is_file():
         return {}
     text = readme.read_text(encoding="utf-8")
@@ -124,7 +127,10 @@ def plan_evolve(opts, *, gpus: int | None = None, gpu_memory_gib: float | None =
     per_iter = opts.images_per_iter or (
         TINY_IMAGES_PER_ITER if opts.model == "tiny" else getattr(cls, "images_per_iter", None) or PAPER_IMAGES_PER_ITER
     )
-    gens = method.estimate_generations(per_iter)
+    from harness.evolve.options import heldout_count
+
+    heldout = heldout_count(opts, per_iter)
+    gens = method.estimate_generations(per_iter + heldout)  # the held-out images are synthesized too
     max_new = getattr(method.config, "max_new_tokens", None)
     prompt_tokens = None if gens is None else gens * (shape.image_tokens + TEMPLATE_TOKENS)
     decoded = None if gens is None or max_new is None else gens * int(max_new)
@@ -133,7 +139,6 @@ def plan_evolve(opts, *, gpus: int | None = None, gpu_memory_gib: float | None =
     answer = int(max_new) if max_new else 128
     ref_tokens = 0 if cfg.live_reference else 2 * pairs * (shape.image_tokens + TEMPLATE_TOKENS + answer)
     rows = pairs * max(1, objective.duplicate)
-    steps = math.ceil(rows * cfg.epochs / cfg.global_batch_size)
     vision_trainable = 0 if cfg.freeze_vision_tower else shape.vision
     if cfg.lora:
         trainable = shape.lora_params + (shape.projector if cfg.lora_train_projector else 0)
@@ -141,11 +146,14 @@ def plan_evolve(opts, *, gpus: int | None = None, gpu_memory_gib: float | None =
         trainable = shape.language + shape.projector + vision_trainable
     memory = zero_memory(shape.params, trainable, gpus or 1)
     launcher = training_launcher(opts.model, cfg, gpus, gpu_memory_gib, shape.params, trainable)
+    global_batch = cfg.global_batch(max(1, gpus or 0) if launcher.startswith("accelerate") else 1)
+    steps = math.ceil(rows * cfg.epochs / global_batch)
     plan = Plan(
         command="evolve",
         model=shape,
         iterations=opts.iters,
         images_per_iter=per_iter,
+        heldout_images=heldout,
         generations=gens,
         prompt_tokens=prompt_tokens,
         decoded_tokens_max=decoded,
@@ -157,12 +165,15 @@ def plan_evolve(opts, *, gpus: int | None = None, gpu_memory_gib: float | None =
         gpu_memory_gib=gpu_memory_gib,
         memory=memory,
         launcher=launcher,
+        global_batch=global_batch,
     )
     device = "h200" if gpus else "cpu"
     rates = recorded_throughputs()
     key = _model_key(str(opts.model), shape, device)
     scale = max(1, gpus or 1)
-    if decoded is not None and (key, "generation tokens/s") in rates:
+    if gens is not None and (key, "synthesis requests/s") in rates:  # measured whole stages: answers stop early
+        plan.estimates["synthesis"] = _fmt_seconds(gens / (rates[(key, "synthesis requests/s")] * scale))
+    elif decoded is not None and (key, "generation tokens/s") in rates:  # every answer at max_new_tokens: a bound
         plan.estimates["synthesis"] = "≤ " + _fmt_seconds(decoded / (rates[(key, "generation tokens/s")] * scale))
     if ref_tokens and (key, "reference tokens/s") in rates:
         plan.estimates["reference"] = _fmt_seconds(ref_tokens / (rates[(key, "reference tokens/s")] * scale))
@@ -229,7 +240,8 @@ def print_plan(plan: Plan, console: Console) -> None:
     console.print(
         f"[bold]plan[/] (nothing runs): {m.path}: {_n(m.params)} parameters (vision {_n(m.vision)}, "
         f"projector {_n(m.projector)}, LM {_n(m.language)}), {m.image_tokens} image tokens; "
-        f"{plan.iterations} iterations × {plan.images_per_iter} images; "
+        f"{plan.iterations} iterations × {plan.images_per_iter} images"
+        f"{f' (+ {plan.heldout_images} held out)' if plan.heldout_images else ''}; "
         f"{plan.gpus} GPU(s){f' of {plan.gpu_memory_gib:.0f} GiB' if plan.gpus else ''}"
     )
     t = Table(title="Per iteration")
@@ -249,7 +261,7 @@ def print_plan(plan: Plan, console: Console) -> None:
     )
     t.add_row(
         "training",
-        f"{plan.train_steps} optimiser steps ({_n(plan.trainable)} trainable)",
+        f"{plan.train_steps} optimiser steps of global batch {plan.global_batch} ({_n(plan.trainable)} trainable)",
         plan.launcher,
         plan.estimates.get("training", "–"),
     )

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU smoke test at paper scale (perf/gpu_smoke.py): a LLaVA-1.5-7B-shaped model with random weights, bf16,
 # 336 px, 576 image tokens; no downloads. Batched generation at batch 1 and 64, the reference pass, a few
-# DPO steps with LoRA; prints tokens/s, s/step and peak GPU memory. Budget: 8 minutes on one H200.
+# DPO steps with LoRA; prints tokens/s, s/step and peak GPU memory. Budget: 8 minutes on one H200, then
+# 2 more for the 2-job local grid at the end.
 # Needs python with torch (CUDA), transformers, peft, accelerate; not trl, diffusers or openai.
 #   bash perf/gpu_smoke.sh [--json /tmp/gpu_smoke.json]      (extra arguments go to gpu_smoke.py)
 #   bash perf/gpu_smoke.sh --tiny                              (the CPU check: tiny config, measures nothing)
@@ -18,4 +19,14 @@ PY
 if command -v nvidia-smi >/dev/null 2>&1; then
   nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv,noheader || true
 fi
-exec timeout 480 "$PYTHON" "$here/gpu_smoke.py" "$@"
+timeout 480 "$PYTHON" "$here/gpu_smoke.py" "$@"
+# Then the cluster path on this GPU (docs/cluster.md): a 2-job grid, θ1 then θ2 of the tiny model, as processes of
+# submitit's local executor (needs the whole harness and submitit: pip install -e ".[cluster]"); ~2 minutes.
+if "$PYTHON" -c "import harness.cli, submitit" 2>/dev/null; then
+  grid="$(mktemp -d)"
+  timeout 300 "$PYTHON" -m harness.cli sweep --method sena --iters 2 --images-per-iter 8 --eval none \
+    --runs-dir "$grid/runs" --out "$grid/jobs" --executor local
+  "$PYTHON" -m harness.cli status "$grid/jobs"
+else
+  echo "gpu_smoke: the 2-job grid skipped (harness or submitit not importable)"
+fi

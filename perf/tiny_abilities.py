@@ -22,12 +22,9 @@ from __future__ import annotations
 import argparse
 import re
 
-WELL_FORMED = re.compile(r"^(What|Which|How|Is|Are|Where|Does|Do|Can)\b[^?]*\?$")
+from methods.common.questions import well_formed  # the check sena's stats and the leaderboard use
+
 FIRST_SCENE = 50_000  # far above the indices a default run draws
-
-
-def well_formed(q: str) -> bool:
-    return bool(WELL_FORMED.match(q.strip())) and "QUESTION" not in q and "Improved" not in q
 
 
 def about_scene(q: str, scene) -> bool:

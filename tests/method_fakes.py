@@ -26,7 +26,14 @@ class ScriptedBackend(Backend):
 
 def synthetic_context(seed: int = 0, iteration: int = 0) -> SynthesisContext:
     source = SyntheticSource(namespace="method-test")
-    return SynthesisContext(seed=seed, iteration=iteration, checkpoint="tiny", open_image=source.open, progress=False)
+    return SynthesisContext(
+        seed=seed,
+        iteration=iteration,
+        checkpoint="tiny",
+        open_image=source.open,
+        progress=False,
+        annotations=source.annotations,
+    )
 
 
 def synthetic_refs(n: int) -> list:
@@ -44,6 +51,7 @@ def evolve_small(run_dir, method: str, iters: int, overrides: list[str], **optio
             run_dir=run_dir,
             overrides=overrides,
             images_per_iter=4,
+            heldout_images=options.pop("heldout_images", 0),  # tests/test_heldout.py tests them
             evals=[],
             progress=False,
             **options,

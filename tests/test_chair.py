@@ -391,10 +391,10 @@ def test_evaluate_with_a_bad_prediction_file_leaves_no_results(tmp_path, monkeyp
     preds.write_text(line + "\n" + line)
     out = tmp_path / "out" / "results.json"
     with pytest.raises(HarnessError, match=r"preds\.jsonl:2: image_id 1 appears more than once"):
-        evaluate("chair", data_dir=data, predictions=preds, out=out)
+        evaluate("chair", data_dir=data, predictions=preds, out=out, own_data=True)  # excerpts: own data
     assert not out.exists() and not out.with_name("results.partial.json").exists()
     preds.write_text("".join(json.dumps({"image_id": i, "caption": CAPTIONS[str(i)]}) + "\n" for i in (1, 2)))
-    results = evaluate("chair", data_dir=data, predictions=preds, out=out)
+    results = evaluate("chair", data_dir=data, predictions=preds, out=out, own_data=True)
     # 1: 1 of 4 mentions wrong; 2: 2 of 3 → CHAIRs 100, CHAIRi 3/7.
     assert results.metrics["CHAIRs"] == pytest.approx(100.0)
     assert results.metrics["CHAIRi"] == pytest.approx(300 / 7)

@@ -1,5 +1,7 @@
 """CSR: the release's pruning and rank-based reward by hand, the paper variant, the search on the tiny model
-(kinds, counts, determinism), the CLIP requirement, bad options, and two iterations on the tiny model."""
+(kinds, counts, determinism), the CLIP requirement, bad options, and two iterations on the tiny model; and what
+must not drift from the official code (YiyangZhou/CSR @ 353de42): the 11 prompts, each image's prompt fixed
+across rounds, one image set every round, the training recipe (batch 1 per GPU, lr, epochs, LoRA)."""
 
 from __future__ import annotations
 
@@ -71,8 +73,101 @@ def test_cleaning_rules():
     assert csr.bad_sentence("There is a red circle.") is None
 
 
+# The 11 distinct questions of YiyangZhou/CSR @ 353de42 inference_csr/data/CSR-Prompt-Dataset-12k.json (12,856
+# prompts, each question 1,082-1,204 times), verbatim: the stray apostrophe of the first is the file's.
+OFFICIAL_QUESTIONS = {
+    "What is this photo about'?",
+    "Can you describe the main features of this image for me?",
+    "What's happening in the scene?",
+    "What do you see happening in this image?",
+    "What do you think is going on in this snapshot?",
+    "Write a detailed description of the given image.",
+    "What are the key elements in this picture?",
+    "Can you elaborate on the elements of the picture provided?",
+    "Analyze the image in a comprehensive and detailed manner.",
+    "Explain the visual content of the image in great detail.",
+    "Describe the following image.",
+}
+
+
 def test_questions_are_csrs_eleven():
-    assert len(csr.QUESTIONS) == 11 and csr.QUESTIONS[0] == "What is this photo about'?"
+    assert len(csr.QUESTIONS) == len(set(csr.QUESTIONS)) == 11
+    assert set(csr.QUESTIONS) == OFFICIAL_QUESTIONS
+
+
+def _ctx(run_seed: int, iteration: int):
+    # the evolve loop's context: its seed mixes in the iteration, run_seed is the run's --seed
+    return dataclasses.replace(
+        synthetic_context(seed=run_seed * 1000 + iteration), iteration=iteration, run_seed=run_seed
+    )
+
+
+def test_every_image_gets_one_of_the_eleven_and_keeps_it_every_round():
+    from harness.images import ImageRef
+
+    # images that carry annotation questions (as a LLaVA-665k file's do): the default still asks CSR's
+    refs = [ImageRef(f"coco/{k}.jpg", f"/x/coco/{k}.jpg", ("What color is the bus?",)) for k in range(300)]
+    method = csr.Csr()
+    rounds = [[method.question(r, _ctx(7, i)) for r in refs] for i in (1, 2, 3)]
+    assert rounds[0] == rounds[1] == rounds[2]  # fixed per image, as the released file fixes it
+    assert set(rounds[0]) == OFFICIAL_QUESTIONS  # all 11 in use over 300 images
+    assert [method.question(r, _ctx(8, 1)) for r in refs] != rounds[0]  # the run's seed draws them
+    own = csr.Csr(build_config(csr.Csr, ["question_source=annotation"]))
+    assert {own.question(r, _ctx(7, 2)) for r in refs} == {"What color is the bus?"}
+    assert own.question(ImageRef("a.jpg", "/x/a.jpg"), _ctx(7, 2)) in OFFICIAL_QUESTIONS
+
+
+def test_one_fixed_image_set_every_round(tmp_path):
+    from harness.images import open_source, sample_iterations
+    from tests.llava665k_fixture import make_llava665k
+
+    assert csr.Csr.images_per_iter == 12_856  # CSR-Prompt-Dataset-12k.json's prompts, one per COCO image
+    plan = csr.Csr().image_plan(12_856)
+    assert plan.same_every_iteration and dict(plan.quotas) == {"coco": 12_856}
+    json_path, root = make_llava665k(tmp_path)
+    split = sample_iterations(
+        open_source(str(json_path), image_root=str(root)), 3, 3, seed=1, plan=csr.Csr().image_plan(3)
+    )
+    ids = [[r.id for r in it] for it in split.iterations]
+    assert ids[0] == ids[1] == ids[2] and all(i.startswith("coco/") for i in ids[0])
+
+
+def test_recipe_is_the_official_one():
+    from harness.train.config import resolve_train_config
+
+    recipe = csr.Csr().train_recipe()
+    # scripts/run_train.sh: 1 per device × accumulation 1 on every GPU, lr 1e-7, 1 epoch, LoRA r128/α256, cosine
+    assert (recipe["per_device_batch_size"], recipe["global_batch_size"]) == (1, 0)
+    assert (recipe["learning_rate"], recipe["epochs"], recipe["lr_scheduler"]) == (1e-7, 1.0, "cosine")
+    assert (recipe["lora"], recipe["lora_r"], recipe["lora_alpha"], recipe["warmup_ratio"]) == (True, 128, 256, 0.03)
+    cfg, _ = resolve_train_config("llava-hf/llava-1.5-7b-hf", recipe, {})
+    assert [cfg.global_batch(n) for n in (1, 4, 8)] == [1, 4, 8]  # the global batch is the GPU count
+
+
+def test_plan_reads_the_global_batch_as_the_gpu_count(tmp_path):
+    from rich.console import Console
+
+    from harness.evolve import EvolveOptions
+    from harness.plan import plan_evolve, print_plan
+    from perf.gpu_smoke import llava_config
+
+    llava_config(tiny=False).save_pretrained(tmp_path)
+    plan = plan_evolve(EvolveOptions(method="csr", iters=3, model=str(tmp_path), evals=[]), gpus=8, gpu_memory_gib=80)
+    assert plan.images_per_iter == 12_856 and plan.global_batch == 8
+    assert plan.train_steps == -(-12_856 // 8)  # one step per 8 pairs (about one pair per image)
+    console = Console(record=True, width=200)
+    print_plan(plan, console)
+    assert "optimiser steps of global batch 8 " in console.export_text()
+
+
+def test_harness_methods_csr_shows_the_prompts_images_and_batch():
+    from harness.plugin_info import method_images, method_options, method_recipe, recipe_text
+
+    help_text = {o.name: o.help for o in method_options(csr.Csr)}["question_source"]
+    assert all(q in help_text for q in OFFICIAL_QUESTIONS)
+    assert "one fixed set of 12856 images" in method_images(csr.Csr)
+    assert "the same every iteration" in method_images(csr.Csr)
+    assert "global_batch_size=0 (per-device × GPUs: no accumulation)" in recipe_text(method_recipe(csr.Csr))
 
 
 def test_search_on_the_tiny_model_is_deterministic(tiny_policy):
@@ -131,6 +226,7 @@ def test_clip_is_required_off_the_tiny_model():
         ("clip_alpha=2", "0-1"),
         ("groups=0", "≥ 1"),
         ("objective=ipo", "dpo, mdpo"),
+        ("question_source=self", "csr, annotation"),
         ("beam=3", "accepted: "),
     ],
 )
@@ -142,6 +238,18 @@ def test_bad_options(override, needle):
 def test_two_iterations_on_the_tiny_model(tiny_path, tmp_path):
     run_dir = tmp_path / "csr"
     evolve_small(run_dir, "csr", 2, ["max_new_tokens=10", "max_sentences=3"])
+    # one fixed image set, the same in both rounds, recorded as such; every pair asks one of the 11, and an
+    # image asks the same question in both rounds
+    images = [json.loads((run_dir / f"iter{i}" / "images.json").read_text()) for i in (1, 2)]
+    assert images[0] == images[1] and len(images[0]) == 4
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["images"]["plan"]["same_every_iteration"] is True
+    prompts = [
+        {json.loads(line)["image"]: json.loads(line)["prompt"] for line in open(run_dir / f"iter{i}" / "pairs.jsonl")}
+        for i in (1, 2)
+    ]
+    assert set(prompts[0].values()) | set(prompts[1].values()) <= OFFICIAL_QUESTIONS
+    assert all(prompts[0][k] == prompts[1][k] for k in prompts[0].keys() & prompts[1].keys())
     for i in (1, 2):
         it = run_dir / f"iter{i}"
         stats = json.loads((it / "stats.json").read_text())

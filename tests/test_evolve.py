@@ -177,6 +177,7 @@ def _grow_opts(run_dir, iters: int, **kw) -> EvolveOptions:
         run_dir=run_dir,
         overrides=["max_new_tokens=16"],
         images_per_iter=4,
+        heldout_images=0,
         evals=[],
         progress=False,
         **kw,
@@ -214,6 +215,7 @@ def test_a_finished_run_grows_to_theta4_and_keeps_theta1_to_theta3_byte_identica
                 run_dir=run_dir,
                 overrides=["max_new_tokens=17"],
                 images_per_iter=4,
+                heldout_images=0,
                 evals=[],
                 progress=False,
             )
@@ -226,6 +228,7 @@ def test_a_finished_run_grows_to_theta4_and_keeps_theta1_to_theta3_byte_identica
                 run_dir=run_dir,
                 overrides=["max_new_tokens=16"],
                 images_per_iter=5,
+                heldout_images=0,
                 evals=[],
                 progress=False,
             )
@@ -243,7 +246,10 @@ def test_a_finished_run_grows_to_theta4_and_keeps_theta1_to_theta3_byte_identica
         ({"train_overrides": {"learning_rate": float("nan")}}, r"--train learning_rate=nan: expected a finite number"),
         ({"train_overrides": {"learning_rate": -1e-6}}, r"--train learning_rate=-1e-06: expected a finite number > 0"),
         ({"train_overrides": {"epochs": 0.0}}, r"--train epochs=0.0: expected a finite number > 0"),
-        ({"train_overrides": {"global_batch_size": 0}}, r"--train global_batch_size=0: expected an integer >= 1"),
+        (
+            {"train_overrides": {"global_batch_size": -1}},
+            r"--train global_batch_size=-1: expected an integer >= 1, or 0 for per_device_batch_size × processes",
+        ),
         ({"method": "clip_filter", "overrides": ["h_std=nan"]}, r"--set h_std=nan: expected a finite number"),
         ({"run_id": "a/b"}, r"--run-id a/b: a folder name"),
         ({"images": "FOLDER3", "images_per_iter": 2}, r"image source has 3 images; 3 iterations × 2 need 6"),

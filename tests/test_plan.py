@@ -131,4 +131,6 @@ def test_plan_of_the_tiny_run_counts_the_evaluations_and_estimates_from_recorded
     (shapes,) = plan.evaluations
     assert shapes["models"] == 3 and shapes["generations"] > 0 and shapes["judge_calls"] == 0
     if recorded_throughputs():  # perf/README.md records tiny/cpu rates: the stages get estimates
-        assert plan.estimates["synthesis"].startswith("≤ ~") and "training" in plan.estimates
+        # from whole measured synthesis stages (a default sena iteration took 13-21 s), not the max_new_tokens bound
+        assert plan.estimates["synthesis"].startswith("~") and plan.estimates["synthesis"].endswith(" s")
+        assert "training" in plan.estimates

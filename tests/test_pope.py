@@ -234,11 +234,12 @@ def test_harness_eval_scores_a_prediction_file_and_writes_nothing_on_bad_input(t
     )
     out = tmp_path / "res" / "results.json"
     with pytest.raises(HarnessError, match=r"answers\.jsonl:12: question_id 3 appears more than once"):
-        evaluate("pope", data_dir=FIXTURE, predictions=preds, out=out)
+        evaluate("pope", data_dir=FIXTURE, predictions=preds, out=out, own_data=True)  # crafted data: own data
     assert not out.exists() and not out.with_name("results.partial.json").exists()
     preds.write_text("".join(json.dumps({"question_id": int(k), "text": v}) + "\n" for k, v in ANSWERS.items()))
-    results = evaluate("pope", data_dir=FIXTURE, predictions=preds, out=out)
+    results = evaluate("pope", data_dir=FIXTURE, predictions=preds, out=out, own_data=True)
     assert results.metrics["F1"] == pytest.approx(50.0)
+    assert results.protocol["data_version"].startswith("own data (--own-data), not pope's release")
     stored = json.loads(out.read_text())
     assert stored["protocol"]["benchmark"] == "pope" and stored["metrics"]["F1"] == pytest.approx(50.0)
 

@@ -224,6 +224,7 @@ def test_seva_default_run_records_its_recipe_and_trains_lora_with_the_projector(
             images=str(json_path),
             image_root=str(root),
             images_per_iter=6,
+            heldout_images=0,  # the mini LLaVA file holds just enough images
             evals=[],
             run_dir=run_dir,
             progress=False,

@@ -8,6 +8,7 @@ import json
 import random
 
 import pytest
+import torch
 from PIL import Image
 
 import methods.stic.method as stic
@@ -111,13 +112,61 @@ def test_objective_and_recipe():
         ("corrupt=blur", "paper, released"),
         ("rejected_logp=x", "likelihood, released_code"),
         ("objective=kto", "dpo, mdpo"),
-        ("stage2=true", "cannot run"),
+        ("stage2=maybe", "expected true or false"),
         ("temperature=0.2", "accepted: "),
     ],
 )
 def test_bad_options(override, needle):
     with pytest.raises(HarnessError, match=needle):
         build_config(stic.Stic, [override])
+
+
+def test_two_stages_as_published():
+    """Stage 1: DPO + (1/1024)·SFT on the iteration's pairs; stage 2 (finetune_lora.sh): token-mean SFT on its own
+    samples, lr 2e-5, global batch 32, 1 epoch, max length 2048; the published row on the released variant."""
+    one, two = stic.Stic().training_stages()
+    assert (one.name, one.pairs, one.objective.dpo_weight) == ("stage1", "synthesized", 1.0)
+    assert (two.name, two.pairs) == ("stage2", "own")
+    obj = two.objective
+    assert (obj.dpo_weight, obj.sft_weight, obj.sft_norm) == (0.0, 1.0, "token_mean")
+    assert two.recipe == {
+        "learning_rate": 2e-5,
+        "global_batch_size": 32,
+        "per_device_batch_size": 16,
+        "epochs": 1.0,
+        "max_length": 2048,
+    }
+    assert [s.name for s in stic.Stic(build_config(stic.Stic, ["stage2=false"])).training_stages()] == ["stage1"]
+    (row,) = stic.Stic.reported
+    assert row.variant == "released" and row.table == "sena-table4"
+
+
+def test_stage_two_samples_are_instruction_data_with_the_own_description():
+    from methods.stic.prompts import SIMPLE
+
+    backend = ScriptedBackend(lambda r, i: f"There is a shape {i}.")
+    refs = synthetic_refs(5)
+    ctx = synthetic_context()
+    out = stic.Stic().stage_pairs("stage2", backend, refs, ctx)
+    assert len(backend.calls) == 1 and all(r.prompt in SIMPLE and r.noise_step is None for r in backend.calls[0])
+    assert len(out.pairs) == 5 and out.counts["with_instruction_data"] == 5
+    for pair in out.pairs:
+        truth = {q: a for q, a in ctx.annotations(type(refs[0])(pair.image)) if q}
+        head, question = pair.prompt.split("\n\n", 1)
+        assert head.startswith("Image description:\nThere is a shape ")
+        assert truth[question] == pair.chosen and pair.rejected == ""
+
+
+def test_the_token_mean_sft_term_by_hand():
+    from harness.method import TrainingObjective
+    from harness.train.objectives import objective_loss
+
+    obj = TrainingObjective(dpo_weight=0.0, sft_weight=1.0, sft_norm="token_mean")
+    tokens = torch.tensor([[-1.0, -2.0, 0.0], [-0.5, 0.0, 0.0]])
+    pol = {"chosen": tokens.sum(1), "chosen_tokens": tokens, "chosen_count": torch.tensor([2.0, 1.0])}
+    ref = {"chosen": torch.tensor([-3.0, -0.5])}
+    loss, terms = objective_loss(obj, pol, ref, torch.tensor([0.0, 0.0]))
+    assert loss.item() == pytest.approx(3.5 / 3)  # mean over the 3 answer tokens, not the mean of sums (1.75)
 
 
 def test_two_iterations_on_the_tiny_model(tiny_path, tmp_path):
@@ -129,5 +178,9 @@ def test_two_iterations_on_the_tiny_model(tiny_path, tmp_path):
         train = json.loads((it / "train.json").read_text())
         assert (it / "checkpoint" / "config.json").is_file()
         if pairs:
-            assert train["steps"] >= 1 and train["objective"]["name"] == "stic"
-            assert "objective/sft" in train["final_log"]
+            one, two = train["stages"]
+            assert one["steps"] >= 1 and one["objective"]["name"] == "stic"
+            assert "objective/sft" in one["final_log"]
+            samples = (it / "stage-stage2" / "pairs.jsonl").read_text().splitlines()
+            assert len(samples) >= 1 and two["objective"]["sft_norm"] == "token_mean" and two["steps"] >= 1
+            assert all(json.loads(x)["prompt"].startswith("Image description:\n") for x in samples)

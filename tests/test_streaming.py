@@ -75,6 +75,8 @@ def _evolve(run_dir, *, kill_at=None, chunk=4, images=None, per_iter=12):
         "sq_max_new_tokens=12",
         "--chunk-images",
         str(chunk),
+        "--heldout-images",
+        "0",
         "--run-dir",
         str(run_dir),
     ] + (["--images", str(images)] if images else [])
@@ -145,6 +147,7 @@ def test_images_that_vanish_or_are_corrupt_mid_stream_are_skipped_and_counted(ti
         iters=1,
         images=str(folder),
         images_per_iter=12,
+        heldout_images=0,
         evals=[],
         run_dir=run,
         overrides=["max_new_tokens=12", "sq_max_new_tokens=12"],

@@ -47,6 +47,21 @@ def _load_coco(path: Path):
         raise HarnessError(f"{path}: not a readable COCO annotation file ({type(exc).__name__}: {exc})") from None
 
 
+def instance_classes(instances, image_id: int, vocab: CocoVocabulary, where: Path | str) -> set[str]:
+    """The classes of one image's instance annotations (a pycocotools ``COCO`` of an instances file), each
+    category name through the synonym list; an unknown category id or name is an error naming ``where``."""
+    names = {cat["id"]: cat["name"] for cat in instances.dataset.get("categories", [])}
+    classes: set[str] = set()
+    for ann in instances.imgToAnns.get(image_id, []):
+        name = names.get(ann["category_id"])
+        if name is None:
+            raise HarnessError(
+                f"{where}: annotation {ann.get('id')} of image {image_id} has an unknown category_id {ann['category_id']}"
+            )
+        classes.add(vocab.class_of_category(name, str(where)))
+    return classes
+
+
 def ground_truth(
     annotation_dir: Path,
     image_ids: Iterable[int],
@@ -64,17 +79,8 @@ def ground_truth(
         instances = _load_coco(instances_path)
         captions = _load_coco(captions_path)
         here = [i for i in todo if i in instances.imgs or i in captions.imgs]
-        names = {cat["id"]: cat["name"] for cat in instances.dataset.get("categories", [])}
         for image_id in here:
-            classes: set[str] = set()
-            for ann in instances.imgToAnns.get(image_id, []):
-                name = names.get(ann["category_id"])
-                if name is None:
-                    raise HarnessError(
-                        f"{instances_path}: annotation {ann.get('id')} of image {image_id} has an "
-                        f"unknown category_id {ann['category_id']}"
-                    )
-                classes.add(vocab.class_of_category(name, str(instances_path)))
+            classes = instance_classes(instances, image_id, vocab, instances_path)
             for ann in captions.imgToAnns.get(image_id, []):
                 classes.update(caption_mentions(ann["caption"]).classes)
             found[image_id] = classes

@@ -272,6 +272,24 @@ class LlavaWild(Benchmark):
 
     # -- scoring ---------------------------------------------------------------------------
 
+    def metrics_from_records(self, records: Sequence[dict[str, Any]]) -> dict[str, float]:
+        """The headline numbers of ``score`` recomputed from its per-item records (any subset or resample of
+        them): each run's official relative scores from the reviews it answered, then their mean over runs.
+        ``harness compare --judge A --judge B`` resamples records with it for the headline's interval."""
+        runs = max((len(rec.get("runs") or ()) for rec in records), default=0)
+        per_run = [
+            run_metrics(
+                [
+                    (rec["category"], run["tuple"])
+                    for rec in records
+                    for run in rec["runs"]
+                    if run.get("run") == r and run.get("tuple") is not None
+                ]
+            )
+            for r in range(runs)
+        ]
+        return mean_and_std([m for m in per_run if m])[0]
+
     def judge_content(self, item: BenchItem, prediction: str) -> str:
         """The review request's user message for one item (official layout and rule)."""
         cap_str = caption_text(item.meta["caption"])

@@ -166,7 +166,9 @@ class MMBenchBenchmark(Benchmark):
             scorer_source=(
                 "open-compass/VLMEvalKit f628ed15d66e (2024-11): vlmeval/dataset/utils/multiple_choice.py "
                 "mcq_circular_eval/eval_circular_group/extract_answer_from_item, "
-                "vlmeval/utils/matching_util.py can_infer (2024 rules)"
+                "vlmeval/utils/matching_util.py can_infer (2024 rules); extractor max_tokens "
+                f"{JUDGE_MAX_TOKENS}: vlmeval/api/gpt.py OpenAIWrapper's default there (run.py passes none; "
+                "2048 only from 43af13e0, 2025-02-20)"
             ),
             judge_model=self.judge_model,
             judge_temperature=JUDGE_TEMPERATURE,
@@ -438,6 +440,11 @@ class MMBenchBenchmark(Benchmark):
                     "hit": hits,
                     "correct": bool(decided.pop()) if len(decided) == 1 else None,  # None: runs disagree or none
                     "status": [run[gi].status for run in results],
+                    # per run: why this group's judgement is not the judge's own (never answered, or a random letter
+                    # after unreadable extractor answers); None where it is (read by judge agreement, issue 28)
+                    "judge_failures": [
+                        run[gi].status if run[gi].missing or run[gi].guessed else None for run in results
+                    ],
                     "runs": [run[gi].rows for run in results],
                 }
             )

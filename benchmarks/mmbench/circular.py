@@ -38,7 +38,9 @@ from harness.judge.types import Judge, JudgeModelNotFound, JudgeReply, JudgeRequ
 COPY_STRIDE = 1_000_000
 JUDGE_ATTEMPTS = 3  # VLMEvalKit: ``retry = 3`` in extract_answer_from_item
 JUDGE_TEMPERATURE = 0.0  # VLMEvalKit OpenAI wrapper default
-JUDGE_MAX_TOKENS = 1024  # what VLMEvalKit's 2024 MCQ evaluation sends the extractor
+# What VLMEvalKit's MCQ evaluation sends the extractor at f628ed15d66e (2024-11-29): run.py's judge_kwargs set
+# no max_tokens, so vlmeval/api/gpt.py OpenAIWrapper's default 1024 applies (2048 since 43af13e0, 2025-02-20)
+JUDGE_MAX_TOKENS = 1024
 DEFAULT_RANDOM_SEED = 0  # seed of the official random-letter fallback (unseeded in VLMEvalKit)
 
 

@@ -257,6 +257,36 @@ class MMHal(Benchmark):
 
     # -- scoring ---------------------------------------------------------------------------
 
+    def metrics_from_records(self, records: Sequence[dict[str, Any]]) -> dict[str, float]:
+        """The numbers of ``score`` recomputed from its per-item records (any subset or resample of them): each
+        run's official ratings (0 when unparseable, none where never answered), then the mean over runs.
+        ``harness compare --judge A --judge B`` resamples records with it for the headline's interval."""
+        kinds: dict[int, set] = {}
+        for rec in records:
+            kinds.setdefault(int(rec["type_index"]), set()).add(rec.get("question_type"))
+        names = {k: (next(iter(v)) if len(v) == 1 and None not in v else f"type{k}") for k, v in kinds.items()}
+        runs = max((len(rec.get("runs") or ()) for rec in records), default=0)
+        per_run = []
+        for r in range(runs):
+            rated = [
+                (int(rec["type_index"]), run["official_rating"])
+                for rec in records
+                for run in rec["runs"]
+                if run.get("run") == r and run.get("official_rating") is not None
+            ]
+            if not rated:
+                continue
+            metrics = {
+                "average_score": sum(s for _, s in rated) / len(rated),
+                "hallucination_rate": sum(1 for _, s in rated if s < 3) / len(rated),
+            }
+            for k in sorted(names):
+                of_type = [s for t, s in rated if t == k]
+                if of_type:
+                    metrics[f"average_score/{names[k]}"] = sum(of_type) / len(of_type)
+            per_run.append(metrics)
+        return mean_and_std(per_run)[0]
+
     def judge_content(self, item: BenchItem, prediction: str) -> str:
         """The judge's user message for one item (the official template, filled positionally)."""
         return prompts.TEMPLATE.format(

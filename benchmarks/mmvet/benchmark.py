@@ -126,6 +126,11 @@ def _ordered_keys(items: Sequence[BenchItem]) -> list[str]:
     return [c for c, _ in caps.most_common()] + ["total"] + [c for c, _ in combos.most_common()]
 
 
+def _run_score(record: dict[str, Any], run: int) -> float | None:
+    """The official score of one record in judge run ``run`` (None: never answered in that run)."""
+    return next((r.get("score") for r in record.get("runs") or () if r.get("run") == run), None)
+
+
 def _np_round(value: float, places: int = 1) -> float:
     """numpy's rounding, which the official script gets from ``round(np.float64, 1)``."""
     return float(np.round(np.float64(value), places))
@@ -268,6 +273,15 @@ class MMVet(Benchmark):
             run_index=run,
             attempt=attempt,
         )
+
+    def metrics_from_records(self, records: Sequence[dict[str, Any]]) -> dict[str, float]:
+        """The numbers of ``score`` recomputed from its per-item records (any subset or resample of them): each
+        run's official scores (0.0 after the retry ladder, none where never answered), then the mean over runs.
+        ``harness compare --judge A --judge B`` resamples records with it for the headline's interval."""
+        items = [BenchItem(str(rec["id"]), None, "", {"capability": list(rec["capability"])}) for rec in records]
+        runs = max((len(rec.get("runs") or ()) for rec in records), default=0)
+        per_run = [run_metrics(items, [_run_score(rec, r) for rec in records]) for r in range(runs)]
+        return mean_and_std([m for m in per_run if m])[0]
 
     def score(
         self, items: Sequence[BenchItem], predictions: dict[str, str], judge: Judge | None, *, runs: int = 1

@@ -107,6 +107,7 @@ class ObjHalBenchmark(Benchmark):
             model="LLaVA-1.5-13B",
             values={"objhal/response_hall": 46.3, "objhal/object_hall": 22.6},
             note="GPT-based object extraction (extraction='llm'), not the rule-based default",
+            judges={"objhal": "gpt-3.5-turbo-0613"},  # the extraction model of the authors' script (llm.py)
         ),
     )
 

@@ -14,7 +14,10 @@ questions by ``question_id`` (the official script zips by position and silently 
 headline ``F1`` is the unweighted mean of the per-split F1 ×100, the number LLaVA-1.5 reports
 (85.9 for LLaVA-1.5-7B and -13B, ``docs/MODEL_ZOO.md`` at c121f0432da2); ``Accuracy``, ``Precision``,
 ``Recall`` and ``Yes-ratio`` are the same means; per-split values are under ``<split>/<metric>``.
-Predictions: LLaVA's answer JSONL (``question_id`` and ``text`` per line).
+Predictions: LLaVA's answer JSONL (``question_id`` and ``text`` per line), read as they are: ids in
+LLaVA's scheme (the split in the id), or POPE's own per-split ids with the split given by a ``category``
+(or ``split``) field per row, or by ``--set split=<name>`` for a file of one split (benchmarks/pope/data.py,
+docs/data.md). ``split`` scores one split only; its result says so, and its headline is that split's F1.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 
 from benchmarks.common.data_sources import coco_val2014_images_source
 from benchmarks.common.jsonl import int_field, iter_jsonl, keyed_predictions
-from benchmarks.pope.data import ID_OFFSET, SPLITS, VERSIONS, read_label_file
+from benchmarks.pope.data import SPLITS, VERSIONS, answer_key, read_label_file
 from benchmarks.pope.parse import PARSERS, parser, split_metrics
 from harness.atomic import write_jsonl
 from harness.benchmark import (
@@ -58,10 +61,15 @@ class PopeBenchmark(Benchmark):
     description = "POPE (COCO random/popular/adversarial): F1 (mean over splits), Accuracy, Yes-ratio; no judge"
     needs_judge = False
     predictions_filename = "answers.jsonl"
+    option_help = {
+        "split": "all (default: the three splits, headline = their mean F1) or adversarial, random, popular: that "
+        "split alone; an answer file of one split may then use POPE's own question ids (docs/data.md)",
+    }
     columns = (
         LeaderboardColumn("POPE F1", "F1", headline=True, order=60),
         LeaderboardColumn("POPE Acc", "Accuracy", order=60),
-        LeaderboardColumn("POPE Yes %", "Yes-ratio", order=60),
+        # the share of yes answers: the labels are half yes, so neither direction is better
+        LeaderboardColumn("POPE Yes %", "Yes-ratio", order=60, unranked=True),
     )
     reported = (
         ReportedNumbers(
@@ -86,16 +94,21 @@ class PopeBenchmark(Benchmark):
         parser: str = "official",
         image_root: Path | None = None,
         max_new_tokens: int = 128,
+        split: str = "all",
     ) -> None:
         """``version``: ``llava`` (default) or ``current`` question files. ``prompt_suffix``: one of
         llava, none, yes-or-no, vcd. ``parser``: official (default), lmms-eval or vlmevalkit.
-        ``image_root``: COCO val2014 images (default ``<data_dir>/val2014``)."""
+        ``image_root``: COCO val2014 images (default ``<data_dir>/val2014``). ``split``: ``all`` (default, the
+        three splits and the mean LLaVA-1.5 reports) or one split, scored alone (an answer file of that split
+        may use POPE's own question ids)."""
         if version not in VERSIONS:
             raise HarnessError(f"pope: version {version!r} unknown; choose one of {', '.join(VERSIONS)}")
         if prompt_suffix not in SUFFIXES:
             raise HarnessError(f"pope: prompt_suffix {prompt_suffix!r} unknown; choose one of {', '.join(SUFFIXES)}")
         if parser not in PARSERS:
             raise HarnessError(f"pope: parser {parser!r} unknown; choose one of {', '.join(PARSERS)}")
+        if split != "all" and split not in SPLITS:
+            raise HarnessError(f"pope: split {split!r} unknown; choose all or one of {', '.join(SPLITS)}")
         if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
             raise HarnessError(f"pope: max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
         self.version = version
@@ -103,6 +116,11 @@ class PopeBenchmark(Benchmark):
         self.parser = parser
         self.image_root = Path(image_root) if image_root is not None else None
         self.max_new_tokens = max_new_tokens
+        self.split = split
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return SPLITS if self.split == "all" else (self.split,)
 
     # ----------------------------------------------------------------- protocol and data
     def protocol(self) -> ProtocolCard:
@@ -123,10 +141,17 @@ class PopeBenchmark(Benchmark):
             )
         if self.prompt_suffix != "llava":
             deviations.append(f"prompt suffix {self.prompt_suffix!r} instead of LLaVA-1.5's.")
+        only = ""
+        if self.split != "all":
+            only = f", the {self.split} split only"
+            deviations.append(
+                f"split {self.split!r} only: the headline F1 is this split's, not the mean over the three splits "
+                "that LLaVA-1.5 reports."
+            )
         return ProtocolCard(
             benchmark=self.name,
             data_version=f"RUCAIBox/POPE@{v.commit[:12]} output/coco ({self.version}: "
-            f"{sum(v.questions.values())} questions)",
+            f"{sum(v.questions[s] for s in self.splits)} questions{only})",
             scorer_source=(
                 f"RUCAIBox/POPE@3df3ba1b110e evaluate.py = haotian-liu/LLaVA@{LLAVA_COMMIT[:12]} "
                 f"llava/eval/eval_pope.py; parser {self.parser!r}; headline = mean of per-split F1 ×100"
@@ -134,7 +159,7 @@ class PopeBenchmark(Benchmark):
             judge_model=None,
             prompt_version=f"suffix {self.prompt_suffix!r}: {SUFFIXES[self.prompt_suffix]!r}",
             generation=self.generation_params(),
-            reference_numbers={"LLaVA-1.5-7B F1": 85.9, "LLaVA-1.5-13B F1": 85.9},
+            reference_numbers={"LLaVA-1.5-7B F1": 85.9, "LLaVA-1.5-13B F1": 85.9} if self.split == "all" else {},
             deviations=deviations,
         )
 
@@ -169,7 +194,7 @@ class PopeBenchmark(Benchmark):
         root = self.image_root or data_dir / "val2014"
         suffix = SUFFIXES[self.prompt_suffix]
         items = []
-        for split in SPLITS:
+        for split in self.splits:
             for q in read_label_file(data_dir / v.path(split), split):
                 items.append(
                     BenchItem(
@@ -183,26 +208,40 @@ class PopeBenchmark(Benchmark):
 
     # ----------------------------------------------------------------- predictions
     def read_predictions(self, path: Path, items: Sequence[BenchItem]) -> dict[str, str]:
-        """LLaVA's answer JSONL: ``question_id`` (int) and ``text`` (the answer) per line, one per item."""
+        """LLaVA's answer JSONL: ``question_id`` (int) and ``text`` (the answer) per line, one per item; the ids in
+        LLaVA's scheme, or POPE's per split with the split given (``answer_key``)."""
         path = Path(path)
         known = {item.id for item in items}
+        option = None if self.split == "all" else self.split
 
         def rows():
             for lineno, row in iter_jsonl(path, "predictions file"):
                 where = f"{path}:{lineno}"
-                key = str(int_field(row, "question_id", where))
+                qid = int_field(row, "question_id", where)
+                given = row.get("category", row.get("split", option))
+                key = answer_key(qid, given, where)
                 text = row.get("text")
                 if not isinstance(text, str):
-                    raise HarnessError(f"{where}: question_id {key}: missing or non-string field 'text'")
+                    raise HarnessError(f"{where}: question_id {qid}: missing or non-string field 'text'")
                 if key not in known:
+                    scope = "" if self.split == "all" else f", split {self.split!r}"
                     raise HarnessError(
-                        f"{where}: question_id {key} is not a POPE question of version {self.version!r} "
-                        f"(ids: adversarial 1.., random {ID_OFFSET['random'] + 1}.., popular "
-                        f"{ID_OFFSET['popular'] + 1}..)"
+                        f"{where}: question_id {qid}{f' ({given})' if given else ''} is not a POPE question of "
+                        f"version {self.version!r}{scope} (ids: LLaVA's scheme adversarial 1.., random 10000001.., "
+                        "popular 20000001..; or POPE's own per split, with the split in a 'category' field or "
+                        "--set split=NAME; docs/data.md)"
                     )
                 yield where, key, text
 
-        return keyed_predictions(path, items, rows(), "question_id", "answer")
+        try:
+            return keyed_predictions(path, items, rows(), "question_id", "answer")
+        except HarnessError as exc:
+            if option is None and "no answer for id" in str(exc):
+                raise HarnessError(
+                    f"{exc} (an answer file of one split with POPE's own question ids needs its split: "
+                    "--set split=NAME, or a 'category' field per row)"
+                ) from None
+            raise
 
     def write_predictions(self, path: Path, items: Sequence[BenchItem], predictions: dict[str, str]) -> None:
         rows = []

@@ -15,7 +15,10 @@ Versions (file SHA-256 at each commit):
 
 Item ids are LLaVA-1.5's question ids (``playground/data/eval/pope/llava_pope_test.jsonl``):
 ``offset + question_id`` with offsets 0 (adversarial), 10,000,000 (random), 20,000,000 (popular),
-in that order, so LLaVA's own answer files are read as they are.
+in that order, so LLaVA's own answer files are read as they are. An answer row may instead carry
+POPE's own per-split ``question_id`` (1..3000 in each ``coco_pope_<split>.json``) with its split
+given: a ``category`` field (the name LLaVA's question file uses) or ``split`` field on the row, or
+the benchmark option ``split`` for a file holding one split (``answer_key``; docs/data.md).
 """
 
 from __future__ import annotations
@@ -73,6 +76,30 @@ VERSIONS = {
         note="POPE's current HEAD (3,000 random questions; not what LLaVA-1.5's numbers used)",
     ),
 }
+
+
+def split_of(item_id: int) -> str | None:
+    """The split a LLaVA-scheme id belongs to (None: outside every split's range)."""
+    for split, offset in sorted(ID_OFFSET.items(), key=lambda kv: -kv[1]):
+        if offset < item_id < offset + 10_000_000:
+            return split
+    return None
+
+
+def answer_key(question_id: int, given: str | None, where: str) -> str:
+    """The item id of an answer row: ``question_id`` in LLaVA's scheme (the split read from the id), or POPE's
+    per-split id (below 10,000,000) mapped with the split ``given`` by the row or the ``split`` option. A split
+    that contradicts a LLaVA-scheme id is an error naming the line."""
+    if given is not None and given not in SPLITS:
+        raise HarnessError(f"{where}: split {given!r} unknown; POPE's splits: {', '.join(SPLITS)}")
+    in_id = split_of(question_id)
+    if question_id >= 10_000_000 or given is None:  # LLaVA's scheme (adversarial's offset is 0: both schemes agree)
+        if given is not None and in_id is not None and in_id != given:
+            raise HarnessError(
+                f"{where}: question_id {question_id} is a {in_id} id in LLaVA's scheme, but the row's split is {given!r}"
+            )
+        return str(question_id)
+    return str(ID_OFFSET[given] + question_id)
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,14 @@ def mark_answer(question: str, answer: str, scene: Scene) -> AnswerMark:
     partners = {SKEWED.partner(k) for k in present} - {None}
     wrong = [m for m, h in zip(d.mentions, d.hallucinated) if h]
     prior = sum(m.split()[-1] not in present and m.split()[-1] in partners for m in wrong)
-    return AnswerMark(score=round(d.score, 4), hallucinated=len(wrong), from_prior=prior, mentions=len(d.mentions))
+    return AnswerMark(
+        score=round(d.score, 4),
+        hallucinated=len(wrong),
+        from_prior=prior,
+        mentions=len(d.mentions),
+        covered=len(d.covered),
+        hallucinated_objects=tuple(wrong),
+    )
 
 
 class SyntheticPairAuditor:

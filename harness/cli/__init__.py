@@ -1,7 +1,7 @@
 """The ``harness`` command line (Typer). Thin: parse, call the engine, print with rich.
 
 One module per command group: plugin_cmds (methods, benchmarks), run_cmds (evolve, plan,
-reproduce), eval_cmds (eval, leaderboard, compare), audit_cmds (audit), data_cmds (data pull/check), tiny_cmds (tiny info/rebuild); app.py holds the
+reproduce), cluster_cmds (sweep, status: grids as scheduler jobs), eval_cmds (eval, leaderboard, compare), judge_cmds (rejudge, compare --judge), audit_cmds (audit), inspect_cmds (inspect), data_cmds (data pull/check), tiny_cmds (tiny info/rebuild); app.py holds the
 Typer apps they register on and what they share, parsing.py the key=value options.
 """
 
@@ -10,8 +10,11 @@ Typer apps they register on and what they share, parsing.py the key=value option
 from harness.cli.app import app
 from harness.cli import plugin_cmds  # noqa: F401
 from harness.cli import run_cmds  # noqa: F401
+from harness.cli import cluster_cmds  # noqa: F401
 from harness.cli import eval_cmds  # noqa: F401
+from harness.cli import judge_cmds  # noqa: F401
 from harness.cli import audit_cmds  # noqa: F401
+from harness.cli import inspect_cmds  # noqa: F401
 from harness.cli import data_cmds  # noqa: F401
 from harness.cli import tiny_cmds  # noqa: F401
 

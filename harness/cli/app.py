@@ -16,7 +16,7 @@ app = typer.Typer(
     help="Run and compare self-evolution alignment methods for LLaVA-family models, "
     "and score every iteration with the benchmarks' official scorers.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (README, "Shell completion")
     pretty_exceptions_enable=False,
 )
 data_app = typer.Typer(

@@ -1,4 +1,5 @@
-"""`harness eval`, `harness leaderboard` and `harness compare`: scores, the board, paired comparisons."""
+"""`harness eval`, `harness leaderboard` and `harness compare`: scores, the board, paired comparisons (of two models,
+or with --judge of two judges: harness/cli/judge_cmds.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import typer
 from rich.console import Console
 
 from harness.cli.app import app, console_for_output, help_epilog_command, user_errors
+from harness.cli.config_file import config_option
 from harness.cli.parsing import parse_bench_sets
 from harness.errors import HarnessError
 
@@ -32,6 +34,7 @@ def _declared_option_values() -> str | None:
 @app.command("eval", cls=help_epilog_command(_declared_option_values))
 @user_errors
 def eval_cmd(
+    config: Optional[Path] = config_option(),
     bench: str = typer.Option(..., "--bench", "-b", help="Registered benchmark (see `harness benchmarks`)."),
     model: Optional[str] = typer.Option(
         None,
@@ -39,6 +42,12 @@ def eval_cmd(
         "of the stored runs without a result for this benchmark, then θ0.",
     ),
     data_dir: Optional[Path] = typer.Option(None, help="The benchmark's data (default: data/<bench>)."),
+    own_data: bool = typer.Option(
+        False,
+        "--own-data",
+        help="The files in --data-dir are your own, not the benchmark's release: they are not checked against the "
+        "release's checksums (otherwise a mismatch is an error, exit 2), and the result names them as yours.",
+    ),
     predictions: Optional[Path] = typer.Option(
         None, help="Score this predictions file (official format); no generation."
     ),
@@ -52,13 +61,20 @@ def eval_cmd(
     ),
     judge_runs: int = typer.Option(3, help="Judge runs per item (the paper averages 3)."),
     judge_concurrency: int = typer.Option(16, help="Concurrent judge requests."),
-    no_judge_cache: bool = typer.Option(False, help="Bypass the judge cache."),
+    judge_cache: bool = typer.Option(
+        True, "--judge-cache/--no-judge-cache", help="Use the judge cache (--no-judge-cache bypasses it)."
+    ),
     dry_run: bool = typer.Option(False, help="Print the number of judge calls and the estimated cost; call nothing."),
     max_cost: Optional[float] = typer.Option(None, help="Stop before the judge spend passes this many USD."),
     out: Optional[Path] = typer.Option(None, help="Results file (default: next to the run, or results/<model>/)."),
     runs_dir: Path = typer.Option(Path("runs"), help="Folder holding run directories."),
     backend: str = typer.Option("hf", help="Generation backend."),
-    batch_size: int = typer.Option(16, help="Generation batch size (hf backend)."),
+    gen_batch_size: Optional[int] = typer.Option(
+        None, "--gen-batch-size", help="Generation batch size of the hf backend, as evolve's (default 16)."
+    ),
+    batch_size: Optional[int] = typer.Option(
+        None, "--batch-size", hidden=True, help="The older spelling of --gen-batch-size."
+    ),
     chunk_items: int = typer.Option(
         256,
         help="Items per journaled chunk of generation: a killed run's rerun generates only "
@@ -88,7 +104,13 @@ def eval_cmd(
     partial state goes to results.partial.json, and rerunning the same command asks only for those.
     """
     from harness.evaluate import IncompleteResultError, evaluate, pending_models, resolve_model, results_path
+    from harness.options import at_least
 
+    if gen_batch_size is not None and batch_size is not None:
+        raise HarnessError("--gen-batch-size and --batch-size are two spellings of one option; give one")
+    typed, batch_size = ("--batch-size", batch_size) if batch_size is not None else ("--gen-batch-size", gen_batch_size)
+    batch_size = 16 if batch_size is None else batch_size
+    at_least(typed, batch_size, 1)  # named as typed
     bench_options = parse_bench_sets(bench, list(sets))
     data = data_dir or Path("data") / bench
     common = dict(
@@ -97,7 +119,7 @@ def eval_cmd(
         judge_base_url=judge_base_url,
         judge_runs=judge_runs,
         judge_concurrency=judge_concurrency,
-        use_cache=not no_judge_cache,
+        use_cache=judge_cache,
         max_cost=max_cost,
         dry_run=dry_run,
         backend=backend,
@@ -109,6 +131,7 @@ def eval_cmd(
         runs_dir=runs_dir,
         results_dir=Path("results"),
         bench_options=bench_options or None,
+        own_data=own_data,
     )
     if predictions is not None or model is not None:
         ref = resolve_model(model, runs_dir) if model is not None else None  # None: keyed by the file's content
@@ -185,17 +208,46 @@ def leaderboard_cmd(
 @app.command("compare")
 @user_errors
 def compare_cmd(
-    a: Path = typer.Argument(..., help="Model A: a results.json, results/<model>, or runs/<run>/iter<i>."),
-    b: Path = typer.Argument(..., help="Model B, the same forms."),
-    bench: str = typer.Option(..., "--bench", "-b", help="Benchmark to compare on."),
+    paths: Optional[list[Path]] = typer.Argument(
+        None,
+        metavar="A B | FOLDER",
+        help="Models A and B: a results.json, results/<model>, or runs/<run>/iter<i>. With --judge: the results "
+        "files or folders to read (default: runs/ and results/).",
+        show_default=False,
+    ),
+    bench: Optional[str] = typer.Option(
+        None, "--bench", "-b", help="Benchmark to compare on (required for two models; with --judge: only this one)."
+    ),
+    judge: list[str] = typer.Option(
+        [],
+        "--judge",
+        help="Compare two judges instead of two models: --judge OLD --judge NEW, on the stored predictions both "
+        "scored (see `harness rejudge`): item agreement, headline change, ranking flips.",
+    ),
+    out: Optional[Path] = typer.Option(
+        None,
+        help="With --judge: the folder for the report, its JSON and plots (default: runs/judge-agreement_<A>_vs_<B>).",
+    ),
     resamples: int = typer.Option(10_000, help="Paired bootstrap resamples."),
     seed: int = typer.Option(0, help="Bootstrap seed."),
 ) -> None:
-    """Paired comparison of two models on the same items (bootstrap for scores, McNemar for right/wrong)."""
+    """Paired comparison of two models on the same items (bootstrap for scores, McNemar for right/wrong), or,
+    with --judge A --judge B, of two judges on the same stored predictions."""
     from harness.options import at_least
     from harness.report.compare import compare, render_comparison
 
     at_least("--resamples", resamples, 1)
     at_least("--seed", seed, 0)
-    report = compare(a, b, bench, resamples=resamples, seed=seed)
+    if judge:
+        from harness.cli.judge_cmds import judge_agreement
+
+        judge_agreement(paths, list(judge), bench, out, resamples, seed)
+        return
+    if out is not None:
+        raise HarnessError("--out: only with --judge (two models are compared on the terminal)")
+    if not paths or len(paths) != 2:
+        raise HarnessError(f"compare: give two models A and B (or --judge A --judge B), got {len(paths or [])} path(s)")
+    if bench is None:
+        raise HarnessError("--bench: required to compare two models (the benchmark both have a result for)")
+    report = compare(paths[0], paths[1], bench, resamples=resamples, seed=seed)
     console_for_output().print(render_comparison(report))

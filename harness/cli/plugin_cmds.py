@@ -16,7 +16,16 @@ def methods_cmd(
     name: Optional[str] = typer.Argument(None, help="Show one method's options, variants and training recipe."),
 ) -> None:
     """List the registered self-evolution methods, with their options and variants."""
-    from harness.plugin_info import method_options, method_recipe, method_variants
+    from harness.plugin_info import (
+        method_images,
+        method_options,
+        method_published,
+        method_recipe,
+        method_stages,
+        method_variants,
+        recipe_text,
+        tiny_recipe,
+    )
     from harness.plugins import registry
 
     reg = registry()
@@ -31,8 +40,37 @@ def methods_cmd(
         console.print(variants if method_variants(cls) else "No variants.")
         recipe = method_recipe(cls)
         console.print(
-            "Training recipe (harness evolve --train key=value overrides it): "
-            + (", ".join(f"{k}={v}" for k, v in recipe.items()) or "the trainer's defaults"),
+            "Training recipe, the paper's (a real checkpoint; on GPUs it trains in accelerate workers with ZeRO-3; "
+            "harness evolve --train key=value overrides it): " + (recipe_text(recipe) or "the trainer's defaults"),
+            highlight=False,
+        )
+        console.print(
+            "Training recipe, the built-in tiny model's (`--model tiny`: the tiny-scale keys keep the tiny "
+            "model's values, docs/training.md): " + (recipe_text(tiny_recipe(cls)) or "the trainer's defaults"),
+            highlight=False,
+        )
+        console.print(f"Images (at real scale): {method_images(cls)}", highlight=False)
+        stages = Table(
+            "stage",
+            "data",
+            "objective",
+            "recipe",
+            "what it does",
+            title="Training stages per iteration",
+            title_justify="left",
+        )
+        for st in method_stages(cls):
+            stages.add_row(st["stage"], st["data"], st["objective"], st["recipe"], st["summary"])
+        console.print(stages)
+        for src in cls.data_sources():
+            console.print(
+                f"Released data (`harness data pull {name}` writes data/{name}/{src.path}): {src.note}",
+                highlight=False,
+            )
+        published = method_published(cls)
+        console.print(
+            "Published rows it reproduces (leaderboard's reported table): "
+            + ("; ".join(published) if published else "none declared"),
             highlight=False,
         )
         return
@@ -79,16 +117,23 @@ def benchmarks_cmd(
             cols.add_row(
                 c.label,
                 c.metric,
-                "lower is better" if c.lower_is_better else "higher is better",
+                "none (never marked best)"
+                if getattr(c, "unranked", False)
+                else "lower is better"
+                if c.lower_is_better
+                else "higher is better",
                 "yes" if c.headline else "no",
             )
         console.print(cols)
         return
-    table = Table("benchmark", "judge", "description", "options", title="Registered benchmarks")
+    table = Table("benchmark", "judge", "--eval default", "description", "options", title="Registered benchmarks")
     for bname, cls in sorted(reg.benchmarks.items()):
         table.add_row(
             bname,
             "yes" if getattr(cls, "needs_judge", False) else "no",
+            "yes"
+            if getattr(cls, "default_eval", False)
+            else "no",  # scored after each iteration when --eval is not given
             getattr(cls, "description", ""),
             ", ".join(o.name for o in benchmark_options(cls)) or "–",
         )

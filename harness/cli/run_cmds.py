@@ -8,13 +8,30 @@ from typing import Optional
 import typer
 
 from harness.cli.app import app, console_for_output, help_epilog_command, user_errors
+from harness.cli.cluster_cmds import (
+    account_option,
+    executor_option,
+    gpus_option,
+    nodes_option,
+    partition_option,
+    profile_option,
+    qos_option,
+    shards_option,
+    time_option,
+)
+from harness.cli.config_file import config_option, resolved_toml
 from harness.cli.parsing import parse_evals, parse_train_sets
 from harness.errors import HarnessError
+
+RUN_TOML_HEADER = """The options of `harness evolve` that made this run, resolved (file, command line, defaults).
+`harness evolve --config run.toml` runs (or resumes) the same run; options on the command line win."""
 
 
 @app.command("evolve")
 @user_errors
 def evolve_cmd(
+    ctx: typer.Context,
+    config: Optional[Path] = config_option(),
     method: str = typer.Option(..., "--method", "-m", help="Registered method (see `harness methods`)."),
     iters: int = typer.Option(3, "--iters", "-n", help="Number of iterations θ0 → θN."),
     model: str = typer.Option("tiny", help="θ0: a llava-hf checkpoint folder, or `tiny` (built-in, offline)."),
@@ -24,13 +41,27 @@ def evolve_cmd(
     ),
     image_root: Optional[str] = typer.Option(None, help="Folder the image paths of a .json source are relative to."),
     images_per_iter: Optional[int] = typer.Option(
-        None, help="Images per iteration (default: 6000 as the paper; 128 with the tiny model)."
+        None,
+        help="Images per iteration (default: the method's paper scale, shown by `harness methods NAME`, 6000 where "
+        "a method declares none; 128 with the tiny model).",
+    ),
+    heldout_images: Optional[int] = typer.Option(
+        None,
+        help="Images per iteration beyond the trained ones whose pairs are held out, to measure the training's "
+        "reward margin on pairs it never saw (default: a quarter of --images-per-iter, at most 32 with the tiny "
+        "model and 256 otherwise; 0: none).",
+    ),
+    audit_truth: list[Path] = typer.Option(
+        [],
+        "--audit-truth",
+        help="Truth for the pair audit beyond the image source (repeatable), e.g. for a LLaVA-665k source's coco/ "
+        "images (COCO train2017) instances_train2017.json; as `harness audit --audit-truth` (docs/options.md).",
     ),
     backend: str = typer.Option(
         "hf",
         help="Generation backend: hf (transformers), vllm or vllm_embeds (GPU extra; vllm_embeds feeds noised images as embeddings of the exact noised tensor).",
     ),
-    gen_batch_size: int = typer.Option(16, help="Batch size of the hf backend."),
+    gen_batch_size: int = typer.Option(16, help="Generation batch size of the hf backend."),
     gen_dtype: str = typer.Option(
         "auto",
         help="Generation precision: auto (fp16 on GPU as the official scripts, "
@@ -54,8 +85,7 @@ def evolve_cmd(
         "--eval",
         help="Benchmark(s) to score each θi on; "
         "repeat the option or separate with commas; `none` to skip "
-        "(default: the benchmarks that declare themselves the "
-        "default, see `harness benchmarks`).",
+        "(default: the benchmarks marked '--eval default' by `harness benchmarks`).",
     ),
     runs_dir: Path = typer.Option(Path("runs"), help="Folder holding run directories."),
     run_dir: Optional[Path] = typer.Option(None, help="This run's directory (default: derived from the options)."),
@@ -69,6 +99,12 @@ def evolve_cmd(
         [], "--train", help="Training option key=value (repeatable), e.g. lora=true, learning_rate=1e-6."
     ),
     restart: bool = typer.Option(False, help="Delete an existing run directory with another config and start over."),
+    track: Optional[str] = typer.Option(
+        None,
+        help="Experiment tracking: none, tensorboard (event files in RUN/track/tensorboard) or wandb (offline "
+        "without WANDB_API_KEY); per-iteration metrics, the pair audit, a sample of pairs with images, training "
+        "curves. Recorded in the run: a resume keeps it (default: the run's choice, else none).",
+    ),
 ) -> None:
     """Self-evolve a policy: θ0 → θ1 → … on unlabeled images (synthesize pairs, reference pass, DPO).
 
@@ -85,6 +121,8 @@ def evolve_cmd(
         images=images,
         image_root=image_root,
         images_per_iter=images_per_iter,
+        heldout_images=heldout_images,
+        audit_truth=list(audit_truth),
         backend=backend,
         gen_batch_size=gen_batch_size,
         evals=evals,
@@ -99,18 +137,21 @@ def evolve_cmd(
         gen_dtype=gen_dtype,
         backend_opts=list(backend_opts),
         chunk_images=chunk_images,
+        track=track,
     )
     if dry_run:
         from harness.plan import plan_evolve, print_plan
 
         print_plan(plan_evolve(opts), console_for_output())
         return
+    opts.run_toml = resolved_toml(ctx, RUN_TOML_HEADER)  # stored as RUN/run.toml
     evolve(opts, console_for_output())
 
 
 @app.command("plan")
 @user_errors
 def plan_cmd(
+    config: Optional[Path] = config_option(),
     method: str = typer.Option(..., "--method", "-m", help="Registered method (see `harness methods`)."),
     iters: int = typer.Option(3, "--iters", "-n", help="Number of iterations θ0 → θN."),
     model: str = typer.Option("tiny", help="θ0: a llava-hf checkpoint folder, or `tiny`."),
@@ -123,6 +164,9 @@ def plan_cmd(
     ),
     gpus: Optional[int] = typer.Option(None, help="GPUs to plan for (default: the ones this machine has)."),
     gpu_memory: Optional[float] = typer.Option(None, help="GiB per GPU to plan for (default: this machine's)."),
+    nodes: int = typer.Option(
+        1, help="Nodes to plan for; --gpus is then per node (training on all of them, synthesis in one job per node)."
+    ),
 ) -> None:
     """The plan of an evolve run: generations and tokens per stage, training steps and memory per GPU under
     each ZeRO stage, judge calls and cost; wall-time estimates from throughputs recorded in perf/README.md."""
@@ -146,7 +190,15 @@ def plan_cmd(
         train_overrides=parse_train_sets(train_sets),
         evals=evals,
     )
-    print_plan(plan_evolve(opts, gpus=gpus, gpu_memory_gib=gpu_memory), console_for_output())
+    at_least("--nodes", nodes, 1)
+    if nodes > 1 and gpus is None:
+        raise HarnessError(f"--nodes {nodes}: give --gpus, the GPUs of each node")
+    plan = plan_evolve(opts, gpus=gpus * nodes if nodes > 1 else gpus, gpu_memory_gib=gpu_memory)
+    if nodes > 1:  # what N nodes buy (harness/cluster/allocation.py)
+        from harness.cluster.allocation import nodes_note
+
+        plan.notes.insert(0, nodes_note(nodes, gpus, plan))
+    print_plan(plan, console_for_output())
 
 
 def _declared_tables() -> str | None:
@@ -164,6 +216,8 @@ def _declared_tables() -> str | None:
 @app.command("reproduce", cls=help_epilog_command(_declared_tables))
 @user_errors
 def reproduce_cmd(
+    ctx: typer.Context,
+    config: Optional[Path] = config_option(),
     table: str = typer.Argument(..., help="A published table a method plugin declares (an unknown name lists them)."),
     model: str = typer.Option("tiny", help="θ0: a llava-hf checkpoint folder, or `tiny` (built-in, offline)."),
     images: Optional[str] = typer.Option(None, help="Unlabeled images, as for `harness evolve`."),
@@ -193,11 +247,22 @@ def reproduce_cmd(
     ),
     judge_runs: int = typer.Option(3, help="Judge runs per item."),
     judge_concurrency: int = typer.Option(16, help="Concurrent judge requests."),
-    no_judge_cache: bool = typer.Option(False, help="Bypass the judge cache."),
+    judge_cache: bool = typer.Option(
+        True, "--judge-cache/--no-judge-cache", help="Use the judge cache (--no-judge-cache bypasses it)."
+    ),
     max_cost: Optional[float] = typer.Option(None, help="Stop before a benchmark's judge spend passes this many USD."),
     dry_run: bool = typer.Option(
         False, help="List the runs, generations, judge calls and estimated judge cost; run nothing."
     ),
+    executor: Optional[str] = executor_option(),
+    profile: Optional[Path] = profile_option(),
+    partition: Optional[str] = partition_option(),
+    account: Optional[str] = account_option(),
+    qos: Optional[str] = qos_option(),
+    gpus: Optional[int] = gpus_option(),
+    nodes: Optional[int] = nodes_option(),
+    time: Optional[str] = time_option(),
+    synthesis_shards: int = shards_option(),
 ) -> None:
     """Re-run a paper's table (e.g. an ablation grid) and print ours beside the published numbers.
 
@@ -211,7 +276,7 @@ def reproduce_cmd(
         "judge_base_url": judge_base_url,
         "judge_runs": judge_runs,
         "judge_concurrency": judge_concurrency,
-        "use_cache": not no_judge_cache,
+        "use_cache": judge_cache,
         "max_cost": max_cost,
     }
     evals = parse_evals(eval_benches)
@@ -232,7 +297,29 @@ def reproduce_cmd(
         train_overrides=parse_train_sets(train_sets),
         eval_options=eval_options,
     )
-    if dry_run:
+    if executor is not None:  # the table's runs as scheduler jobs (harness/cluster/)
+        from harness.cli.cluster_cmds import cluster_options
+        from harness.cluster.grids import reproduce_on
+        from harness.reproduce import default_out
+
+        where = default_out(opts)
+        cluster = cluster_options(
+            ctx,
+            where,
+            ["reproduce", table],
+            executor=executor,
+            profile=profile,
+            partition=partition,
+            account=account,
+            qos=qos,
+            gpus=gpus,
+            nodes=nodes,
+            time=time,
+            synthesis_shards=synthesis_shards,
+            dry_run=dry_run,
+        )
+        reproduce_on(opts, cluster, console_for_output(), dry_run=dry_run)
+    elif dry_run:
         plan_only(opts, console_for_output())
     else:
         reproduce(opts, console_for_output())

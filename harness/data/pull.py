@@ -363,6 +363,19 @@ def check(sources: Sequence[DataSource], data_dir: Path) -> CheckReport:
     return report
 
 
+def release_mismatches(sources: Sequence[DataSource], data_dir: Path) -> list[CheckEntry]:
+    """The files on disk that are not the release's, before anything is scored on them: present sources whose
+    bytes differ from the published checksum, or, without one, from the checksum recorded when ``pull`` fetched
+    them. Absent files (the benchmark's ``load`` names a missing file it needs) and files placed by hand without
+    a published checksum are not looked at. No network."""
+    data_dir = Path(data_dir)
+    record = _load_record(data_dir)
+    known = [
+        s for s in sources if (_expected(s) or (not s.manual and s.path in record)) and _target(data_dir, s).is_file()
+    ]
+    return [e for e in check(known, data_dir).entries if e.status == "checksum-mismatch"]
+
+
 # ---------------------------------------------------------------------------- rendering
 
 _STYLE = {

@@ -24,7 +24,8 @@ stored runs, then each base model θ0 once. ``results_path`` says where a model'
 
 Modules: run.py (``evaluate``), models.py (which model, where results go, what is pending),
 generate.py (items and journaled generation), dry_run.py (``--dry-run`` counts), output.py (printing,
-output paths, the incomplete-result error).
+output paths, the incomplete-result error), data_digest.py (the items' digest stored with a result),
+rejudge.py (``harness rejudge``: stored predictions judged again by another judge).
 """
 
 from harness.evaluate.dry_run import DryRunReport

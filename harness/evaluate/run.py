@@ -14,9 +14,11 @@ from rich.console import Console
 from harness import atomic
 from harness.benchmark import BenchItem, Benchmark
 from harness.errors import HarnessError
+from harness.evaluate.data_check import check_release_data, own_data_card
+from harness.evaluate.data_digest import items_digest
 from harness.evaluate.dry_run import DryRunReport, dry_run_report
 from harness.evaluate.generate import generate_predictions, load_items
-from harness.evaluate.models import DEFAULT_RESULTS_DIR, DEFAULT_RUNS_DIR, resolve_model
+from harness.evaluate.models import DEFAULT_DATA_ROOT, DEFAULT_RESULTS_DIR, DEFAULT_RUNS_DIR, resolve_model
 from harness.evaluate.output import IncompleteResultError, missing_message, output_paths, print_failures, print_metrics
 from harness.journal import Journal, recorded
 from harness.judge.types import JudgeReply, JudgeRequest
@@ -146,6 +148,7 @@ def evaluate(
     reg: Registry | None = None,
     rescore: bool = False,
     chunk_items: int = 256,
+    own_data: bool = False,
 ) -> Results | DryRunReport:
     """Score ``model`` (or a predictions file) on ``bench_name`` and write results.json.
 
@@ -157,7 +160,10 @@ def evaluate(
     ``use_cache``, ``max_cost``: the judge client's options (judged benchmarks only; ``judge_model``
     None: the papers' gpt-4-1106-preview). ``limit``: score only the first N items (a smoke run,
     stored apart as ``results.limit<N>.json``). ``rescore``: score again although a result with the same
-    identity exists (it is replaced only by a complete one). ``bench_options``: keyword arguments of
+    identity exists (it is replaced only by a complete one). ``own_data``: the files under ``data_dir`` are the
+    user's own, not the benchmark's release: they are not compared with the release's checksums (otherwise a
+    mismatch is an error) and the result's data version names them as the user's (harness/evaluate/data_check.py).
+    ``bench_options``: keyword arguments of
     the benchmark class (e.g. ``{"scenes": 12}`` for shapes). ``reg``: the plugin registry (default: the
     installed plugins).
 
@@ -209,6 +215,10 @@ def evaluate(
             model_ref = ModelRef(id=f"{predictions.stem}@{predictions_sha[:8]}")
     runs = judge_runs if bench.needs_judge else 1
 
+    if data_dir is None and bench.data_sources():
+        data_dir = DEFAULT_DATA_ROOT / bench.name
+    if not own_data:  # a fixture or a truncated file is never scored under the release's name
+        check_release_data(bench, Path(data_dir) if data_dir is not None else None)
     all_items = load_items(bench, Path(data_dir) if data_dir is not None else None)
     if limit is not None and limit >= len(all_items):
         limit = None  # every item: the full benchmark, not a smoke run
@@ -228,6 +238,8 @@ def evaluate(
     # one process at a time writes into a results file (taken once the inputs are checked: nothing before)
     with RunLock(slot.results, "results file"):
         card = bench.card()
+        if own_data:
+            card = own_data_card(bench, card, Path(data_dir) if data_dir is not None else None)
         items_id = items_identity([item.id for item in items], limit)
         model_id = _model_identity(model_ref, model, predictions_sha)
         protocol_id = {
@@ -307,6 +319,7 @@ def evaluate(
             excluded=dict(report.excluded),
             intervals=dict(report.intervals),
             predictions_sha256=predictions_sha,
+            data_sha256=items_digest(items),
         )
         print_failures(console, report, len(items), usage)
         if missing:

@@ -1,7 +1,9 @@
 """The self-evolution loop: θ0 → θ1 → … → θN, one resumable stage at a time.
 
-Iteration i: new disjoint images (open_run.py) → method.synthesize with θi−1 (synthesize.py) → the
-pairs audited against the images' truth where it is known (audit.py) → reference pass with θi−1 (reference.py) → DPO training → θi, a full HF checkpoint with its processor
+Iteration i: new disjoint images, or the image plan's one fixed set (open_run.py) → method.synthesize with
+θi−1 (synthesize.py) → the
+pairs audited against the images' truth where it is known (audit.py; the pairs of the held-out images set aside, heldout.py) → per training stage the method declares (stages.py; one for most methods): reference pass
+with θi−1 (reference.py) → DPO training → θi → the held-out pairs' reward margin of θi against θi−1 (heldout.py), a full HF checkpoint with its processor
 (train.py) → evaluation of θi (evaluate.py). θ0 is evaluated too. Every stage writes its files
 atomically, then a marker; rerunning the same command skips finished stages and redoes an
 interrupted one from its start or its first unfinished chunk (all stages are deterministic in the
@@ -23,7 +25,9 @@ from harness.backends.base import parse_backend_options
 from harness.errors import HarnessError
 from harness.evolve.audit import audit_stage
 from harness.evolve.evaluate import checkpoint_path, evaluate_stage
-from harness.evolve.gpu import generation_precision, release_accelerator
+from harness.evolve.examples import pair_examples
+from harness.evolve.gpu import generation_precision
+from harness.evolve.heldout import heldout_ids, heldout_stage
 from harness.evolve.open_run import open_run
 from harness.evolve.options import (
     PAPER_IMAGES_PER_ITER,
@@ -31,14 +35,16 @@ from harness.evolve.options import (
     EvolveOptions,
     check_options,
     default_evals,
+    heldout_count,
     slug,
     variant_label,
 )
-from harness.evolve.reference import reference_stage
 from harness.evolve.scaling import scale_training
+from harness.evolve.stages import run_stages
 from harness.evolve.summary import IterationSummary, summary_table
 from harness.evolve.synthesize import share_first_iteration, synthesize_stage
-from harness.evolve.train import carry_forward, train_stage
+from harness.evolve.tracking import RunTracking, resolve_track
+from harness.evolve.train import carry_forward
 from harness.images import ImageRef, open_source
 from harness.method import PreferencePair, build_config
 from harness.options import check_method_sets
@@ -63,6 +69,11 @@ def evolve(opts: EvolveOptions, console: Console | None = None) -> list[Iteratio
         reg.benchmark(bench)
     parse_backend_options(opts.backend, getattr(reg.backend(opts.backend), "options", {}), opts.backend_opts)
     source = open_source(opts.images, image_root=opts.image_root)
+    method.check_images(source)
+    if opts.audit_truth:  # a --audit-truth the audit cannot use stops the run now, not after a synthesis
+        from harness.audit import find_auditor
+
+        find_auditor(source.describe(), reg, opts.audit_truth)
     from harness.policy.loading import resolve_model_path
 
     base_path = resolve_model_path(opts.model)
@@ -73,7 +84,8 @@ def evolve(opts: EvolveOptions, console: Console | None = None) -> list[Iteratio
 def _evolve(opts: EvolveOptions, console: Console, reg, method_cls, method, source, base_path: Path):
     paper_per_iter = getattr(method_cls, "images_per_iter", None) or PAPER_IMAGES_PER_ITER
     per_iter = opts.images_per_iter or (TINY_IMAGES_PER_ITER if opts.model == "tiny" else paper_per_iter)
-    plan = method.image_plan(per_iter)
+    heldout = heldout_count(opts, per_iter)
+    plan = method.image_plan(per_iter + heldout)
     # TrainConfig.for_model ⊕ the method's recipe ⊕ --train (the tiny model keeps its tiny-scale keys)
     train_cfg, train_record = resolve_train_config(opts.model, method.train_recipe(), opts.train_overrides)
     train_cfg, train_record = scale_training(opts.model, base_path, train_cfg, train_record, opts.train_overrides)
@@ -88,6 +100,7 @@ def _evolve(opts: EvolveOptions, console: Console, reg, method_cls, method, sour
         "images": {
             "source": source.describe(),
             "per_iter": per_iter,
+            **({"heldout": heldout} if heldout else {}),
             "plan": plan.to_dict() if plan is not None else None,
         },
         "iterations": opts.iters,
@@ -102,19 +115,29 @@ def _evolve(opts: EvolveOptions, console: Console, reg, method_cls, method, sour
         run_dir = opts.runs_dir / opts.run_id
     else:
         run_dir = opts.run_dir or opts.runs_dir / slug(f"{label}-{Path(str(opts.model)).name}-s{opts.seed}")
+    if (track := resolve_track(opts.track, run_dir, opts.restart)) != "none":
+        config["track"] = track  # recorded, so a resume keeps it (absent: no tracking)
     with ExitStack() as stack:  # the run folder's lock (open_run takes it) is held to the run's end
-        run = open_run(run_dir, config, opts, source, per_iter, console, plan=plan, stack=stack)
+        run = open_run(run_dir, config, opts, source, per_iter + heldout, console, plan=plan, stack=stack)
         atomic.write_json(run.dir / "config.json", run.manifest.get("config", config))  # the resolved run config
+        if opts.run_toml is not None:  # the options that made it, for `harness evolve --config RUN/run.toml`
+            atomic.write_text(run.dir / "run.toml", opts.run_toml)
         console.print(
             f"[bold]run[/] {run.dir}  method={label}  model={opts.model}  "
             f"{opts.iters} iterations × {per_iter} images  seed={opts.seed}"
         )
+        tracking = RunTracking(run, source, console)  # --track: after each stage (harness/evolve/tracking.py)
+        stack.callback(tracking.close)
 
         summaries = [IterationSummary(0)]
         if opts.eval_theta0:
             summaries[0].metrics = evaluate_stage(run, 0, base_path, opts, console, label)
-        for i in range(1, opts.iters + 1):
-            summaries.append(_iteration(run, i, base_path, method, source, train_cfg, opts, console, label))
+            tracking.after(0, "evaluate", evals=opts.evals)
+        last = opts.iters if opts.stop_after is None else min(opts.stop_after, opts.iters)  # a cluster job's share
+        for i in range(1, last + 1):
+            summaries.append(
+                _iteration(run, i, base_path, method, source, train_cfg, train_record, opts, console, label, tracking)
+            )
         declared = {
             b: [(c.label, c.metric) for c in getattr(reg.benchmark(b), "columns", ()) if c.headline] for b in opts.evals
         }
@@ -122,14 +145,17 @@ def _evolve(opts: EvolveOptions, console: Console, reg, method_cls, method, sour
         return summaries
 
 
-def _iteration(run: Run, i: int, base_path: Path, method, source, train_cfg, opts, console, label) -> IterationSummary:
+def _iteration(
+    run: Run, i: int, base_path: Path, method, source, train_cfg, train_record, opts, console, label, tracking=None
+) -> IterationSummary:
     """One iteration's stages in order; each skipped when an earlier invocation finished it."""
     started = time.monotonic()
     out = run.iter_dir(i)
     prev = checkpoint_path(run, i - 1, base_path)
     summary = IterationSummary(i)
     refs = [ImageRef(r["id"], r["path"], tuple(r.get("questions", ()))) for r in atomic.read_json(out / "images.json")]
-    summary.images = len(refs)
+    held = heldout_ids(refs, int((run.manifest.get("config", {}).get("images") or {}).get("heldout", 0)), opts.seed)
+    summary.images = len(refs) - len(held)
     policy = None
 
     def open_image(example: dict):
@@ -141,43 +167,45 @@ def _iteration(run: Run, i: int, base_path: Path, method, source, train_cfg, opt
         summary.stages_reused += 1
     else:
         summary.stages_run += 1
-        policy = synthesize_stage(run, i, prev, method, source, refs, opts, console)
+        policy = synthesize_stage(run, i, prev, method, source, refs, opts, console, heldout=held)
     if not run.done(f"audit-{i}"):
-        audit_stage(run, i, source, console)
+        audit_stage(run, i, source, console, opts.audit_truth)
+    tracking = tracking or RunTracking(run, source)
+    tracking.after(i, "synthesize", "audit")
     pairs = [PreferencePair.from_dict(d) for d in atomic.read_jsonl(out / "pairs.jsonl")]
     summary.pairs = len(pairs)
     if not pairs:
         carry_forward(run, i, prev, out, console)
         summary.metrics = evaluate_stage(run, i, base_path, opts, console, label)
+        tracking.after(i, "train", "evaluate", evals=opts.evals)
         summary.seconds = round(time.monotonic() - started, 1)
         return summary
-    examples = [
-        {
-            "image_ref": p.image,
-            "image_path": p.image_path,
-            "prompt": p.prompt,
-            "chosen": p.chosen,
-            "rejected": p.rejected,
-            "kind": p.kind,
-        }
-        for p in pairs
-    ]
-
-    if not train_cfg.live_reference and run.done(f"reference-{i}"):
-        summary.stages_reused += 1
-    elif not train_cfg.live_reference:
-        summary.stages_run += 1
-        reference_stage(run, i, prev, examples, train_cfg, opts, console, open_image, policy=policy)
+    examples = pair_examples(pairs)
+    tracking.pause()  # training reports its own curves (TRL's report_to)
+    run_stages(
+        run,
+        i,
+        prev,
+        examples,
+        method,
+        source,
+        [r for r in refs if r.id not in held],
+        train_cfg,
+        train_record,
+        opts,
+        console,
+        open_image,
+        summary,
+        policy,
+    )
     policy = None
-    release_accelerator()  # training (in this process or accelerate's workers) gets the whole GPU
-
-    if run.done(f"train-{i}"):
-        summary.stages_reused += 1
-    else:
-        summary.stages_run += 1
-        train_stage(run, i, prev, examples, method, source, train_cfg, console, open_image)
+    if held and not run.done(f"heldout-{i}"):
+        beta = method.training_stages()[0].objective.beta
+        heldout_stage(run, i, prev, beta, train_cfg, console, open_image, progress=opts.progress)
     info = run.stage_info(f"train-{i}")
     summary.steps, summary.train_loss = info.get("steps", 0), info.get("train_loss")
+    tracking.after(i, "train")
     summary.metrics = evaluate_stage(run, i, base_path, opts, console, label)
+    tracking.after(i, "evaluate", evals=opts.evals)
     summary.seconds = round(time.monotonic() - started, 1)
     return summary

@@ -1,7 +1,8 @@
 """Opening a run folder: create, resume or grow it, and draw the images it still needs (the images stage).
 
 A finished run grows: a larger ``--iters`` continues it (the images of the earlier iterations stay,
-new disjoint ones are drawn for the new ones), and ``--eval`` may name other benchmarks. Any other
+new disjoint ones are drawn for the new ones; under an image plan with ``same_every_iteration`` the new
+ones get the run's one fixed set again), and ``--eval`` may name other benchmarks. Any other
 change cannot continue a run: the error names each option that differs and offers a new run
 directory (``--run-id``).
 """
@@ -95,7 +96,8 @@ def open_run(
 
     The images are drawn before the run directory is created or changed, so a source with too few
     readable images leaves nothing behind. Growing keeps the images of the iterations drawn before and
-    checks that the new ones are disjoint from them.
+    checks that the new ones are disjoint from them (or, for a plan that keeps one set every iteration,
+    that they are that same set).
     """
     manifest = None
     if not opts.restart:
@@ -116,8 +118,15 @@ def open_run(
         used: set[str] = set()
         for i in range(1, drawn + 1):
             used.update(str(r["id"]) for r in atomic.read_json(run_dir / f"iter{i}" / "images.json"))
-        reused = sorted(used & {r.id for refs in split.iterations[drawn:] for r in refs})
-        if reused:
+        if split.same_every_iteration:
+            fixed = {r.id for r in split.iterations[0]}
+            if drawn and used != fixed:
+                raise HarnessError(
+                    f"{run_dir}: the fixed image set drawn now differs from the one θ1…θ{drawn} used "
+                    f"({len(fixed - used)} of its {len(fixed)} images are new; did the image source change?); "
+                    f"--iters cannot continue this run: start a new one with --run-id {_free_run_id(run_dir)}"
+                )
+        elif reused := sorted(used & {r.id for refs in split.iterations[drawn:] for r in refs}):
             raise HarnessError(
                 f"{run_dir}: the images drawn for θ{drawn + 1}…θ{total} include {len(reused)} used by "
                 f"θ1…θ{drawn} (e.g. {reused[0]}; did the image source change?); --iters cannot "
@@ -134,9 +143,16 @@ def open_run(
                 f"[yellow]skipped {len(split.skipped)} unreadable image(s)[/], e.g. {split.skipped[0][0]}: "
                 f"{split.skipped[0][1]}"
             )
-        if drawn:
+        if drawn and split.same_every_iteration:
+            console.print(f"run grows: θ{drawn + 1}…θ{total} get the same {per_iter} images as θ1…θ{drawn}")
+        elif drawn:
             console.print(f"run grows: θ{drawn + 1}…θ{total} get {per_iter} new images each, disjoint from θ1…θ{drawn}")
         run.mark_done(
-            "images", skipped=[list(s) for s in split.skipped], iterations=total, mode=split.mode, quotas=split.quotas
+            "images",
+            skipped=[list(s) for s in split.skipped],
+            iterations=total,
+            mode=split.mode,
+            quotas=split.quotas,
+            same_every_iteration=split.same_every_iteration,
         )
     return run

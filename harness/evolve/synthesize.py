@@ -14,10 +14,20 @@ from harness import atomic
 from harness.backends.base import parse_backend_options
 from harness.errors import HarnessError
 from harness.evolve.gpu import generation_precision, load_policy_at, release_accelerator
+from harness.evolve.handover import check_handed_over, mark_gpu
 from harness.evolve.options import EvolveOptions
 from harness.faults import maybe_kill
 from harness.images import ImageRef
-from harness.journal import Journal, chunked, merge_counts, recorded
+from harness.journal import (
+    Journal,
+    adopt_shards,
+    chunked,
+    merge_counts,
+    recorded,
+    remove_shards,
+    shard_chunks,
+    shard_journal,
+)
 from harness.method import SynthesisContext
 from harness.progress import stage_end, stage_start
 from harness.runs import Run
@@ -63,18 +73,40 @@ def _chunk_opener(opened: dict[str, Any], source):
 
 
 def synthesize_stage(
-    run: Run, i: int, prev: Path, method, source, refs: list[ImageRef], opts: EvolveOptions, console: Console
+    run: Run,
+    i: int,
+    prev: Path,
+    method,
+    source,
+    refs: list[ImageRef],
+    opts: EvolveOptions,
+    console: Console,
+    *,
+    out: Path | None = None,
+    marker: str | None = None,
+    make_pairs=None,
+    title: str | None = None,
+    heldout: set[str] | frozenset[str] = frozenset(),
+    shard: tuple[int, int] | None = None,
 ):
     """Synthesis, streamed: chunks of ``chunk_images`` images, each opened, generated and appended to the
     journal (``synthesize.journal.jsonl``) before the next is opened; a rerun skips the journaled chunks.
-    pairs.jsonl is then written from the journal, atomically. Returns the policy when it can be reused."""
-    out = run.iter_dir(i)
+    pairs.jsonl is then written from the journal, atomically. Returns the policy when it can be reused.
+    A training stage that makes its own pairs passes its folder ``out``, ``marker``, ``make_pairs``
+    (``(backend, images, ctx) -> PreferenceSet``; default ``method.synthesize``) and ``title``. ``heldout``:
+    images whose pairs go to ``heldout_pairs.jsonl`` instead (harness/evolve/heldout.py), never trained on.
+    ``shard=(k, S)``: only the k-th of S contiguous blocks of chunks, journaled in a file of its own and not
+    assembled (a stage split across cluster jobs, harness/cluster/); the call without ``shard`` adopts
+    every shard's chunks (harness/journal.py) and finishes the stage."""
+    out = out or run.iter_dir(i)
+    marker = marker or f"synthesize-{i}"
+    make_pairs = make_pairs or method.synthesize
     jpath = out / "synthesize.journal.jsonl"
     size = recorded(jpath, "chunk_images", opts.chunk_images)  # a resumed stage keeps its chunking
     journal = Journal(
         jpath,
         {
-            "stage": f"synthesize-{i}",
+            "stage": marker,
             "chunk_images": size,
             "images": len(refs),
             "first": refs[0].id if refs else None,
@@ -82,13 +114,21 @@ def synthesize_stage(
         },
     )
     chunks = list(chunked(refs, size))
+    if shard is not None:  # this job's block of chunks, in its own journal; the stage is finished elsewhere
+        mine, stage_journal = shard_chunks(len(chunks), *shard), journal
+        journal = shard_journal(jpath, journal.header, *shard)
+        chunks = [(k, c) for k, c in chunks if k in mine and not stage_journal.done(k)]
+    else:
+        adopt_shards(journal)
     todo = [k for k, _ in chunks if not journal.done(k)]
-    title = f"θ{i} · synthesize pairs with θ{i - 1}"
+    title = title or f"θ{i} · synthesize pairs with θ{i - 1}"
     resumed = f", resuming at chunk {todo[0] + 1} of {len(chunks)}" if todo and len(todo) < len(chunks) else ""
     t_stage = stage_start(console, f"{title} ({len(refs)} images{resumed})")
     policy = backend = None
     t0 = time.monotonic()
     requests_now = 0
+    # an engine backend promises the GPU back when it closes (the hf policy is kept for the reference pass)
+    handover = mark_gpu(f"{marker} ({opts.backend} engine)") if todo and opts.backend != "hf" else None
     if todo:
         policy, backend = _generation_backend(prev, opts)
         counted = _CountingBackend(backend)
@@ -103,10 +143,12 @@ def synthesize_stage(
                 open_image=_chunk_opener(opened, source),
                 progress=opts.progress,
                 base_model=str(opts.model),
+                run_seed=opts.seed,
+                annotations=source.annotations,
             )
             before = counted.requests
             readable = [r for r in chunk if r.id in opened]
-            pset = method.synthesize(counted, readable, ctx) if readable else None
+            pset = make_pairs(counted, readable, ctx) if readable else None
             record = {
                 "pairs": [p.to_dict() for p in pset.pairs] if pset else [],
                 "counts": pset.counts if pset else {},
@@ -118,15 +160,19 @@ def synthesize_stage(
             del opened, ctx, pset, readable  # this chunk's images go before the next chunk's are opened
             gc.collect()
             journal.append(k, record)
-            maybe_kill(f"synthesize-{i}-chunk-{k}")
+            maybe_kill(f"{marker}-chunk-{k}")
         requests_now = counted.requests
-    maybe_kill(f"synthesize-{i}")
+    maybe_kill(marker)
     if backend is not None:
         backend.close()  # engines and data-parallel workers give their GPUs back
         backend = None
         if opts.backend != "hf":
             policy = None
         release_accelerator()
+        check_handed_over(handover)
+    if shard is not None:
+        stage_end(console, title, t_stage, f"shard {shard[0] + 1} of {shard[1]}: {len(todo)} chunk(s) journaled")
+        return None
     records = journal.records(len(chunks))
     pairs = [p for rec in records for p in rec["pairs"]]
     skipped = [s for rec in records for s in rec.get("skipped", [])]
@@ -138,12 +184,19 @@ def synthesize_stage(
             f"e.g. {skipped[0][0]}: {skipped[0][1]}"
         )
     stats = records[0]["stats"] if len(records) == 1 else {"chunks": [rec["stats"] for rec in records]}
+    held_pairs: list[dict] = []
+    if heldout:
+        from harness.evolve.heldout import HELDOUT_FILE, split_pairs
+
+        pairs, held_pairs = split_pairs(pairs, set(heldout))
+        atomic.write_jsonl(out / HELDOUT_FILE, held_pairs)
     atomic.write_jsonl(out / "pairs.jsonl", pairs)
     atomic.write_json(
         out / "stats.json",
         {
             "pairs": len(pairs),
-            "images": len(refs),
+            "images": len(refs) - len(heldout),
+            **({"heldout_images": len(heldout), "heldout_pairs": len(held_pairs)} if heldout else {}),
             "counts": counts,
             "stats": stats,
             "skipped_images": skipped,
@@ -155,12 +208,13 @@ def synthesize_stage(
             "wall_s": round(time.monotonic() - t0, 3),
         },
     )
-    run.mark_done(
-        f"synthesize-{i}", pairs=len(pairs), chunk_images=size, chunks=len(chunks), skipped_images=len(skipped)
-    )
+    run.mark_done(marker, pairs=len(pairs), chunk_images=size, chunks=len(chunks), skipped_images=len(skipped))
     journal.remove()
-    stage_end(console, title, t_stage, f"{len(refs)} images → {len(pairs)} pairs")
-    maybe_kill(f"synthesized-{i}")  # the stage is finished (perf/streaming_memory.py measures up to here)
+    remove_shards(jpath)
+    held_text = f" (+ {len(held_pairs)} held-out pairs from {len(heldout)} images)" if heldout else ""
+    stage_end(console, title, t_stage, f"{len(refs) - len(heldout)} images → {len(pairs)} pairs{held_text}")
+    # the stage is finished (perf/streaming_memory.py measures up to here)
+    maybe_kill(f"synthesized-{i}" if marker == f"synthesize-{i}" else f"{marker}-done")
     return policy if opts.backend == "hf" else None
 
 
@@ -192,6 +246,8 @@ def share_first_iteration(run: Run, donor: Path, train_cfg: TrainConfig, console
         return
     stats = atomic.read_json(theirs / "stats.json")
     atomic.write_jsonl(out / "pairs.jsonl", atomic.read_jsonl(theirs / "pairs.jsonl"))
+    if (theirs / "heldout_pairs.jsonl").is_file():
+        atomic.write_jsonl(out / "heldout_pairs.jsonl", atomic.read_jsonl(theirs / "heldout_pairs.jsonl"))
     atomic.write_json(out / "stats.json", dict(stats, shared_from=str(donor)))
     run.mark_done("synthesize-1", pairs=stats.get("pairs"), shared_from=str(donor))
     if not train_cfg.live_reference and (donor / "stages" / "reference-1.done").is_file():

@@ -27,13 +27,28 @@ def train_stage(
     train_cfg: TrainConfig,
     console: Console,
     open_image,
-) -> None:
+    *,
+    objective=None,
+    out: Path | None = None,
+    marker: str | None = None,
+    checkpoint: Path | None = None,
+    title: str | None = None,
+) -> dict:
     """Train θi from θi−1 into ``iter<i>/checkpoint``; ``train.json`` and the stage marker record its steps
-    and loss."""
-    out = run.iter_dir(i)
-    title = f"θ{i} · DPO training from θ{i - 1}"
+    and loss. A stage of a multi-stage iteration passes its own ``objective``, folder ``out`` (its
+    ref_logps.jsonl and train.json), ``marker``, ``checkpoint`` (where the result goes) and ``title``."""
+    from harness.train.objectives import REF_KEYS
+
+    out = out or run.iter_dir(i)
+    marker = marker or f"train-{i}"
+    checkpoint = checkpoint or run.iter_dir(i) / "checkpoint"
+    objective = objective if objective is not None else method.objective()
+    title = title or f"θ{i} · DPO training from θ{i - 1}"
     t_stage = stage_start(console, f"{title} ({len(examples)} pairs)")
+    from harness.evolve.tracking import train_tracking
     from harness.train.dpo import train_iteration
+
+    track = train_tracking(run, marker)  # --track: TRL's report_to writes the curves into the run folder
 
     rows = examples
     if not train_cfg.live_reference:
@@ -41,7 +56,12 @@ def train_stage(
         if len(ref_rows) != len(examples):
             raise HarnessError(f"{out / 'ref_logps.jsonl'}: {len(ref_rows)} rows for {len(examples)} pairs")
         rows = [
-            dict(e, ref_chosen_logps=r["chosen_logps"], ref_rejected_logps=r["rejected_logps"])
+            dict(
+                e,
+                ref_chosen_logps=r["chosen_logps"],
+                ref_rejected_logps=r["rejected_logps"],
+                **{key: r[key] for key in REF_KEYS if key in r},
+            )
             for e, r in zip(examples, ref_rows)
         ]
     if train_cfg.launcher == "accelerate":
@@ -50,28 +70,31 @@ def train_stage(
         job = write_job(
             out / "train_job.json",
             policy_path=prev,
-            out_dir=out / "checkpoint",
+            out_dir=checkpoint,
             rows=rows,
-            objective=method.objective(),
+            objective=objective,
             cfg=train_cfg,
             source=source.describe(),
+            track=track,
         )
         launch(job, train_cfg.accelerate_config, num_processes=local_gpus() or None)
         info = atomic.read_json(job.with_suffix(".result.json"))
     else:
         info = train_iteration(
             prev,
-            out / "checkpoint",
+            checkpoint,
             rows,
-            objective=method.objective(),
+            objective=objective,
             cfg=train_cfg,
             open_image=open_image,
-            on_step=lambda step: maybe_kill(f"train-{i}"),
+            on_step=lambda step: maybe_kill(marker),
+            track=track,
         )
     atomic.write_json(out / "train.json", info)
-    run.mark_done(f"train-{i}", steps=info["steps"], train_loss=info["train_loss"])
+    run.mark_done(marker, steps=info["steps"], train_loss=info["train_loss"])
     loss = f", loss {info['train_loss']:.4f}" if isinstance(info.get("train_loss"), (int, float)) else ""
     stage_end(console, title, t_stage, f"{info['steps']} optimiser steps{loss}")
+    return info
 
 
 def carry_forward(run: Run, i: int, prev: Path, out: Path, console: Console) -> None:

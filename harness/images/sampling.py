@@ -1,4 +1,5 @@
-"""Seeded sampling of N iterations × M images, without replacement and disjoint across iterations.
+"""Seeded sampling of N iterations × M images, without replacement and disjoint across iterations (or, where
+an ``ImagePlan`` says ``same_every_iteration``, one fixed set given to every iteration).
 
 Two ways, both deterministic in the seed, both disjoint across iterations, and in both iteration i's
 images do not depend on how many iterations are drawn (so a 1-iteration ablation run and a
@@ -12,7 +13,9 @@ images do not depend on how many iterations are drawn (so a 1-iteration ablation
   COCO, GQA, OCR-VQA, TextVQA and VG; or 4k OCR-VQA + 8k TextVQA). The images of an iteration are
   then shuffled together (seeded).
 
-Unreadable images are skipped, counted and reported, never fatal. The same seed and pool always
+A plan with ``same_every_iteration`` draws one iteration's images (either way above) and gives that same
+set to every iteration, as a method whose paper re-samples one fixed prompt set with each round's model
+does. Unreadable images are skipped, counted and reported, never fatal. The same seed and pool always
 give the same split, so a resumed run sees the same images.
 """
 
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from harness.errors import HarnessError
@@ -38,11 +41,14 @@ class ImagePlan:
     ``purpose``: who asks for it and why, quoted in errors (e.g. "<method> draws its questions from…").
     ``uniform_fallback``: on a pool without sources (a folder, COCO, synthetic scenes), draw
     ``sum(quotas)`` images uniformly instead of failing.
+    ``same_every_iteration``: draw one set of ``per_iter`` images and give it to every iteration (the
+    images are not disjoint across iterations: each round re-samples the same images with its own model).
     """
 
     quotas: Mapping[str, int]
     purpose: str = ""
     uniform_fallback: bool = True
+    same_every_iteration: bool = False
 
     @property
     def per_iter(self) -> int:
@@ -68,7 +74,10 @@ class ImagePlan:
         return cls(quotas, purpose)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"quotas": dict(self.quotas), "purpose": self.purpose}
+        out: dict[str, Any] = {"quotas": dict(self.quotas), "purpose": self.purpose}
+        if self.same_every_iteration:  # only when set: the configs of runs drawn before the field stay equal
+            out["same_every_iteration"] = True
+        return out
 
 
 @dataclass
@@ -77,6 +86,7 @@ class ImageSplit:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (image id, reason)
     mode: str = "uniform"  # "uniform", "per_source", or "uniform (…)" when a plan fell back
     quotas: dict[str, int] = field(default_factory=dict)  # per_source: images per iteration of each source
+    same_every_iteration: bool = False  # one set drawn, the same list in every iteration
 
 
 def source_groups(source: ImageSource) -> dict[str, list[ImageRef]] | None:
@@ -127,9 +137,15 @@ def check_plan(source: ImageSource, plan: ImagePlan | None, iterations: int = 1)
 def sample_iterations(
     source: ImageSource, iterations: int, per_iter: int, seed: int, plan: ImagePlan | None = None
 ) -> ImageSplit:
-    """``iterations`` disjoint lists of images: ``per_iter`` uniformly, or per source as ``plan`` says."""
+    """``iterations`` disjoint lists of images: ``per_iter`` uniformly, or per source as ``plan`` says; one
+    list repeated ``iterations`` times when the plan says ``same_every_iteration``."""
     if iterations < 1 or per_iter < 1:
         raise HarnessError(f"need at least one iteration and one image per iteration (got {iterations}×{per_iter})")
+    if plan is not None and plan.same_every_iteration:
+        split = sample_iterations(source, 1, per_iter, seed, replace(plan, same_every_iteration=False))
+        split.iterations = [list(split.iterations[0]) for _ in range(iterations)]
+        split.same_every_iteration = True
+        return split
     if plan is not None:
         check_plan(source, plan, iterations)
         groups = source_groups(source)

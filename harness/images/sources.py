@@ -58,6 +58,11 @@ class ImageSource(ABC):
         structure."""
         return None
 
+    def annotations(self, ref: ImageRef) -> list[tuple[str | None, str]]:
+        """The ground truth the source holds for ``ref``: (question, answer) pairs, where a question of None
+        means the answer describes the whole image (a caption). Empty: the source has none."""
+        return []
+
     def open(self, ref: ImageRef) -> Image.Image:
         """Open an image as RGB. Raises OSError (or a PIL error) on a bad file."""
         if ref.path is None:
@@ -110,10 +115,10 @@ class LlavaJsonSource(ImageSource):
             qs = questions.setdefault(image, [])
             for turn in entry.get("conversations", []):
                 if turn.get("from") == "human":
-                    q = turn.get("value", "").replace("<image>\n", "").replace("\n<image>", "").replace("<image>", "")
-                    qs.append(q.strip())
+                    qs.append(strip_image_token(turn.get("value", "")))
         if not questions:
             raise HarnessError(f"{self.json_path}: no entries with an image")
+        self._answers: dict[str, list[tuple[str | None, str]]] | None = None
         self._refs = [
             ImageRef(image, str((self.image_root / image).resolve()), tuple(qs))
             for image, qs in sorted(questions.items())
@@ -121,6 +126,24 @@ class LlavaJsonSource(ImageSource):
 
     def refs(self) -> Sequence[ImageRef]:
         return self._refs
+
+    def annotations(self, ref: ImageRef) -> list[tuple[str | None, str]]:
+        """Each human turn of the image's entries with the gpt turn that answers it (LLaVA's own answers).
+        The file is read again on the first call (answers are not kept for the sampler's sake)."""
+        if self._answers is None:
+            from harness.atomic import read_json
+
+            answers: dict[str, list[tuple[str | None, str]]] = {}
+            for entry in read_json(self.json_path):
+                if not isinstance(entry, dict) or not entry.get("image"):
+                    continue
+                turns = entry.get("conversations", [])
+                for q, a in zip(turns, turns[1:]):
+                    if q.get("from") == "human" and a.get("from") == "gpt" and str(a.get("value", "")).strip():
+                        question = strip_image_token(str(q.get("value", "")))
+                        answers.setdefault(entry["image"], []).append((question, str(a["value"]).strip()))
+            self._answers = answers
+        return list(self._answers.get(ref.id, []))
 
     def group_of(self, ref: ImageRef) -> str | None:
         """The first folder of the image's path: LLaVA-665k's source dataset (``ocr_vqa/images/x.jpg`` →
@@ -167,6 +190,16 @@ class CocoSource(ImageSource):
         if not imgs:
             raise HarnessError(f"{self.annotation_file}: no images listed")
         self._refs = [ImageRef(im["file_name"], str((self.image_root / im["file_name"]).resolve())) for im in imgs]
+        # a captions file (captions_train2014.json …): each image's human captions, in annotation order
+        self._captions: dict[str, list[str]] = {}
+        names = {im["id"]: im["file_name"] for im in imgs}
+        for ann in coco.dataset.get("annotations", []):
+            if isinstance(ann, dict) and isinstance(ann.get("caption"), str) and ann.get("image_id") in names:
+                self._captions.setdefault(names[ann["image_id"]], []).append(ann["caption"].strip())
+
+    def annotations(self, ref: ImageRef) -> list[tuple[str | None, str]]:
+        """The image's COCO captions (a captions annotation file; an instances file has none)."""
+        return [(None, c) for c in self._captions.get(ref.id, [])]
 
     def refs(self) -> Sequence[ImageRef]:
         return self._refs
@@ -192,8 +225,27 @@ class SyntheticSource(ImageSource):
         return _SyntheticRefs(self.namespace, self.size)
 
     def open(self, ref: ImageRef) -> Image.Image:
-        namespace, index = _parse_synthetic_id(ref.id)
+        namespace, index = parse_synthetic_id(ref.id)
         return make_scene(namespace, index).render()
+
+    def annotations(self, ref: ImageRef) -> list[tuple[str | None, str]]:
+        """The scene's exact caption first, then instruction data with exact answers in the tiny model's
+        question formats: existence of each shape kind, the count, the colour of each kind present."""
+        from harness.images.synthetic import NUMBER_WORDS, SHAPES
+        from harness.policy.warmup_tasks import PHRASE_SUFFIX
+
+        scene = make_scene(*parse_synthetic_id(ref.id))
+        present = {s.kind for s in scene.shapes}
+        out: list[tuple[str | None, str]] = [(None, scene.caption())]
+        out += [(f"Is there a {k} in this image?", "Yes" if k in present else "No") for k in SHAPES]
+        out.append((f"How many shapes are in the image?{PHRASE_SUFFIX}", NUMBER_WORDS[scene.count].capitalize()))
+        kinds = [s.kind for s in scene.shapes]
+        out += [
+            (f"What color is the {s.kind}?{PHRASE_SUFFIX}", s.color.capitalize())
+            for s in scene.shapes
+            if kinds.count(s.kind) == 1
+        ]
+        return out
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "namespace": self.namespace, "size": self.size}
@@ -216,7 +268,12 @@ class _SyntheticRefs(Sequence):
         return ImageRef(f"synthetic/{self.namespace}/{i % self.size}")
 
 
-def _parse_synthetic_id(image_id: str) -> tuple[str, int]:
+def strip_image_token(text: str) -> str:
+    """A LLaVA human turn without its ``<image>`` token."""
+    return text.replace("<image>\n", "").replace("\n<image>", "").replace("<image>", "").strip()
+
+
+def parse_synthetic_id(image_id: str) -> tuple[str, int]:
     parts = image_id.split("/")
     if len(parts) != 3 or parts[0] != "synthetic" or not parts[2].isdigit():
         raise HarnessError(f"{image_id!r} is not a synthetic image id (synthetic/<namespace>/<index>)")

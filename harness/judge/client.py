@@ -43,6 +43,7 @@ from pathlib import Path
 import openai
 
 from harness.errors import HarnessError
+from harness.faults import maybe_kill
 from harness.judge.cache import CACHE_FILENAME, JudgeCache, default_cache_dir
 from harness.judge.pricing import (
     CostEstimate,
@@ -169,6 +170,7 @@ class OpenAIJudge:
         self._budget_exhausted = False
         self._fatal: str | None = None
         self._answered_once = False  # a probe is sent alone until the server has answered once
+        self._answers_stored = 0  # answers written to the cache by this judge (a crash point counts them)
 
     # ----------------------------------------------------------------- public API
     def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeReply]:
@@ -355,6 +357,8 @@ class OpenAIJudge:
                         prompt_tokens,
                         completion_tokens,
                     )
+                    self._answers_stored += 1
+                    maybe_kill(f"judge-answer-{self._answers_stored}")  # resume tests: killed with answers cached
                 return _Outcome(reply, cost, attempts)
             if failure.fatal:
                 self._fatal = _scrub(failure.reason, api_key)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from harness.errors import HarnessError
+from harness.judge.retired import retired_advice
 
 
 class JudgeModelNotFound(HarnessError):
@@ -34,10 +35,16 @@ class JudgeModelNotFound(HarnessError):
     def __init__(self, model: str, endpoint: str, detail: str, benchmark: str | None = None) -> None:
         self.model, self.endpoint, self.detail, self.benchmark = model, endpoint, detail, benchmark
         where = f"benchmark {benchmark!r}: " if benchmark else ""
+        retired = retired_advice(model)
+        what = (
+            f". {retired}"
+            if retired
+            else ". Pass --judge-model with a model the server has (docs/judge.md lists each protocol's documented "
+            "substitutes; the substitution is recorded with the results)"
+        )
         super().__init__(
-            f"{where}judge model {model!r} is not available at {endpoint} ({detail}); no further judge "
-            f"calls were made. Pass --judge-model with a model the server has (docs/judge.md lists each "
-            f"protocol's documented substitutes; the substitution is recorded with the results)"
+            f"{where}judge model {model!r} is not available at {endpoint} ({detail}); no further judge calls were "
+            f"made{what}"
         )
 
     def for_benchmark(self, benchmark: str) -> JudgeModelNotFound:

@@ -26,6 +26,8 @@ from typing import Any
 
 from harness import atomic
 from harness.errors import HarnessError
+from harness.report.judge_slots import judge_of, split_by_judge
+from harness.report.paired import paired_marks
 from harness.report.rows import (
     DASH,
     INCOMPLETE,
@@ -38,7 +40,6 @@ from harness.report.rows import (
     interval,
     leaderboard_columns,
     num,
-    paired_marks,
     rel,
     row_value,
     scan_results,
@@ -206,6 +207,7 @@ def _render(
     reported: list[Any],
     label_of: dict[str, str],
     paired: dict[tuple[int, str], float] | None = None,
+    judged_benches: set[str] | None = None,
 ) -> str:
     out_dir = out.parent
     notes = _Notes()
@@ -223,37 +225,47 @@ def _render(
         "Cells: mean ± population std over judge runs where a judge is involved, [95 % bootstrap "
         "interval over items] where a rule-based benchmark gives one; (Δ) is the "
         "difference from θ0 of the same base model; **bold** is the best measured value in the "
-        f"column (↓: lower is better); {DASH} means no stored result; *{INCOMPLETE}* means some "
+        f"column (↓: lower is better, otherwise higher, except where a footnote says neither); {DASH} means no stored result; *{INCOMPLETE}* means some "
         "judgements never came back, so there is no number.",
         "",
     ]
+    if any(c.judge for c in columns):
+        lines += [
+            "A judged benchmark's columns name the judge that scored every cell in them; a benchmark scored by "
+            "several judges (`harness rejudge` stores each beside the original) has one set of columns per judge, "
+            "and numbers from different judges never share a column (`harness compare --judge A --judge B` "
+            "measures how far they differ).",
+            "",
+        ]
     computed = _computed_on(stored)
     if computed:
         lines += [computed, ""]
 
-    benches = list(dict.fromkeys(c.bench for c in columns))
+    slots = list(dict.fromkeys(c.slot for c in columns))  # a benchmark, or a benchmark and its judge
     main_card: dict[str, str] = {}
-    for bench in benches:
-        cards = Counter(canon(r.chosen[bench].res.protocol or {}) for r in shown if bench in r.chosen)
+    for slot in slots:
+        cards = Counter(canon(r.chosen[slot].res.protocol or {}) for r in shown if slot in r.chosen)
         if cards:
-            main_card[bench] = sorted(cards.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+            main_card[slot] = sorted(cards.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
     header = ["Method", "Variant", "θ"]
-    first_col = {c.bench: c for c in reversed(columns)}
+    first_col = {c.slot: c for c in reversed(columns)}
     for col in columns:
         mark = ""
-        if col.bench in main_card and first_col[col.bench] is col:
-            card = json.loads(main_card[col.bench])
+        if col.slot in main_card and first_col[col.slot] is col:
+            card = json.loads(main_card[col.slot])
             mark = notes.ref(_protocol_text(col.bench, card))
             jw = _judge_warning(card)
             if jw:
                 mark += notes.ref(f"{col.bench}: {jw}; numbers are not comparable with the published ones.")
+        if col.unranked:
+            mark += notes.ref(f"{col.label}: neither higher nor lower is better; no value is marked best.")
         header.append(col.header + mark)
 
     base_rows = {r.base: r for r in shown if r.kind == "base"}
     best: dict[Column, float] = {}
     for col in columns:
         vals = [round(v, col.decimals) for r in shown if (v := row_value(r, col)) is not None]
-        if len(vals) >= 2:
+        if len(vals) >= 2 and not col.unranked:
             best[col] = min(vals) if col.lower_is_better else max(vals)
 
     body: list[list[str]] = []
@@ -279,7 +291,7 @@ def _render(
                 text = f"{_fmt(mean, col.decimals)} ± {_fmt(sd, col.decimals)}"
                 if col in best and round(mean, col.decimals) == best[col]:
                     text = f"**{text}**"
-                bv = value_of(base_row.chosen.get(col.bench), col) if base_row else None
+                bv = value_of(base_row.chosen.get(col.slot), col) if base_row else None
                 if bv is not None:
                     text += f" ({_fmt_delta(mean - bv, col.decimals)})"
                 if not seeds_note:
@@ -290,20 +302,20 @@ def _render(
                     text += seeds_note
                 cells.append(text)
                 continue
-            s = row.chosen.get(col.bench)
+            s = row.chosen.get(col.slot)
             if s is None:
                 cells.append(DASH)
                 continue
             marks = ""
-            if col.bench not in marked:  # benchmark-level notes go on the row's first cell of it
-                marked.add(col.bench)
-                if col.bench in main_card and canon(s.res.protocol or {}) != main_card[col.bench]:
+            if col.slot not in marked:  # benchmark-level notes go on the row's first cell of it
+                marked.add(col.slot)
+                if col.slot in main_card and canon(s.res.protocol or {}) != main_card[col.slot]:
                     marks += notes.ref(
                         "Scored under a different protocol than the column header: "
                         + _protocol_text(col.bench, s.res.protocol or {})
                     )
-                if (i, col.bench) in dup_notes:
-                    marks += notes.ref(dup_notes[(i, col.bench)])
+                if (i, col.slot) in dup_notes:
+                    marks += notes.ref(dup_notes[(i, col.slot)])
                 if s.missing:
                     marks += notes.ref(_incomplete_text(row, s, out_dir))
                 else:
@@ -331,9 +343,9 @@ def _render(
                 text += f" [{_fmt(ci[0], col.decimals)}, {_fmt(ci[1], col.decimals)}]"
             if col in best and round(v, col.decimals) == best[col]:
                 text = f"**{text}**"
-            bv = value_of(base_row.chosen.get(col.bench), col) if base_row else None
+            bv = value_of(base_row.chosen.get(col.slot), col) if base_row else None
             if bv is not None:
-                p = paired.get((i, f"{col.bench}/{col.metric}"))
+                p = paired.get((i, f"{col.slot}/{col.metric}"))
                 sig = "†" if p is not None and p < 0.05 else ""
                 text += f" ({_fmt_delta(v - bv, col.decimals)}{sig})"
                 if sig and not sig_note:
@@ -381,7 +393,7 @@ def _render(
             lines.append(f"![{bench}: headline metrics against iteration]({name})")
             lines.append("")
 
-    lines += render_reported(shown, reported, label_of)
+    lines += render_reported(shown, reported, label_of, judged_benches)
 
     if skipped:
         lines += ["## Skipped files", "", "Results files that could not be read; nothing of them is shown above.", ""]
@@ -417,7 +429,7 @@ def build_leaderboard(
         raise HarnessError(
             "--strict: " + str(len(skipped)) + " results file(s) could not be read:\n  " + "\n  ".join(skipped)
         )
-    columns = leaderboard_columns(stored, reg.benchmarks, warnings)
+    columns = split_by_judge(leaderboard_columns(stored, reg.benchmarks, warnings), (s.res for s in stored))
     if strict and any("has no leaderboard column" in w for w in warnings):
         raise HarnessError("--strict: " + "; ".join(w for w in warnings if "has no leaderboard column" in w))
     rows = build_rows(stored, {c.bench for c in columns})
@@ -445,6 +457,8 @@ def build_leaderboard(
         reported_numbers(reg),
         benchmark_labels(columns, reg.benchmarks),
         paired=paired,
+        judged_benches={n for n, c in reg.benchmarks.items() if getattr(c, "needs_judge", False)}
+        | {s.res.benchmark for s in stored if judge_of(s.res)},
     )
     with RunLock(out, "leaderboard"):  # one process at a time writes a board and its plots
         written = [atomic.write_bytes(out.parent / name, png) for _, name, png in plots]

@@ -26,8 +26,13 @@ when reading, so every file written by an earlier version still reads)::
       "unparsed": {"no_score": 1, "total": 1}, # * answered but unparseable, scored as the official script
       "missing": [],                           # * {"item", "run", "reason"}: never answered, never scored
       "excluded": {...},                       # * mean over parsed answers only (secondary, not the headline)
-      "intervals": {"CHAIR": [30.1, 36.4]}     # * 95 % bootstrap intervals over items (rule-based metrics)
-    }
+      "intervals": {"CHAIR": [30.1, 36.4]},    # * 95 % bootstrap intervals over items (rule-based metrics)
+      "data_sha256": "…",                      # * digest of the items scored (harness/evaluate/data_digest.py)
+      "rejudge": null                          # * or {"of": "results.json", "of_hash": "…", "of_judge": "…"}:
+    }                                          #   the stored predictions of another result, judged again
+
+A result made by ``harness rejudge`` (harness/evaluate/rejudge.py) is stored beside the one it re-judges,
+as ``results.judge-<judge>.json``; it never replaces it.
 
 A result is identified by what produced it (``identity``): the model (a run and iteration, a
 checkpoint's content hash, or a predictions file's content hash), the benchmark, the protocol
@@ -125,6 +130,8 @@ class Results:
     excluded: dict[str, float] = field(default_factory=dict)
     intervals: dict[str, list[float]] = field(default_factory=dict)
     predictions_sha256: str | None = None
+    data_sha256: str | None = None
+    rejudge: dict[str, Any] | None = None
 
     @property
     def complete(self) -> bool:
@@ -154,6 +161,8 @@ class Results:
             "missing": self.missing,
             "excluded": self.excluded,
             "intervals": self.intervals,
+            "data_sha256": self.data_sha256,
+            "rejudge": self.rejudge,
         }
 
     def write(self, path: Path) -> Path:
@@ -212,6 +221,8 @@ def load_results(path: Path) -> Results:
             excluded=data.get("excluded") or {},
             intervals=data.get("intervals") or {},
             predictions_sha256=data.get("predictions_sha256"),
+            data_sha256=data.get("data_sha256"),
+            rejudge=data.get("rejudge") if isinstance(data.get("rejudge"), dict) else None,
         )
     except (KeyError, TypeError) as exc:
         raise HarnessError(f"{path}: corrupt results file ({exc!r})") from None

@@ -22,6 +22,7 @@ import numpy as np
 
 from harness import atomic
 from harness.errors import HarnessError
+from harness.report.judge_slots import slot_key, slot_of
 from harness.report.results import Results, load_results
 
 
@@ -36,10 +37,17 @@ class Column:
     decimals: int = 1
     headline: bool = False  # gets a plot against iteration
     order: int = 100
+    unranked: bool = False  # no better direction (a yes-ratio): never bold; the header gets a footnote
+    judge: str | None = None  # the judge whose results this column shows (harness/report/judge_slots.py)
+
+    @property
+    def slot(self) -> str:
+        """The key of the results this column shows in ``Row.results``/``Row.chosen``: benchmark (and judge)."""
+        return slot_key(self.bench, self.judge)
 
     @property
     def header(self) -> str:
-        return self.label + (" ↓" if self.lower_is_better else "")
+        return self.label + (" ↓" if self.lower_is_better else "") + (f" (judge {self.judge})" if self.judge else "")
 
 
 DASH = "–"
@@ -77,6 +85,10 @@ def leaderboard_columns(stored: list[Stored], benchmark_classes: dict[str, type]
                 "not installed); its results are not shown"
             )
             continue
+        # a result stored before cards carried ``unranked`` takes it from the installed plugin
+        unranked = {
+            c["metric"] for c in declared(getattr(benchmark_classes.get(bench), "columns", ())) if c.get("unranked")
+        }
         for c in cols:
             out.append(
                 Column(
@@ -87,6 +99,7 @@ def leaderboard_columns(stored: list[Stored], benchmark_classes: dict[str, type]
                     decimals=int(c.get("decimals", 1)),
                     headline=bool(c.get("headline", False)),
                     order=int(c.get("order", 100)),
+                    unranked=bool(c.get("unranked", False)) or c["metric"] in unranked,
                 )
             )
     return sorted(out, key=lambda c: (c.order, c.bench))  # stable: a benchmark's own order kept
@@ -118,6 +131,10 @@ class RunInfo:
         """The summary of ``iter<i>/audit.json`` (harness/audit.py), or None before an audit."""
         summary = (self._iteration_json(iteration, "audit.json") or {}).get("summary")
         return summary if isinstance(summary, dict) else None
+
+    def heldout(self, iteration: int) -> dict[str, Any] | None:
+        """``iter<i>/heldout.json``: the reward margin of θi vs θi−1 on the held-out pairs (harness/evolve/heldout.py)."""
+        return self._iteration_json(iteration, "heldout.json")
 
     def training(self, iteration: int) -> dict[str, Any] | None:
         """``iter<i>/train.json``: steps, loss and the trainer's last logged step (rewards, margins)."""
@@ -267,7 +284,7 @@ def file_result(row: Row, s: Stored) -> None:
     if s.subset is not None:
         row.smoke.append(s)
     else:
-        row.results[s.res.benchmark].append(s)
+        row.results[slot_of(s.res)].append(s)  # one judge's results per slot: never mixed in a column
 
 
 def build_rows(stored: list[Stored], benches: set[str]) -> list[Row]:
@@ -363,7 +380,7 @@ def group_seeds(rows: list[Row]) -> list[Row]:
 
 def seed_stats(row: Row, col: Column) -> tuple[float, float, int] | None:
     """(mean, sample std, n) of a column over a seeds row's runs; None unless every run has a value."""
-    values = [value_of(m.chosen.get(col.bench), col) for m in row.members]
+    values = [value_of(m.chosen.get(col.slot), col) for m in row.members]
     if not values or any(v is None for v in values):
         return None
     arr = np.array(values, dtype=float)
@@ -374,42 +391,7 @@ def row_value(row: Row, col: Column) -> float | None:
     if row.kind == "seeds":
         stats = seed_stats(row, col)
         return stats[0] if stats else None
-    return value_of(row.chosen.get(col.bench), col)
-
-
-def paired_marks(rows: list[Row], columns: list[Column], classes: dict[str, type]) -> dict[tuple[int, str], float]:
-    """p-values of the paired bootstrap test of each run row against θ0 of its base, per column, for
-    benchmarks whose plugin gives resampling units (``bootstrap_units``/``metrics_from_counters``)."""
-    from harness.report.bootstrap import paired_test
-
-    base_rows = {r.base: r for r in rows if r.kind == "base"}
-    out: dict[tuple[int, str], float] = {}
-    for bench in dict.fromkeys(c.bench for c in columns):
-        cls = classes.get(bench)
-        if cls is None or not hasattr(cls, "bootstrap_units") or not hasattr(cls, "metrics_from_counters"):
-            continue
-        try:
-            plugin = cls()
-        except Exception:  # a benchmark that needs options to construct: no test, no mark
-            continue
-        metrics = {c.metric for c in columns if c.bench == bench}
-        for i, row in enumerate(rows):
-            base = base_rows.get(row.base)
-            sa = base.chosen.get(bench) if base else None
-            sb = row.chosen.get(bench)
-            if row.kind != "run" or sa is None or sb is None or sa.missing or sb.missing:
-                continue
-            try:
-                ua, ub = plugin.bootstrap_units(sa.res.records), plugin.bootstrap_units(sb.res.records)
-                if len(ua) != len(ub) or not ua:
-                    continue
-                changes = paired_test(ua, ub, plugin.metrics_from_counters)
-            except (HarnessError, KeyError, TypeError, ValueError):
-                continue  # records without the counters the test needs: no mark
-            for name, change in changes.items():
-                if name in metrics:
-                    out[(i, f"{bench}/{name}")] = change.p_value
-    return out
+    return value_of(row.chosen.get(col.slot), col)
 
 
 def rel(path: Path, start: Path) -> str:
@@ -458,7 +440,7 @@ def choose(rows: list[Row], columns: list[Column], out_dir: Path, warnings: list
             complete = [c for c in cands if not c.missing]
             newest = (complete or cands)[-1]
             row.chosen[bench] = newest
-            metric_names = [c.metric for c in columns if c.bench == bench]
+            metric_names = [c.metric for c in columns if c.slot == bench]  # ``bench``: the slot (judge_slots.py)
             distinct = {canon({k: c.res.metrics.get(k) for k in metric_names}) for c in complete}
             if len(distinct) > 1:
                 others = ", ".join(f"`{rel(c.path, out_dir)}`" for c in complete[:-1])

@@ -5,11 +5,14 @@ per-benchmark plots."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from harness.report.judge_slots import reported_judge_text
 from harness.report.plots import render_benchmark_plot
+from harness.report.questions import own_questions_text
 from harness.report.rows import (
     DASH,
     Column,
@@ -29,12 +32,30 @@ def _training_cells(row: Row) -> tuple[float | None, float | None, float | None,
     stats = row.run.stats(row.iteration) or {}
     train = row.run.training(row.iteration) or {}
     last = train.get("final_log") if isinstance(train.get("final_log"), dict) else {}
+    stages = train.get("stages") if isinstance(train.get("stages"), list) else []
+    steps = sum(num(s.get("steps")) or 0 for s in stages) if stages else num(train.get("steps"))
     return (
         num(stats.get("pairs")),
-        num(train.get("steps")),
+        steps,
         num(last.get("rewards/accuracies")),
         num(last.get("rewards/margins")),
     )
+
+
+def _heldout_text(members: list[Row]) -> str:
+    """The held-out reward margin: one run's mean [95 % interval], or seeds' mean ± std and how many seeds'
+    intervals exclude 0; "–" where no run held pairs out."""
+    found = [m.run.heldout(m.iteration) for m in members if m.run is not None and m.iteration]
+    found = [h for h in found if h and h.get("margin") is not None]
+    if not found:
+        return DASH
+    text = _mean_sd_text([num(h.get("margin")) for h in found], 3)
+    if len(found) == 1 and found[0].get("margin_interval"):
+        lo, hi = found[0]["margin_interval"]
+        return f"{text} [{lo:.3f}, {hi:.3f}] (n {found[0].get('with_rejected', '?')})"
+    up = sum(1 for h in found if h.get("significant") and num(h.get("margin")) > 0)
+    down = sum(1 for h in found if h.get("significant") and num(h.get("margin")) < 0)
+    return f"{text} (> 0 on {up}/{len(found)} seeds" + (f", < 0 on {down}" if down else "") + ")"
 
 
 def _mean_sd_text(values: list[float | None], decimals: int) -> str:
@@ -64,7 +85,7 @@ def render_training(rows: list[Row]) -> list[str]:
         body.append(
             f"| {row.method or DASH} | {row.display_variant or row.variant or DASH} | θ{row.iteration} | "
             f"{_mean_sd_text(pairs, 0)} | {_mean_sd_text(steps, 0)} | {_mean_sd_text(acc, 0)} | "
-            f"{_mean_sd_text(margin, 3)} |"
+            f"{_mean_sd_text(margin, 3)} | {_heldout_text(members)} | {own_questions_text(members)} |"
         )
     if not body:
         return []
@@ -75,10 +96,19 @@ def render_training(rows: list[Row]) -> list[str]:
         "method kept, the optimiser steps, and the trainer's last logged step on those pairs: reward "
         "accuracy (% of pairs whose chosen answer the policy now prefers to the rejected one, relative to "
         "θi−1) and reward margin (β-scaled log-ratio difference). A row with no pairs did not train "
-        "(θi is θi−1); a margin near 0 means the training barely moved its own signal.",
+        "(θi is θi−1); a margin near 0 means the training barely moved its own signal. Held-out margin: the "
+        "same margin of θi against θi−1 on pairs the method made on held-out images of the iteration, never "
+        "trained on (`--heldout-images`), with its 95 % paired bootstrap interval (one run) or how many "
+        "seeds' intervals exclude 0; a method whose training does nothing shows 0 here. Steps count every "
+        "training stage of the iteration. Own questions: where a method writes its own questions, the share "
+        "it reports well-formed (the built-in methods: a question word first, one `?` at the end, no format "
+        "label echoed) of those it wrote (on all the iteration's images, held-out ones "
+        "included), then of those that are the prompt of a pair it trains on "
+        '(count in brackets for one run); "–" where a method writes none.',
         "",
-        "| Method | Variant | θ | Pairs | Steps | Reward accuracy (%) | Reward margin |",
-        "|:--|:--|:--|--:|--:|--:|--:|",
+        "| Method | Variant | θ | Pairs | Steps | Reward accuracy (%) | Reward margin | Held-out margin "
+        "| Own questions well-formed (%): written / pair prompts |",
+        "|:--|:--|:--|--:|--:|--:|--:|--:|--:|",
         *body,
         "",
     ]
@@ -122,7 +152,8 @@ def render_audit(rows: list[Row]) -> list[str]:
         "## Pair audit",
         "",
         "Each pair's chosen and rejected answers scored against the truth of their image with the benchmark's "
-        "rules (harness/audit.py; on the synthetic world: the scene): **chosen better** is the share of pairs "
+        "rules (harness/audit.py; on the synthetic world: the scene; on COCO images: their instance "
+        "annotations): **chosen better** is the share of pairs "
         "whose chosen answer is truly better (95 % bootstrap interval over pairs for a single run; mean ± "
         "sample std over seeds for a seeds row, whose Audited column sums its runs), **inverted** the share where the rejected one is, **tied** "
         "neither; hallucinated mentions and mentions per chosen / rejected answer. – : no known truth for "
@@ -173,45 +204,57 @@ def render_provenance(rows: list[Row]) -> list[str]:
 
 def reported_numbers(registry: Any) -> list[Any]:
     """Published numbers declared by the registered methods and benchmarks (``reported``)."""
-    out, seen = [], set()
+    out, seen = [], {}
     for table in (registry.methods, registry.benchmarks):
         for _, cls in sorted(table.items()):
             for r in getattr(cls, "reported", ()) or ():
                 key = (r.table or r.source, r.model, tuple(sorted(r.values.items())))
                 if key not in seen:  # a row two plugins both declare (a comparison table) is shown once
-                    seen.add(key)
+                    seen[key] = len(out)
                     out.append(r)
+                elif getattr(r, "variant", "") and not getattr(out[seen[key]], "variant", ""):
+                    judges = getattr(r, "judges", None) or getattr(out[seen[key]], "judges", None) or {}
+                    out[seen[key]] = dataclasses.replace(r, judges=judges) if judges else r  # the method's own
+                    # declaration says which variant reproduces it; the judges come from whichever names them
     return out
 
 
-def render_reported(rows: list[Row], reported: list[Any], label_of: dict[str, str]) -> list[str]:
+def render_reported(
+    rows: list[Row], reported: list[Any], label_of: dict[str, str], judged: set[str] | None = None
+) -> list[str]:
+    """The published numbers, each row with the judge its source used (``judged``: the judged benchmarks)."""
     lines = [
         "## Reported in papers (not measured here)",
         "",
         "Numbers as published, copied from the sources named; they are never mixed with the "
-        "measured rows above and were produced with other judges and setups.",
+        "measured rows above and were produced with other judges and setups. The Judge column names the judge "
+        'model each source used for each judged benchmark ("not stated": the source does not say).',
         "",
     ]
     keys = list(dict.fromkeys(k for r in reported for k in r.values))
     keys.sort(key=lambda k: list(label_of).index(k) if k in label_of else len(label_of))
     if reported and keys:
-        lines.append("| Source | Model | " + " | ".join(label_of.get(k, k) for k in keys) + " |")
-        lines.append("|:--|:--|" + "|".join(["--:"] * len(keys)) + "|")
+        lines.append("| Source | Model | " + " | ".join(label_of.get(k, k) for k in keys) + " | Judge |")
+        lines.append("|:--|:--|" + "|".join(["--:"] * len(keys)) + "|:--|")
+        caveats: dict[str, int] = {}  # each row's caveat is a footnote on that row, numbered by first use
         for r in reported:
             vals = [f"{r.values[k]:g}" if k in r.values else DASH for k in keys]
-            lines.append(f"| {r.source} | {r.model} | " + " | ".join(vals) + " |")
+            mark = f"[^r{caveats.setdefault(r.note, len(caveats) + 1)}]" if r.note else ""
+            how = f" (`--variant {r.variant}`)" if getattr(r, "variant", "") else ""
+            judge = reported_judge_text(r, judged or set())
+            lines.append(f"| {r.source} | {r.model}{how}{mark} | " + " | ".join(vals) + f" | {judge} |")
         lines.append("")
-        for note in sorted({r.note for r in reported if r.note}):
-            lines.append(f"- {note}")
+        for note, n in caveats.items():
+            lines += [f"[^r{n}]: {note}", ""]
     else:
         lines.append("- No registered method or benchmark declares published numbers.")
     # Reference numbers the benchmark adapters put on their protocol cards.
     refs: dict[str, dict[str, Any]] = {}
     for row in rows:
-        for bench, s in sorted(row.chosen.items()):
+        for _, s in sorted(row.chosen.items()):
             ref = (s.res.protocol or {}).get("reference_numbers") or {}
             if isinstance(ref, dict) and ref:
-                refs.setdefault(bench, {}).update(ref)
+                refs.setdefault(s.res.benchmark, {}).update(ref)
     for bench in sorted(refs):
         items = ", ".join(f"{k} = {v}" for k, v in sorted(refs[bench].items()))
         lines.append(f"- {bench} protocol card reference numbers: {items}")
@@ -231,7 +274,7 @@ def benchmark_plots(rows: list[Row], columns: list[Column], out: Path) -> list[t
             for row in rows:
                 if row.kind not in ("run", "seeds"):
                     continue
-                s = row.chosen.get(col.bench)
+                s = row.chosen.get(col.slot)
                 if row.kind == "seeds":
                     stats = seed_stats(row, col)
                     if stats is None:
@@ -247,7 +290,7 @@ def benchmark_plots(rows: list[Row], columns: list[Column], out: Path) -> list[t
                     label = f"{row.method}: {label}"
                 series[label].append((int(row.iteration or 0), v, *err))
                 b = base_rows.get(row.base)
-                bs = b.chosen.get(col.bench) if b else None
+                bs = b.chosen.get(col.slot) if b else None
                 bv = value_of(bs, col)
                 if bv is not None and all(p[0] != 0 for p in series[label]):
                     series[label].append((0, bv, *error_bar(bs, col, bv)))
@@ -263,7 +306,7 @@ def benchmark_plots(rows: list[Row], columns: list[Column], out: Path) -> list[t
 
 def benchmark_labels(columns: list[Column], benchmark_classes: dict[str, type]) -> dict[str, str]:
     """ "bench/metric" -> column header, for the reported table (stored columns, then declared ones)."""
-    labels = {f"{c.bench}/{c.metric}": c.header for c in columns}
+    labels = {f"{c.bench}/{c.metric}": c.label + (" ↓" if c.lower_is_better else "") for c in columns}
     for bench, cls in sorted(benchmark_classes.items(), key=lambda kv: kv[0]):
         for c in sorted(declared(getattr(cls, "columns", ())), key=lambda c: int(c.get("order", 100))):
             labels.setdefault(f"{bench}/{c['metric']}", c["label"] + (" ↓" if c.get("lower_is_better") else ""))

@@ -156,4 +156,18 @@ def reported_values(rep: Reproduction, reg=None) -> dict[str, dict[str, float]]:
     return out
 
 
+def reported_notes(rep: Reproduction, reg=None) -> dict[str, str]:
+    """The caveat the plugins attach to each row's published numbers (``ReportedNumbers.note``), by reported
+    model name; rows without one are absent."""
+    from harness.plugins import registry
+
+    reg = reg or registry()
+    return {
+        rn.model: rn.note
+        for cls in reg.methods.values()
+        for rn in getattr(cls, "reported", ()) or ()
+        if rn.table == rep.reported_table and rn.note
+    }
+
+
 # ------------------------------------------------------------------------------------ running a table

@@ -59,6 +59,7 @@ class ReproductionResult:
     columns: list[tuple[str, str]]  # the table's columns, then measured columns the paper does not have
     rows: list[tuple[GridRow, str, dict[str, Cell]]]  # (row, run folder, cells by column key)
     evals: list[str]
+    paper_notes: dict[str, str] = field(default_factory=dict)  # reported model → the caveat on its published numbers
 
     def to_dict(self) -> dict[str, Any]:
         rep = self.reproduction
@@ -74,6 +75,7 @@ class ReproductionResult:
                     "run": run,
                     "iteration": row.iteration,
                     "reported_model": row.reported_model,
+                    "paper_note": self.paper_notes.get(row.reported_model or ""),
                     "cells": {
                         k: {"paper": c.paper, "ours": c.ours, "diff": c.diff, "measured": c.measured}
                         for k, c in cells.items()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 
 from harness import atomic
@@ -33,8 +34,21 @@ def cell_text(cell: Cell, decimals: int = 1) -> str:
     )
 
 
+def paper_note_numbers(result: ReproductionResult) -> tuple[dict[str, int], list[str]]:
+    """Each row's caveat on its published numbers, numbered by first use in row order: (reported model → N,
+    the caveats in order); rows sharing a caveat share its number."""
+    numbers: dict[str, int] = {}
+    by_model: dict[str, int] = {}
+    for row, _, _ in result.rows:
+        note = result.paper_notes.get(row.reported_model or "")
+        if note:
+            by_model[row.reported_model or ""] = numbers.setdefault(note, len(numbers) + 1)
+    return by_model, list(numbers)
+
+
 def render_markdown(result: ReproductionResult) -> str:
     rep = result.reproduction
+    number, notes = paper_note_numbers(result)
     lines = [
         f"# {rep.title}",
         "",
@@ -53,7 +67,7 @@ def render_markdown(result: ReproductionResult) -> str:
             "| "
             + " | ".join(
                 [
-                    row.label,
+                    row.label + (f"[^p{number[row.reported_model]}]" if row.reported_model in number else ""),
                     f"{run} θ{row.iteration}",
                     *[cell_text(cells[k], column_decimals(result, k)) for k, _ in result.columns],
                 ]
@@ -61,17 +75,27 @@ def render_markdown(result: ReproductionResult) -> str:
             + " |"
         )
     lines += [""] + [f"- {n}" for n in rep.notes]
+    if notes:  # footnotes: each caveat on the rows it qualifies
+        lines += [""] + [f"[^p{n}]: Published numbers of this row: {note}" for n, note in enumerate(notes, 1)]
     return "\n".join(lines).rstrip() + "\n"
 
 
 def render_rich(result: ReproductionResult) -> Table:
     rep = result.reproduction
-    table = Table(title=f"{rep.name}: ours vs paper (Δ)", caption=rep.source)
+    number, notes = paper_note_numbers(result)
+    caption = "\n".join(
+        [
+            rep.source,
+            *(escape(f"note {n}: published numbers of the rows marked so: {t}") for n, t in enumerate(notes, 1)),
+        ]
+    )
+    table = Table(title=f"{rep.name}: ours vs paper (Δ)", caption=caption)
     table.add_column("row")
     for _, label in result.columns:
         table.add_column(label, justify="right")
     for row, _, cells in result.rows:
-        table.add_row(row.label, *[cell_text(cells[k], column_decimals(result, k)) for k, _ in result.columns])
+        mark = f" (note {number[row.reported_model]})" if row.reported_model in number else ""  # no [..]: rich markup
+        table.add_row(row.label + mark, *[cell_text(cells[k], column_decimals(result, k)) for k, _ in result.columns])
     return table
 
 

@@ -13,6 +13,7 @@ from harness.reproduce.grid import (
     Reproduction,
     find_reproduction,
     plan_runs,
+    reported_notes,
     reported_values,
     share_synthesis,
 )
@@ -116,4 +117,4 @@ def collect(
                 ours = float(value) if isinstance(value, (int, float)) else None
             cells[key] = Cell(values.get(key), ours, measured)
         rows.append((row, run.key, cells))
-    return ReproductionResult(rep, out, columns, rows, list(evals))
+    return ReproductionResult(rep, out, columns, rows, list(evals), reported_notes(rep, reg))

@@ -4,6 +4,8 @@ A method declares its paper's recipe as overrides of these (``Method.train_recip
 user's ``--train key=value`` overrides that in turn; docs/methods.md gives each method's recipe.
 
 - learning rate 2e-6, global batch 128 (= per-device × accumulation × processes), 1 epoch, β = 0.1;
+  ``global_batch_size=0`` means per-device × processes with no accumulation (a recipe whose official
+  script trains 1 per GPU × accumulation 1 on however many GPUs it is launched on);
 - full fine-tuning of the LLM and the projector, the vision tower frozen as LLaVA freezes it (LoRA
   optional, r=1024, α=2048 when on), bf16 and gradient checkpointing on GPU;
 - LR schedule: default ``constant_with_warmup`` (a short warm-up over 3 % of the steps, then
@@ -82,8 +84,13 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         if self.lr_scheduler not in SCHEDULERS:
             raise HarnessError(f"lr_scheduler {self.lr_scheduler!r} unknown; accepted: {', '.join(SCHEDULERS)}")
-        if self.learning_rate <= 0 or self.global_batch_size < 1 or self.per_device_batch_size < 1:
-            raise HarnessError("learning_rate, global_batch_size and per_device_batch_size must be positive")
+        if self.learning_rate <= 0 or self.per_device_batch_size < 1:
+            raise HarnessError("learning_rate and per_device_batch_size must be positive")
+        if self.global_batch_size < 0:
+            raise HarnessError(
+                f"global_batch_size={self.global_batch_size}: accepted values are integers ≥ 1, or 0 for "
+                "per_device_batch_size × processes (no accumulation)"
+            )
         if not 0 <= self.warmup_ratio < 1:
             raise HarnessError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.objective not in (None, "", "dpo", "mdpo"):
@@ -98,6 +105,11 @@ class TrainConfig:
                 )
             resolve_accelerate_config(self.accelerate_config)
         return self
+
+    def global_batch(self, processes: int) -> int:
+        """The examples per optimiser step on ``processes`` processes: ``global_batch_size``, or, when it is 0,
+        per-device × processes (no gradient accumulation)."""
+        return self.global_batch_size or self.per_device_batch_size * max(1, processes)
 
     @staticmethod
     def for_model(model: str) -> TrainConfig:

@@ -20,6 +20,7 @@ from harness.method import TrainingObjective
 from harness.policy.templates import get_template
 from harness.train.collator import LlavaPairCollator
 from harness.train.config import TrainConfig
+from harness.train.library_warnings import library_checkpointing_warning_filtered
 
 
 def _use_cuda() -> bool:
@@ -28,15 +29,15 @@ def _use_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def dpo_args(cfg: TrainConfig, out_dir: Path, n_examples: int, *, objective: TrainingObjective):
+def dpo_args(cfg: TrainConfig, out_dir: Path, n_examples: int, *, objective: TrainingObjective, report_to="none"):
     """TRL's DPOConfig for this iteration (global batch = per-device × accumulation × processes)."""
     from accelerate import PartialState
     from trl import DPOConfig
 
     world = PartialState().num_processes
     per_step = cfg.per_device_batch_size * world
-    accumulation = max(1, cfg.global_batch_size // per_step)
-    if accumulation * per_step != cfg.global_batch_size:
+    accumulation = max(1, cfg.global_batch(world) // per_step)  # global_batch_size=0: 1, no accumulation
+    if accumulation * per_step != cfg.global_batch(world):
         raise HarnessError(
             f"global batch {cfg.global_batch_size} is not a multiple of per-device batch "
             f"{cfg.per_device_batch_size} × {world} processes"
@@ -62,7 +63,7 @@ def dpo_args(cfg: TrainConfig, out_dir: Path, n_examples: int, *, objective: Tra
         use_cpu=not cuda,
         activation_checkpointing=checkpointing,  # the name transformers 5 reads
         max_length=cfg.max_length,
-        report_to="none",
+        report_to=report_to,  # "none", or the run's --track (harness/track/training.py)
         save_strategy="no",
         logging_steps=1,
         seed=cfg.seed,
@@ -129,6 +130,7 @@ def freeze_vision_tower(model, policy_path: Path) -> int:
     return frozen
 
 
+@library_checkpointing_warning_filtered()  # peft/TRL read a deprecated transformers property
 def train_iteration(
     policy_path: Path,
     out_dir: Path,
@@ -139,6 +141,7 @@ def train_iteration(
     open_image: Callable[[dict], Any],
     pad_to_square: bool = True,
     on_step: Callable[[int], None] | None = None,
+    track: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train from ``policy_path`` on ``examples`` and write θi to ``out_dir`` (atomically)."""
     from datasets import Dataset
@@ -170,9 +173,11 @@ def train_iteration(
     model = AutoModelForImageTextToText.from_pretrained(policy_path, dtype=dtype, local_files_only=True)
     if cfg.freeze_vision_tower:
         freeze_vision_tower(model, policy_path)
-    collator_cls = LlavaPairCollator
+    collator_cls, noise_args = LlavaPairCollator, {}
     if not plain:
         from harness.train.objective_batch import ObjectivePairCollator as collator_cls
+
+        noise_args = noise_collation(objective)
     collator = collator_cls(
         processor,
         get_template(cfg.template),
@@ -180,12 +185,15 @@ def train_iteration(
         max_length=cfg.max_length,
         pad_to_square=pad_to_square,
         align_kinds=objective.align_kinds,
+        **noise_args,
     )
     for stale in out_dir.parent.glob(".train-*"):  # left by a killed earlier attempt
         shutil.rmtree(stale, ignore_errors=True)
     work = Path(tempfile.mkdtemp(prefix=".train-", dir=out_dir.parent))
     try:
-        args = dpo_args(cfg, work / "trainer", len(rows), objective=objective)
+        from harness.track.training import report_to, tracked_training
+
+        args = dpo_args(cfg, work / "trainer", len(rows), objective=objective, report_to=report_to(track))
         peft_config = None
         if cfg.lora:
             from peft import LoraConfig
@@ -224,7 +232,8 @@ def train_iteration(
                     on_step(state.global_step)
 
             trainer.add_callback(_OnStep())
-        result = trainer.train()
+        with tracked_training(trainer, track):  # --track: the curves go to the run's tracker
+            result = trainer.train()
         ckpt = work / "checkpoint"
         if cfg.lora:
             # Not merge_and_unload() on the trained model: under ZeRO-3 its parameters are partitioned across
@@ -252,24 +261,34 @@ def train_iteration(
             "boundary_mismatches": collator.boundary_mismatches,
             "epochs": cfg.epochs,
             "processes": trainer.accelerator.num_processes,
-            "updates_per_epoch": math.ceil(len(rows) / cfg.global_batch_size),
+            "updates_per_epoch": math.ceil(len(rows) / cfg.global_batch(trainer.accelerator.num_processes)),
             "objective": dataclasses.asdict(objective),
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def noise_collation(objective: TrainingObjective) -> dict[str, Any]:
+    """The ObjectivePairCollator arguments of an objective's noised-image negative."""
+    if not objective.noise_negative_weight:
+        return {}
+    return {"noise_space": objective.noise_space, "noise_step": objective.noise_negative_step}
+
+
 def _precompute_extra_reference(trainer, collator, cfg: TrainConfig, objective: TrainingObjective) -> None:
-    """Reference values of the objective's extra terms, before the first step (the model is still θi−1)."""
+    """Reference values of the objective's extra terms the rows lack (the evolve reference stage precomputes
+    them), before the first step (the model is still θi−1)."""
     from harness.train.objectives import precompute_reference, reference_keys
 
-    keys = reference_keys(objective)
+    have = set(trainer.train_dataset.column_names)
+    keys = [k for k in reference_keys(objective) if k not in have]  # the evolve reference stage computes them
     if not keys:
         return
     if _deepspeed_in_use(cfg):
         raise HarnessError(
-            f"objective {objective.name!r} precomputes its extra reference terms in this process, "
-            f"which DeepSpeed's sharded model cannot run: set --train live_reference=true"
+            f"objective {objective.name!r}: the pairs lack the reference values {', '.join(keys)}, and "
+            f"DeepSpeed's sharded model cannot compute them in the trainer; run training through `harness evolve` "
+            f"(its reference stage computes them) or set --train live_reference=true"
         )
     rows = trainer.train_dataset.to_list()
     values = precompute_reference(

@@ -31,6 +31,7 @@ def write_job(
     objective: TrainingObjective,
     cfg: TrainConfig,
     source: dict[str, Any],
+    track: dict[str, Any] | None = None,
 ) -> Path:
     rows_file = path.with_suffix(".rows.jsonl")
     atomic.write_jsonl(rows_file, rows)
@@ -43,6 +44,7 @@ def write_job(
             "objective": asdict(objective),
             "train": asdict(cfg),
             "source": source,
+            "track": track,  # where training curves go (harness/track/training.py); None: nowhere
         },
     )
     return path
@@ -62,6 +64,7 @@ def run_job(job_path: Path) -> dict[str, Any]:
         objective=TrainingObjective(**job["objective"]),
         cfg=cfg,
         open_image=lambda e: source.open(ImageRef(e["image_ref"], e.get("image_path"))),
+        track=job.get("track"),
     )
     return info
 
@@ -73,8 +76,11 @@ def launch(job_path: Path, accelerate_config: str, *, num_processes: int | None 
     GPUs it sees, so a shipped 8-GPU config also runs on a 4-GPU node). Multi-node runs use an accelerate
     config with ``num_machines``/``machine_rank``/``main_process_ip`` on every node (docs/training.md)."""
     config = resolve_accelerate_config(accelerate_config)
+    from harness.cluster.allocation import multi_node_launch
+
+    # in a SLURM allocation of several nodes: accelerate on every node, N × num_processes workers (docs/cluster.md)
     # accelerate's launcher as a module of this interpreter: no reliance on `accelerate` being on PATH
-    cmd = [
+    cmd = multi_node_launch(config, job_path, num_processes) or [
         sys.executable,
         "-m",
         "accelerate.commands.launch",

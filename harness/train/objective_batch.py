@@ -28,9 +28,30 @@ def pair_seed(example: dict) -> int:
 
 
 class ObjectivePairCollator(LlavaPairCollator):
+    """``noise_space="pixel_unclamped"`` with a ``noise_step``: also ``noisy_pixel_values``, each pair's image
+    noised on its raw pixels (as one released trainer does; harness/noise.py) and then preprocessed like the clean one."""
+
+    def __init__(self, *args, noise_space: str = "normalised", noise_step: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.noise_space = noise_space
+        self.noise_step = noise_step
+
     def __call__(self, examples: Sequence[dict]) -> dict[str, torch.Tensor]:
         batch = super().__call__(examples)
-        batch["row_seed"] = torch.tensor([pair_seed(e) for e in examples], dtype=torch.long)
+        seeds = [pair_seed(e) for e in examples]
+        batch["row_seed"] = torch.tensor(seeds, dtype=torch.long)
+        if self.noise_space == "pixel_unclamped" and self.noise_step is not None:
+            from harness.noise import raw_pixel_noise_unclamped
+            from harness.policy.padding import expand_to_square
+
+            mean = self.processor.image_processor.image_mean
+            noisy = []
+            for e, seed in zip(examples, seeds):
+                img = raw_pixel_noise_unclamped(self.open_image(e).convert("RGB"), self.noise_step, seed)
+                noisy.append(expand_to_square(img, mean) if self.pad_to_square else img)
+            batch["noisy_pixel_values"] = self.processor.image_processor(images=noisy, return_tensors="pt")[
+                "pixel_values"
+            ]
         batch["has_rejected"] = torch.tensor([1.0 if str(e.get("rejected", "")).strip() else 0.0 for e in examples])
         for key in REF_KEYS:
             if key in examples[0]:

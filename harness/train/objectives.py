@@ -7,7 +7,8 @@ against the reference θi−1, and a mean over the micro-batch, like TRL's sigmo
   the likelihood, or with ``rejected_score="top_alternative"`` the summed log-prob of the most likely
   token *other than* y_l's own at each position (a rejected score one released self-training trainer uses; docs/methods.md).
   Pairs whose rejected answer is empty carry no DPO term (a zero in the batch mean).
-- SFT (``sft_weight``): −w · Σ_t log π(y_w,t), summed over the chosen tokens (docs/methods.md gives the methods' weights).
+- SFT (``sft_weight``): −w · Σ_t log π(y_w,t), summed over the chosen tokens (docs/methods.md gives the methods' weights);
+  with ``sft_norm="token_mean"`` the mean over every chosen token of the batch (plain supervised fine-tuning).
 - mDPO (Wang et al., EMNLP 2024, arXiv 2406.11839; luka-group/mDPO): the image-conditional term
   −log σ(r(m, y_w) − r(m', y_w)) with m' a random resized crop keeping 1–20 % of the image area
   (``crop_scale``), and the anchor −log σ(r(m, y_w) − δ), where r(m, y) = β[log π(y|m) − log π_ref(y|m)].
@@ -18,12 +19,16 @@ against the reference θi−1, and a mean over the micro-batch, like TRL's sigmo
   â_t = argmax of the logits at position t of y_w under the image noised at ``noise_negative_step``
   (no gradient), N = Σ_t log softmax(clean-image logits)_t[â_t]; the term is
   −log σ(β[(log π(y_w) − log π_ref(y_w)) − (N_π − N_ref)]), N_ref taken under π_ref for both
-  the argmax and the scoring. The noise is the harness's seeded diffusion noise on the normalised
-  pixel tensor (harness/noise.py), one seed per pair, shared by policy and reference.
+  the argmax and the scoring. The noise is the harness's seeded diffusion noise, one seed per pair,
+  shared by policy and reference, on the normalised pixel tensor (``noise_space="normalised"``) or, as
+  a released trainer applies it, on the raw image before preprocessing, cast back to uint8 unclamped
+  (``"pixel_unclamped"``; harness/noise.py).
 
 With the reference precomputed (the default), the reference values of the extra terms are computed
-in one pass over the pairs before the first optimiser step, with the model as it is loaded (θi−1;
-with LoRA, the zero-initialised adapters leave it unchanged), in the trainer's precision.
+by the evolve reference stage with θi−1, beside the chosen/rejected log-probs (harness/evolve/
+reference.py), so training under DeepSpeed needs no reference model; rows without them (a training
+job started outside ``harness evolve``) get them in one pass before the first optimiser step, with the
+model as it is loaded (with LoRA, the zero-initialised adapters leave it unchanged).
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ OBJECTIVES = ("dpo", "mdpo")
 REJECTED_SCORES = ("likelihood", "top_alternative")
 CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)  # torchvision's RandomResizedCrop default aspect-ratio range
 REF_KEYS = ("ref_copo_logps", "ref_noise_logps", "ref_rejected_alt_logps")
+NOISE_SPACES = ("normalised", "pixel_unclamped")
+SFT_NORMS = ("sum", "token_mean")
 
 
 def with_mdpo(
@@ -85,6 +92,10 @@ def check_objective(obj: TrainingObjective) -> TrainingObjective:
     lo, hi = (float(x) for x in obj.crop_scale)
     if not 0 < lo <= hi <= 1:
         raise HarnessError(f"objective crop_scale={tuple(obj.crop_scale)!r}: expected 0 < min ≤ max ≤ 1")
+    if obj.sft_norm not in SFT_NORMS:
+        raise HarnessError(f"objective sft_norm={obj.sft_norm!r}: accepted: {', '.join(SFT_NORMS)}")
+    if obj.noise_space not in NOISE_SPACES:
+        raise HarnessError(f"objective noise_space={obj.noise_space!r}: accepted: {', '.join(NOISE_SPACES)}")
     from harness.noise import check_step
 
     check_step(obj.noise_negative_step)
@@ -205,6 +216,7 @@ def row_terms(model, batch: dict[str, Any], obj: TrainingObjective) -> dict[str,
         tok = logp.gather(-1, labels.unsqueeze(-1)).squeeze(-1) * fmask
         out["chosen_tokens"] = tok[:n]
         out["chosen"] = tok[:n].sum(1)
+        out["chosen_count"] = fmask[:n].sum(1)
         if obj.dpo_weight:
             if top_alt:
                 alt = top_alternative(logp[n:], labels[n:])
@@ -213,14 +225,18 @@ def row_terms(model, batch: dict[str, Any], obj: TrainingObjective) -> dict[str,
                 out["rejected"] = tok[n:].sum(1)
         if obj.noise_negative_weight:
             seeds = batch["row_seed"].tolist()
+            noisy_pix = batch.get("noisy_pixel_values")  # raw-pixel noise, made by the collator
+            if noisy_pix is None:
+                noisy_pix = noised(pix[:n], seeds, obj.noise_negative_step)
             with torch.no_grad():
-                noisy = _log_softmax_logits(model, ids[:n], att[:n], noised(pix[:n], seeds, obj.noise_negative_step))
+                noisy = _log_softmax_logits(model, ids[:n], att[:n], noisy_pix.to(pix.dtype))
                 argmax = noisy.argmax(dim=-1)
             out["noise"] = (logp[:n].gather(-1, argmax.unsqueeze(-1)).squeeze(-1) * fmask[:n]).sum(1)
     else:
         tok = _token_logps_fused(model, ids[:rows], att[:rows], pix[:rows], cm[:rows])
         out["chosen_tokens"] = tok[:n]
         out["chosen"] = tok[:n].sum(1)
+        out["chosen_count"] = mask[:n].to(tok.dtype).sum(1)
         if obj.dpo_weight:
             out["rejected"] = tok[n:].sum(1)
     if obj.copo_weight:
@@ -265,7 +281,12 @@ def objective_loss(
         r_n = beta * (pol["noise"] - ref["noise"].to(dev))
         terms["noise_negative"] = (-F.logsigmoid(r_w - r_n)).mean()
         loss = loss + obj.noise_negative_weight * terms["noise_negative"]
-    if obj.sft_weight:
+    if obj.sft_weight and obj.sft_norm == "token_mean":
+        tokens = pol["chosen_tokens"]
+        count = pol["chosen_count"].sum().clamp(min=1.0)
+        terms["sft"] = -tokens.sum() / count
+        loss = loss + obj.sft_weight * terms["sft"]
+    elif obj.sft_weight:
         terms["sft"] = (-pol["chosen"]).mean()
         loss = loss + obj.sft_weight * terms["sft"]
     terms["reward_chosen"] = r_w.detach().mean()

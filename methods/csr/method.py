@@ -1,8 +1,21 @@
 """CSR: Calibrated Self-Rewarding (Zhou et al., NeurIPS 2024, arXiv 2405.14622; official code
 YiyangZhou/CSR @ 353de42, ``inference_csr/sample.py``, ``score.py``, ``construct.py``).
 
-Per image, one prompt (an annotation question when the image source has them, else one of CSR's 11
-detailed-description questions, drawn with a seed), then:
+Data as released (``inference_csr/data/CSR-Prompt-Dataset-12k.json`` and the datasets
+charlesdj/CSR-12K-iter0/1/2):
+
+- images: one fixed set of 12,856 COCO train2014 images (``images_per_iter``), the same every round: each
+  round re-samples the same prompts with the current model. The harness draws the set once with the run's
+  seed (``image_plan``: ``ImagePlan(same_every_iteration=True)``) and gives it to every iteration, a run
+  that grows included; on a LLaVA-665k file from its ``coco/`` images, on a COCO or folder source from the
+  whole pool; on the built-in model the synthetic world's own fixed set at the tiny default count;
+- prompts: every image gets one of the 11 LLaVA detailed-description questions the file uses
+  (``QUESTIONS``, verbatim; each used 1,082–1,204 times), drawn from the run's seed and the image id, not
+  the iteration, so an image keeps its prompt every round as the file fixes it.
+  ``question_source=annotation`` (a deviation, not the release) asks the image source's annotation
+  question where it has one.
+
+Per image and prompt:
 
 1. sentence-level search (methods/csr/search.py): each active node is continued by 5 sentences
    (diverse beam search, 5 groups, penalty 3.0, ≤ 70 tokens, ending at a period); a child is final
@@ -22,9 +35,11 @@ calibrated reward r = (1 − α)·LM score + α·cos is accumulated along the pa
 too; chosen = highest average reward, rejected = lowest. The paper's exact equation is not public:
 this weighting is our reading, the release's is the default.
 
-Training: plain DPO (β 0.1), LoRA r 128/α 256, lr 1e-7, cosine, 1 epoch per iteration; the LoRA is
-merged after every iteration and the next round samples and trains from the merged model (the
-harness merges LoRA into θi at the end of each iteration).
+Training (``scripts/run_train.sh``): plain DPO (β 0.1), LoRA r 128/α 256, lr 1e-7, cosine, warm-up 3 %,
+1 epoch per iteration, 1 pair per device × gradient accumulation 1, so the global batch is the number of
+GPUs (``global_batch_size=0``: per-device × processes); the LoRA is merged after every iteration and the
+next round samples and trains from the merged model (the harness merges LoRA into θi at the end of each
+iteration). On the built-in tiny model the batch keys keep the tiny scale (harness/train/config.py).
 
 ``clip_model``: a local CLIP checkpoint folder (the release scores with
 openai/clip-vit-large-patch14-336), or ``tiny``, the built-in offline CLIP; left empty, the built-in
@@ -44,11 +59,12 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from harness.benchmark import ReportedNumbers
 from harness.errors import HarnessError
+from harness.images.sampling import ImagePlan
 from harness.method import Method, PreferencePair, PreferenceSet, SynthesisContext, TrainingObjective
 from harness.plugins import hookimpl
 from methods.common.pairs import StepLog, stable_seed
@@ -70,6 +86,8 @@ QUESTIONS = (
     "Describe the following image.",
 )
 REWARDS = ("released_ranks", "paper_raw")
+QUESTION_SOURCES = ("csr", "annotation")
+IMAGES = 12_856  # the prompts (and COCO train2014 images) of CSR-Prompt-Dataset-12k.json
 OBJECTIVES = ("dpo", "mdpo")
 
 _BAD_SCRIPT = re.compile("[\uac00-\ud7af\u1100-\u11ff\u3040-\u30ff\u0400-\u04ff]")
@@ -103,8 +121,22 @@ class CsrConfig:
     char_cap: int = 1024  # response characters
     max_sentences: int = 20
     objective: str = "dpo"
+    question_source: str = field(
+        default="csr",
+        metadata={
+            "help": "csr: one of CSR's 11 description questions per image (CSR-Prompt-Dataset-12k.json: "
+            + " | ".join(QUESTIONS)
+            + "), fixed by seed and image id, the same every round; annotation (not the release): the image "
+            "source's annotation question where it has one, else csr's"
+        },
+    )
 
     def validate(self) -> None:
+        if self.question_source not in QUESTION_SOURCES:
+            raise HarnessError(
+                f"csr option question_source={self.question_source!r}: accepted values are "
+                + ", ".join(QUESTION_SOURCES)
+            )
         if self.reward not in REWARDS:
             raise HarnessError(f"csr option reward={self.reward!r}: accepted values are {', '.join(REWARDS)}")
         if self.objective not in OBJECTIVES:
@@ -127,6 +159,7 @@ class Csr(Method):
         "worst path, DPO, LoRA merged per round"
     )
     Config = CsrConfig
+    images_per_iter = IMAGES
     variants: ClassVar[dict] = {
         "paper": {"reward": "paper_raw", "clip_guides_search": True},
         "mdpo": {"objective": "mdpo"},
@@ -136,6 +169,11 @@ class Csr(Method):
             source="SENA (Tan et al., AAAI 2025), arXiv 2412.15650, Table 4",
             model="LLaVA-1.5-7B + CSR",
             table="sena-table4",
+            judges={
+                "llava_wild": "gpt-4-1106-preview",
+                "mmvet": "gpt-4-1106-preview",
+                "mmhal": "gpt-4-1106-preview",
+            },  # as SENA's Table 4 states
             note="evaluated by SENA's authors on the released CSR model (†); GPT-4-1106-preview judge, 3 runs "
             "averaged; MMBench dev split",
             values={
@@ -166,9 +204,30 @@ class Csr(Method):
             obj = with_mdpo(obj)
         return obj
 
+    def image_plan(self, per_iter: int) -> ImagePlan:
+        """One fixed set of ``per_iter`` images for every round (CSR-Prompt-Dataset-12k.json: 12,856 COCO
+        train2014 images; charlesdj/CSR-12K-iter0/1/2 re-sample the same prompts each round): the ``coco/``
+        images of a LLaVA-665k file, or the whole pool of a source without per-source structure."""
+        return ImagePlan(
+            {"coco": per_iter},
+            "csr (CSR-Prompt-Dataset-12k.json: one set of COCO images, re-sampled every round)",
+            uniform_fallback=True,
+            same_every_iteration=True,
+        )
+
+    def question(self, ref, ctx: SynthesisContext) -> str:
+        """The image's prompt: one of ``QUESTIONS`` drawn from the run's seed and the image id (never the
+        iteration: an image keeps its prompt every round); ``question_source=annotation``: the image's own
+        annotation question where it has one."""
+        seed = ctx.run_seed if ctx.run_seed is not None else ctx.seed
+        rng = random.Random(stable_seed("csr-question", seed, ref.id))
+        own = list(getattr(ref, "questions", ())) if self.config.question_source == "annotation" else []
+        return rng.choice(own) if own else rng.choice(QUESTIONS)
+
     def train_recipe(self) -> dict:
-        """YiyangZhou/CSR scripts/run_train.sh: LoRA r 128/α 256 on the LLM, lr 1e-7, cosine, warm-up 3 %, 1 epoch
-        per round, merged after the round; the projector frozen. The global batch is not stated."""
+        """YiyangZhou/CSR @ 353de42 scripts/run_train.sh: LoRA r 128/α 256 on the LLM, lr 1e-7, cosine, warm-up
+        3 %, 1 epoch per round, merged after the round; the projector frozen; ``per_device_train_batch_size 1``,
+        ``gradient_accumulation_steps 1``: the global batch is the number of GPUs (``global_batch_size=0``)."""
         return {
             "lora": True,
             "lora_r": 128,
@@ -178,6 +237,8 @@ class Csr(Method):
             "lr_scheduler": "cosine",
             "warmup_ratio": 0.03,
             "epochs": 1.0,
+            "per_device_batch_size": 1,
+            "global_batch_size": 0,  # per-device × processes, no accumulation
         }
 
     def scorer(self, ctx: SynthesisContext):
@@ -219,11 +280,7 @@ class Csr(Method):
         log = StepLog()
         tok = policy.processor.tokenizer
         pictures = [ctx.open_image(ref) for ref in images]
-        prompts = []
-        for ref in images:
-            rng = random.Random(stable_seed("csr-question", ctx.seed, ctx.iteration, ref.id))
-            qs = list(getattr(ref, "questions", ()))
-            prompts.append(rng.choice(qs) if qs else rng.choice(QUESTIONS))
+        prompts = [self.question(ref, ctx) for ref in images]
         trees: list[list[Node]] = [[Node(0, None, 0)] for _ in images]
         active = [(i, 0) for i in range(len(images))]
         removed = {"short": 0, "script": 0, "repetition": 0, "newlines": 0}

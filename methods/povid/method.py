@@ -1,36 +1,43 @@
 """POVID: Preference Optimization in VLLM with AI-generated Dispreferences (Zhou et al. 2024,
-arXiv 2402.11411; official code YiyangZhou/POVID @ 92c7c67, ``tool/dpo_trainer_inherent.py`` and
-``llava/train/train_dpo_inherent.py``).
+arXiv 2402.11411; official code YiyangZhou/POVID @ 92c7c67, ``scripts/run_dpo.sh``, ``scripts/run_povid.sh``,
+``tool/dpo_trainer_inherent.py`` and ``llava/train/train_dpo_inherent.py``).
 
-POVID trains in two stages. Stage 1: DPO on (ground-truth answer, GPT-4V-hallucinated answer) pairs
-from a file. Stage 2: from the merged stage-1 model, every step also builds an "inherent
-hallucination" negative in the loss: the model's argmax tokens under the image noised at diffusion
-step t = 500, teacher-forced along the chosen answer and scored on the clean image (harness/train/
-objectives.py, ``noise_negative_weight``); L = 0.5·L_self + 0.5·L_ai, where L_ai is the stage-1 DPO
-on the file's pairs.
+POVID trains in two stages, each iteration here running both (``Method.training_stages``):
 
-This plugin:
-- ``stage1_file`` (a POVID-format JSON: ``[{"id", "image", "conversations": [human, gpt],
-  "rejected_conversations": [human, gpt]}]``) given: the iteration's images that have records in it
-  (matched by the ``image`` field, the id a LLaVA-JSON image source gives them, e.g. ``--images`` the
-  same file) give their pairs; the loss is 0.5·L_self + 0.5·L_ai, as POVID's stage 2.
-- no ``stage1_file`` (the default; POVID's GPT-4V pairs are not self-generated): the second stage
-  alone. The chosen answer is the policy's own greedy answer on the clean image (POVID's is the
-  LLaVA-Instruct ground truth, which unlabeled images do not have); the pair has no rejected answer
-  (the negative is built in the loss) and the loss is L_self with weight 1. The run's stats.json says
-  so under ``stage``, and the manifest's objective shows ``dpo_weight`` 0.
-- images without a record in the file are treated as in the no-file case.
+- **Stage 1** (``run_dpo.sh``): plain DPO, 3 epochs, on (ground truth, ground truth with hallucinations
+  injected). The chosen answer is the image's ground truth, never the model's own.
+- **Stage 2** (``run_povid.sh``), from the stage-1 result (which is also its reference): 1 epoch of
+  L = 0.5·L_ai + 0.5·L_self, where L_ai is stage 1's DPO on the same pairs and L_self's negative is built
+  in the loss: the model's argmax tokens under the image noised at diffusion step t = 500, teacher-forced
+  along the chosen answer and scored on the clean image (harness/train/objectives.py).
 
-Options (``--set``): ``negative`` = ``argmax_teacher_forced`` (the code, default) or
-``generate_on_noise`` (a SeVa-like deviation: the greedy answer on the noised image as an ordinary
-rejected answer, plain DPO); ``stage`` = ``2`` (default) or ``1`` (plain DPO on the file's pairs
-only, 3 epochs: POVID's first stage; then pass its checkpoint as ``--model`` for stage 2);
-``noise_step`` (500); ``prompt`` (the description prompt for unannotated images: POVID's data
-example ``Describe this image in detail.``); ``objective`` = ``dpo`` or ``mdpo``.
+Where the pairs come from (stats.json ``stage`` and every pair's provenance say which a run used):
+- ground truth: the image source's annotations (``ImageSource.annotations``): a LLaVA-665k-style file's
+  gpt answers (with their questions), a COCO captions file's captions (via pycocotools), the synthetic
+  scene's exact caption;
+- injected hallucinations: ``stage1_file``, POVID's released preference data (``{"id", "image",
+  "conversations", "rejected_conversations"}``; ``harness data pull povid`` fetches it into ``data/povid/``
+  (methods/povid/data.py); its images are then the pairs' images, e.g. ``--images`` the same file with
+  ``--image-root`` the COCO train2014 folder); on the built-in synthetic scenes without a file, a rule that
+  swaps a present shape for the one the tiny model's prior predicts beside it (methods/povid/injection.py).
+  POVID's GPT-4V injection prompt is not public (neither in the repository nor in the paper's main text), so
+  no LLM injection is offered: a real image source needs ``stage1_file``.
 
-Deviations: the noise is the harness's seeded diffusion noise on the normalised pixel tensor, one
-draw per pair shared by policy and reference (the release noises the raw [0, 1] image before
-preprocessing, unclamped, with a fresh unseeded draw on every load); generation is greedy.
+The noise is applied as the release applies it (``noise_space=pixel_unclamped``, the default): on the raw
+[0, 1] image before padding and preprocessing, then cast back to uint8 without clamping (harness/noise.py);
+``noise_space=normalised`` (variant ``clean_noise``) noises the processed tensor as SeVa/SENA do. One
+seeded draw per pair, shared by policy and reference (the release draws fresh unseeded noise per load).
+
+Options (``--set``): ``stages`` = ``1+2`` (default), ``1`` or ``2`` (one stage alone); ``chosen`` =
+``ground_truth`` (default) or ``self`` (variant ``self_chosen``, a deviation for unlabeled images: the
+policy's own greedy answer as chosen, stage 2's L_self alone); ``negative`` = ``argmax_teacher_forced`` (the
+code) or ``generate_on_noise`` (with ``chosen=self``: the greedy answer on the noised image as an ordinary
+rejected answer, plain DPO, a SeVa-like deviation); ``noise_step`` (500); ``noise_space``; ``prompt`` (the
+question for a caption's ground truth: POVID's data example ``Describe this image in detail.``);
+``objective`` = ``dpo`` or ``mdpo``.
+
+Training: LoRA r 128/α 256 on the LLM, the projector frozen, lr 1e-7, cosine, warm-up 3 %, β 0.1, summed
+log-probs; batch 1 per device × accumulation 1 × GPUs (the scripts); the LoRA merged after each stage.
 """
 
 from __future__ import annotations
@@ -44,29 +51,49 @@ from typing import ClassVar
 from harness.backends.base import GenerationRequest
 from harness.benchmark import ReportedNumbers
 from harness.errors import HarnessError
-from harness.method import Method, PreferencePair, PreferenceSet, SynthesisContext, TrainingObjective
+from harness.method import (
+    Method,
+    PreferencePair,
+    PreferenceSet,
+    SynthesisContext,
+    TrainingObjective,
+    TrainingStage,
+)
 from harness.noise import NUM_STEPS
 from harness.plugins import hookimpl
 from methods.common.pairs import StepLog, count_tokens, is_garbage, stable_seed
+from methods.povid.injection import inject
 
 DESCRIBE = "Describe this image in detail."  # POVID's data example (YiyangZhou/POVID README, stage-1 format)
 NEGATIVES = ("argmax_teacher_forced", "generate_on_noise")
-STAGES = ("1", "2")
+STAGES = ("1+2", "1", "2")
+CHOSEN = ("ground_truth", "self")
 OBJECTIVES = ("dpo", "mdpo")
+NOISE_SPACES = ("pixel_unclamped", "normalised")
+STAGE1_EPOCHS = 3.0  # scripts/run_dpo.sh
+STAGE2_EPOCHS = 1.0  # scripts/run_povid.sh
 
 
 @dataclass
 class PovidConfig:
-    stage1_file: str = ""  # POVID-format JSON of GPT-4V-made pairs; "" = none (stage 2 alone)
-    stage: str = "2"  # "2": POVID's second stage (default); "1": plain DPO on the file's pairs
+    stage1_file: str = ""  # POVID's released preference data (JSON); "" = none
+    stages: str = "1+2"  # both stages per iteration (the paper); "1" or "2" alone
+    chosen: str = "ground_truth"  # or "self" (a deviation for unlabeled images)
     negative: str = "argmax_teacher_forced"  # or generate_on_noise (a documented deviation)
     noise_step: int = 500
+    noise_space: str = "pixel_unclamped"  # the release's raw-pixel, unclamped noise; or "normalised"
     prompt: str = DESCRIBE
     objective: str = "dpo"
     max_new_tokens: int = 512
 
     def validate(self) -> None:
-        for key, accepted in (("negative", NEGATIVES), ("stage", STAGES), ("objective", OBJECTIVES)):
+        for key, accepted in (
+            ("negative", NEGATIVES),
+            ("stages", STAGES),
+            ("chosen", CHOSEN),
+            ("objective", OBJECTIVES),
+            ("noise_space", NOISE_SPACES),
+        ):
             if str(getattr(self, key)) not in accepted:
                 raise HarnessError(
                     f"povid option {key}={getattr(self, key)!r}: accepted values are {', '.join(accepted)}"
@@ -77,53 +104,30 @@ class PovidConfig:
         n = self.max_new_tokens
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise HarnessError(f"povid option max_new_tokens={n!r}: accepted values are integers ≥ 1")
-        if str(self.stage) == "1" and not self.stage1_file:
-            raise HarnessError("povid option stage=1 trains on the GPT-4V pairs only: set stage1_file=<POVID json>")
+        if self.chosen == "self" and self.stages != "2":
+            raise HarnessError(
+                "povid option chosen=self has no stage 1 (its pairs have no hallucinated answer): set stages=2"
+            )
+        if self.negative == "generate_on_noise" and self.chosen != "self":
+            raise HarnessError("povid option negative=generate_on_noise needs chosen=self (and stages=2)")
         if self.stage1_file and not Path(self.stage1_file).is_file():
             raise HarnessError(f"povid option stage1_file={self.stage1_file}: no such file")
         if not str(self.prompt).strip():
             raise HarnessError("povid option prompt: must not be empty")
 
 
-def _turn(entry: dict, key: str, who: str, path: str, index: int) -> str:
-    turns = entry.get(key)
-    if not isinstance(turns, list):
-        raise HarnessError(f"{path}: entry {index}: {key!r} must be a list of turns")
-    for turn in turns:
-        if isinstance(turn, dict) and turn.get("from") == who and isinstance(turn.get("value"), str):
-            return turn["value"]
-    raise HarnessError(f"{path}: entry {index}: {key!r} has no {who!r} turn")
-
-
-def load_stage1_pairs(path: str) -> dict[str, list[tuple[str, str, str]]]:
-    """{image: [(question, chosen, rejected)]} from a POVID-format pair file."""
-    from harness.atomic import read_json
-
-    data = read_json(Path(path))
-    if not isinstance(data, list):
-        raise HarnessError(f"{path}: expected a JSON list of POVID pairs")
-    out: dict[str, list[tuple[str, str, str]]] = {}
-    for i, entry in enumerate(data):
-        if not isinstance(entry, dict) or not entry.get("image"):
-            raise HarnessError(f"{path}: entry {i}: expected an object with an 'image' field")
-        question = _turn(entry, "conversations", "human", path, i)
-        question = question.replace("<image>\n", "").replace("\n<image>", "").replace("<image>", "").strip()
-        chosen = _turn(entry, "conversations", "gpt", path, i)
-        rejected = _turn(entry, "rejected_conversations", "gpt", path, i)
-        out.setdefault(str(entry["image"]), []).append((question, chosen.strip(), rejected.strip()))
-    return out
-
-
 class Povid(Method):
     name = "povid"
     description = (
-        "POVID (arXiv 2402.11411): argmax tokens under a t=500 noised image, teacher-forced, as the "
-        "negative; + DPO on GPT-4V pairs from a file"
+        "POVID (arXiv 2402.11411): stage 1 DPO on (ground truth, injected hallucination); stage 2 adds the "
+        "teacher-forced argmax under a t=500 noised image as a second negative"
     )
     Config = PovidConfig
     variants: ClassVar[dict] = {
-        "generate_on_noise": {"negative": "generate_on_noise"},
-        "stage1": {"stage": "1"},
+        "clean_noise": {"noise_space": "normalised"},
+        "self_chosen": {"chosen": "self", "stages": "2"},
+        "generate_on_noise": {"chosen": "self", "stages": "2", "negative": "generate_on_noise"},
+        "stage1": {"stages": "1"},
         "mdpo": {"objective": "mdpo"},
     }
     reported = (
@@ -138,31 +142,61 @@ class Povid(Method):
         ),
     )
 
-    def _has_file(self) -> bool:
-        return bool(self.config.stage1_file)
+    @classmethod
+    def data_sources(cls) -> list:
+        """POVID's released stage-1 preference data, fetched by ``harness data pull povid`` (methods/povid/data.py)."""
+        from methods.povid.data import stage1_data_source
 
-    def objective(self) -> TrainingObjective:
+        return [stage1_data_source()]
+
+    def _stage2_objective(self) -> TrainingObjective:
         cfg = self.config
-        if str(cfg.stage) == "1" or cfg.negative == "generate_on_noise":
-            obj = TrainingObjective(beta=0.1, name="povid-stage1" if str(cfg.stage) == "1" else "povid-noised-dpo")
-        else:
-            with_file = self._has_file()
-            obj = TrainingObjective(
-                beta=0.1,
-                name="povid",
-                dpo_weight=0.5 if with_file else 0.0,
-                noise_negative_weight=0.5 if with_file else 1.0,
-                noise_negative_step=cfg.noise_step,
-            )
-        if cfg.objective == "mdpo":
+        if cfg.negative == "generate_on_noise":
+            return TrainingObjective(beta=0.1, name="povid-noised-dpo")
+        self_only = cfg.chosen == "self"
+        return TrainingObjective(
+            beta=0.1,
+            name="povid",
+            dpo_weight=0.0 if self_only else 0.5,
+            noise_negative_weight=1.0 if self_only else 0.5,
+            noise_negative_step=cfg.noise_step,
+            noise_space=cfg.noise_space,
+        )
+
+    def _mdpo(self, obj: TrainingObjective) -> TrainingObjective:
+        if self.config.objective == "mdpo":
             from harness.train.objectives import with_mdpo
 
-            obj = with_mdpo(obj)
+            return with_mdpo(obj)
         return obj
+
+    def training_stages(self) -> tuple[TrainingStage, ...]:
+        stage1 = TrainingStage(
+            "stage1",
+            self._mdpo(TrainingObjective(beta=0.1, name="povid-stage1")),
+            recipe={"epochs": STAGE1_EPOCHS},
+            summary="stage 1: DPO on (ground truth, ground truth with injected hallucinations), 3 epochs",
+        )
+        stage2 = TrainingStage(
+            "stage2",
+            self._mdpo(self._stage2_objective()),
+            recipe={"epochs": STAGE2_EPOCHS},
+            summary=(
+                f"stage 2: 0.5·DPO on the same pairs + 0.5·DPO against the argmax tokens under the image noised at "
+                f"t={self.config.noise_step} ({self.config.noise_space}), 1 epoch, from stage 1"
+                if self.config.chosen == "ground_truth"
+                else "stage 2 alone (deviation): the policy's own answers as chosen"
+            ),
+        )
+        return {"1+2": (stage1, stage2), "1": (stage1,), "2": (stage2,)}[self.config.stages]
+
+    def objective(self) -> TrainingObjective:
+        return self.training_stages()[-1].objective
 
     def train_recipe(self) -> dict:
         """YiyangZhou/POVID scripts/run_dpo.sh (stage 1, 3 epochs) and run_povid.sh (stage 2, 1 epoch): LoRA r 128/
-        α 256 on the LLM, lr 1e-7, cosine, warm-up 3 %; the projector frozen. The global batch is not stated."""
+        α 256 on the LLM, lr 1e-7, cosine, warm-up 3 %; the projector frozen (baselines' shared LoRA setup). The
+        epochs are set per stage (``training_stages``)."""
         return {
             "lora": True,
             "lora_r": 128,
@@ -171,30 +205,88 @@ class Povid(Method):
             "learning_rate": 1e-7,
             "lr_scheduler": "cosine",
             "warmup_ratio": 0.03,
-            "epochs": 3.0 if str(self.config.stage) == "1" else 1.0,
+            "epochs": STAGE2_EPOCHS,
+            "per_device_batch_size": 1,
+            "global_batch_size": 0,  # per-device × processes, no accumulation: 1 per GPU (the scripts)
         }
 
-    def synthesize(self, backend, images: Sequence, ctx: SynthesisContext) -> PreferenceSet:
+    def check_images(self, source) -> None:
+        """Before any work: the source must give what the stages need (ground truth, hallucinated answers)."""
         cfg = self.config
-        log = StepLog()
-        records = load_stage1_pairs(cfg.stage1_file) if self._has_file() else {}
+        if cfg.chosen == "self":
+            return
+        if cfg.stage1_file:
+            from methods.povid.stage1_file import load_stage1_pairs, missing_images
+
+            records = load_stage1_pairs(cfg.stage1_file)
+            missing = missing_images(records, source)
+            if missing:
+                raise HarnessError(
+                    f"povid option stage1_file={cfg.stage1_file}: {len(missing)} image(s) of the file are not in "
+                    f"the image source {_source_name(source)} (e.g. {', '.join(missing[:3])}); nothing is trained "
+                    f"on half a file: give --images/--image-root that hold them"
+                )
+            return
+        if getattr(source, "kind", "") != "synthetic":
+            has_truth = any(source.annotations(ref) for ref in list(source.refs()[:50]))
+            what = (
+                "it has ground truth but no hallucinated answers"
+                if has_truth
+                else "it has no ground truth (a folder of images)"
+            )
+            raise HarnessError(
+                f"povid: the image source {_source_name(source)} cannot give stage 1's pairs: {what}. Give "
+                f"POVID's released preference data (`harness data pull povid`: HF YiyangAiLab/"
+                f"POVID_preference_data_for_VLLMs) as --set stage1_file=<json> with --images the same file and "
+                f"--image-root its COCO train2014 folder, or use "
+                f"the built-in synthetic scenes, or --variant self_chosen (stage 2 alone on the policy's answers)"
+            )
+
+    def synthesize(self, backend, images: Sequence, ctx: SynthesisContext) -> PreferenceSet:
+        if self.config.chosen == "self":
+            return self._self_chosen(backend, images, ctx)
+        cfg = self.config
+        records = {}
+        if cfg.stage1_file:
+            from methods.povid.stage1_file import load_stage1_pairs
+
+            records = load_stage1_pairs(cfg.stage1_file)
         base = self.provenance(ctx)
         pairs: list[PreferencePair] = []
-        own: list[tuple[int, str]] = []  # (image index, prompt) answered by the policy
-        for i, ref in enumerate(images):
-            recs = records.get(ref.id, [])
-            for q, c, r in recs:
-                if not is_garbage(c) and not is_garbage(r):
+        counts = {"images": len(images), "from_file": 0, "injected_by_rule": 0, "no_truth": 0}
+        for ref in images:
+            if ref.id in records:
+                for q, c, r in records[ref.id]:
                     pairs.append(PreferencePair.for_image(ref, q, c, r, "qa", dict(base, source="stage1_file")))
-            if not recs and str(cfg.stage) == "2":
-                qs = list(getattr(ref, "questions", ()))
-                prompt = (
-                    random.Random(stable_seed("povid-q", ctx.seed, ctx.iteration, ref.id)).choice(qs)
-                    if qs
-                    else cfg.prompt
-                )
-                own.append((i, prompt))
-        counts = {"images": len(images), "file_pairs": len(pairs), "self_prompts": len(own)}
+                    counts["from_file"] += 1
+                continue
+            truth = ctx.annotations(ref) if ctx.annotations else []
+            if not truth or not ref.id.startswith("synthetic/"):
+                counts["no_truth"] += 1
+                continue
+            from harness.images.sources import parse_synthetic_id
+            from harness.images.synthetic import make_scene
+
+            question, answer = truth[0]
+            rejected, change = inject(make_scene(*parse_synthetic_id(ref.id)))
+            prov = dict(base, source="ground truth: the scene's caption", injected=f"by rule, {change}")
+            pairs.append(PreferencePair.for_image(ref, question or cfg.prompt, answer, rejected, "des", prov))
+            counts["injected_by_rule"] += 1
+        counts["pairs"] = len(pairs)
+        where = "stage1_file" if cfg.stage1_file else "the scene captions, hallucinations injected by rule"
+        stage = " then ".join(s.summary for s in self.training_stages())
+        return PreferenceSet(pairs, counts, {"stage": stage, "pairs_from": where})
+
+    def _self_chosen(self, backend, images: Sequence, ctx: SynthesisContext) -> PreferenceSet:
+        """The deviation for unlabeled images: chosen = the policy's greedy answer; no stage 1."""
+        cfg = self.config
+        log = StepLog()
+        base = self.provenance(ctx)
+        own: list[tuple[int, str]] = []
+        for i, ref in enumerate(images):
+            qs = list(getattr(ref, "questions", ()))
+            rng = random.Random(stable_seed("povid-q", ctx.seed, ctx.iteration, ref.id))
+            own.append((i, rng.choice(qs) if qs else cfg.prompt))
         pictures = {i: ctx.open_image(images[i]) for i, _ in own}
         reqs = [GenerationRequest(pictures[i], q, max_new_tokens=cfg.max_new_tokens) for i, q in own]
         with log.step("chosen", len(reqs), calls=1 if reqs else 0) as st:
@@ -210,30 +302,28 @@ class Povid(Method):
             with log.step("noised", len(noisy)) as st:
                 rejected = backend.generate(noisy, desc=f"povid: answers at t={cfg.noise_step}")
                 st["generated_tokens"] = count_tokens(backend, rejected)
-        kept = 0
+        pairs = []
         for (i, q), c, r, s in zip(own, chosen, rejected, seeds):
             if is_garbage(c) or (cfg.negative == "generate_on_noise" and (is_garbage(r) or r.strip() == c.strip())):
                 continue
-            kept += 1
             negative = (
-                f"in the loss: argmax tokens under the image noised at t={cfg.noise_step}, teacher-forced along the chosen "
-                "answer"
+                f"in the loss: argmax tokens under the image noised at t={cfg.noise_step}, teacher-forced along the "
+                "chosen answer"
                 if cfg.negative == "argmax_teacher_forced"
                 else f"greedy answer on the image noised at t={cfg.noise_step} (seed {s})"
             )
-            provenance = dict(base, source="self", negative=negative)
-            pairs.append(PreferencePair.for_image(images[i], q, c.strip(), r.strip(), "qa", provenance))
-        counts["self_valid"] = kept
-        counts["pairs"] = len(pairs)
-        if str(cfg.stage) == "1":
-            stage = "1: plain DPO on the stage1_file pairs"
-        elif self._has_file():
-            stage = "2 with the stage-1 pairs: 0.5·L_self + 0.5·L_ai (images without a record: L_self only)"
-        else:
-            stage = "2 alone (no stage1_file): L_self only, the chosen answers are the policy's own"
+            prov = dict(base, source="self", negative=negative)
+            pairs.append(PreferencePair.for_image(images[i], q, c.strip(), r.strip(), "qa", prov))
+        counts = {"images": len(images), "self_prompts": len(own), "pairs": len(pairs)}
+        stage = "2 alone (chosen=self, a deviation): the chosen answers are the policy's own"
         if cfg.negative == "generate_on_noise":
             stage += "; negative = greedy answer on the noised image, plain DPO (deviation)"
         return PreferenceSet(pairs, counts, log.stats(stage=stage))
+
+
+def _source_name(source) -> str:
+    desc = source.describe()
+    return str(desc.get("json") or desc.get("annotations") or desc.get("root") or desc.get("kind"))
 
 
 def povid_describe_task(scene, rng: random.Random) -> list:

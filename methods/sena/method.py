@@ -84,6 +84,7 @@ from harness.errors import HarnessError
 from harness.images.sampling import LLAVA_665K_SOURCES, ImagePlan
 from harness.method import Method, PreferencePair, PreferenceSet, SynthesisContext, TrainingObjective
 from harness.plugins import hookimpl
+from methods.common.questions import question_counts, well_formed
 from methods.sena.filters import SPLITTERS, Candidate, extract_questions, filter_pairs, make_splitter
 from methods.sena.messages import embeddable, first_image_message, sq_message
 from methods.sena.tables import REPORTED, REPRODUCTIONS
@@ -188,6 +189,11 @@ class _Record:
     noise_seeds: tuple[int, int] = (0, 0)
     chosen: tuple[str, str] = ("", "")
     enhanced: tuple[bool, bool] = (False, False)
+
+
+def _own_question(record: _Record) -> str:
+    """The self-generated question of a record, as its gen prompt holds it (without the answer suffix)."""
+    return record.gen_prompt.removesuffix(P.SUFFIX_GEN)
 
 
 class _Steps:
@@ -435,6 +441,8 @@ class SenaMethod(Method):
                 noise_seed=r.noise_seeds[j],
                 self_enhanced=r.enhanced[j],
             )
+            if cand.kind == "gen":  # the prompt is the model's own question (harness/method.py PreferenceSet)
+                provenance["question_well_formed"] = well_formed(_own_question(r))
             pairs.append(PreferencePair.for_image(r.ref, cand.question, chosen, rejected, cand.kind, provenance))
 
         stats = {
@@ -447,6 +455,7 @@ class SenaMethod(Method):
             "generation_requests": sum(s["requests"] for s in steps.stats.values()),
             "unreadable_images": unreadable,
             "pairs_by_kind": {kind: sum(1 for p in pairs if p.kind == kind) for kind in ("des", "gen")},
+            "questions": question_counts(_own_question(r) for r in records),
             "wall_s": round(time.perf_counter() - started, 3),
         }
         return PreferenceSet(pairs=pairs, counts=counts, stats=stats)

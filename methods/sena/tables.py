@@ -24,6 +24,8 @@ from harness.reproduce import GridRow, Reproduction
 PAPER = "SENA (Tan et al., AAAI 2025), arXiv 2412.15650"
 BASE_MODEL = "LLaVA-1.5-7B"
 PROTOCOL_NOTE = "GPT-4-1106-preview judge, 3 runs averaged; MMBench dev split"
+# the judge the paper names for its judged benchmarks (it does not name MMBench's answer extractor)
+JUDGES = {"llava_wild": "gpt-4-1106-preview", "mmvet": "gpt-4-1106-preview", "mmhal": "gpt-4-1106-preview"}
 
 # the full column set of Tables 1 and 4, in the paper's order
 FULL_COLUMNS = (
@@ -60,7 +62,12 @@ def _short(values: tuple) -> dict[str, float]:
 
 def _row(table: int, model: str, values: dict[str, float], note: str = PROTOCOL_NOTE) -> ReportedNumbers:
     return ReportedNumbers(
-        source=f"{PAPER}, Table {table}", model=model, values=values, note=note, table=f"sena-table{table}"
+        source=f"{PAPER}, Table {table}",
+        model=model,
+        values=values,
+        note=note,
+        table=f"sena-table{table}",
+        judges=JUDGES,
     )
 
 

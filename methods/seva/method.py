@@ -50,6 +50,7 @@ from harness.method import Method, PreferencePair, PreferenceSet, SynthesisConte
 from harness.noise import NUM_STEPS
 from harness.plugins import hookimpl
 from methods.common.pairs import StepLog, count_tokens, is_garbage, stable_seed
+from methods.common.questions import question_counts, well_formed
 
 # SENA's p_base (WentaoTan/SENA @ 9642a7f, the generation script's PROMPT constant), used verbatim
 # for the self-generated-questions variant.
@@ -120,6 +121,11 @@ REPORTED = (
         },
         note="evaluated by SENA's authors on the released SeVa model; GPT-4-1106-preview judge, 3 runs averaged; "
         "MMBench dev split",
+        judges={
+            "llava_wild": "gpt-4-1106-preview",
+            "mmvet": "gpt-4-1106-preview",
+            "mmhal": "gpt-4-1106-preview",
+        },  # as SENA's Table 4 states
     ),
 )
 
@@ -266,6 +272,7 @@ class Seva(Method):
             counts["questions"] = len(raw)
             items = [(i, 0, clean_answer(q).strip()) for i, q in enumerate(raw) if not is_garbage(clean_answer(q))]
             counts["questions_valid"] = len(items)
+            own = question_counts(q for _, _, q in items)  # harness/method.py PreferenceSet
         noise_seeds = [stable_seed("seva-noise", ctx.seed, ctx.iteration, images[i].id, qi) for i, qi, _ in items]
         clean_reqs = [GenerationRequest(pictures[i], q, max_new_tokens=cfg.max_new_tokens) for i, _, q in items]
         with log.step("answer_clean", len(clean_reqs)) as st:
@@ -289,10 +296,12 @@ class Seva(Method):
             c, r = clean_answer(c), clean_answer(r)
             if is_garbage(c) or is_garbage(r):
                 continue
-            pairs.append(PreferencePair.for_image(images[i], q, c, r, "qa", dict(base, noise_seed=s)))
+            marks = {"question_well_formed": well_formed(q)} if source == "self" else {}
+            pairs.append(PreferencePair.for_image(images[i], q, c, r, "qa", dict(base, noise_seed=s, **marks)))
         counts["not_equal"] = n_unequal
         counts["valid_text"] = len(pairs)
-        return PreferenceSet(pairs, counts, log.stats(question_source=source))
+        stats = log.stats(question_source=source, **({"questions": own} if source == "self" else {}))
+        return PreferenceSet(pairs, counts, stats)
 
 
 def seva_question_task(scene, rng: random.Random) -> list:

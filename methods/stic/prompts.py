@@ -90,3 +90,9 @@ def corrupt(image: Image.Image, rng: random.Random) -> tuple[Image.Image, str]:
     if rng.random() > 0.5:
         return low_resolution(image), "low_resolution"
     return color_jitter(image, rng), "color_jitter"
+
+
+def infuse(description: str, question: str) -> str:
+    """A stage-2 sample's question with the description prepended (yihedeng9/STIC ``stic/add_des_to_data.py``
+    format; the image token is the template's)."""
+    return f"Image description:\n{description}\n\n{question}"
