@@ -55,7 +55,14 @@ def _heldout_text(members: list[Row]) -> str:
         return f"{text} [{lo:.3f}, {hi:.3f}] (n {found[0].get('with_rejected', '?')})"
     up = sum(1 for h in found if h.get("significant") and num(h.get("margin")) > 0)
     down = sum(1 for h in found if h.get("significant") and num(h.get("margin")) < 0)
-    return f"{text} (> 0 on {up}/{len(found)} seeds" + (f", < 0 on {down}" if down else "") + ")"
+    pooled = [float(m) for h in found for m in (h.get("margins") or [])]
+    ci = ""
+    if len(pooled) >= 2:  # every seed's held-out pairs together: independent pairs of the same method and θ
+        from harness.report.compare import paired_bootstrap
+
+        res = paired_bootstrap([(str(k), 0.0, m) for k, m in enumerate(pooled)], resamples=2000, seed=0)
+        ci = f" [{res.ci_low:.3f}, {res.ci_high:.3f}] pooled n {len(pooled)};"
+    return f"{text}{ci} (> 0 on {up}/{len(found)} seeds" + (f", < 0 on {down}" if down else "") + ")"
 
 
 def _mean_sd_text(values: list[float | None], decimals: int) -> str:
@@ -98,8 +105,9 @@ def render_training(rows: list[Row]) -> list[str]:
         "θi−1) and reward margin (β-scaled log-ratio difference). A row with no pairs did not train "
         "(θi is θi−1); a margin near 0 means the training barely moved its own signal. Held-out margin: the "
         "same margin of θi against θi−1 on pairs the method made on held-out images of the iteration, never "
-        "trained on (`--heldout-images`), with its 95 % paired bootstrap interval (one run) or how many "
-        "seeds' intervals exclude 0; a method whose training does nothing shows 0 here. Steps count every "
+        "trained on (`--heldout-images`), with its 95 % paired bootstrap interval (one run; over seeds: "
+        "the mean ± std of the seeds' means, the interval of all seeds' held-out pairs pooled, and how many "
+        "seeds' own intervals exclude 0); a method whose training does nothing shows 0 here. Steps count every "
         "training stage of the iteration. Own questions: where a method writes its own questions, the share "
         "it reports well-formed (the built-in methods: a question word first, one `?` at the end, no format "
         "label echoed) of those it wrote (on all the iteration's images, held-out ones "
