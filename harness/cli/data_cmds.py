@@ -23,7 +23,7 @@ def _sources(name: str) -> list:
         return reg.methods[name].data_sources()
     with_data = sorted(m for m, cls in reg.methods.items() if cls.data_sources())
     raise HarnessError(
-        f"{name!r} is neither a registered benchmark nor a method with files to pull; benchmarks: "
+        f"unknown benchmark {name!r} (nor a method with files to pull); benchmarks: "
         f"{', '.join(sorted(reg.benchmarks)) or 'none'}; methods with data: {', '.join(with_data) or 'none'}"
     )
 

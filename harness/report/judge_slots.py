@@ -34,16 +34,19 @@ def slot_of(res: Any) -> str:
 
 def split_by_judge(columns: Iterable[Any], results: Iterable[Any]) -> list[Any]:
     """One copy of each judged benchmark's columns per judge among ``results`` (``Results`` objects), in the
-    columns' order; the judges in the order they first scored the benchmark (the earliest ``created`` of their
-    results, so an original judge comes before the ones that rejudged it; ties by name). Rule-based benchmarks'
+    columns' order; the judges in the order they first scored the benchmark: an original judge before the ones
+    that rejudged its predictions, then by the earliest ``created`` of their results, ties by name. Rule-based benchmarks'
     columns as they are. ``columns`` are the leaderboard's ``Column`` dataclasses (their ``judge`` is set here).
     """
-    first: dict[str, dict[str, str]] = {}  # benchmark → judge → earliest created
+    # benchmark → judge → (whether it only rejudged, earliest created): a judge that scored predictions first
+    # comes before the ones that rejudged them, whatever the clock says (both can fall in the same second)
+    first: dict[str, dict[str, tuple[bool, str]]] = {}
     for res in results:
         judge = judge_of(res)
         if judge is not None:
             seen = first.setdefault(res.benchmark, {})
-            seen[judge] = min(seen.get(judge, res.created or ""), res.created or "")
+            key = (bool(getattr(res, "rejudge", None)), res.created or "")
+            seen[judge] = min(seen.get(judge, key), key)
     out: list[Any] = []
     for col in columns:
         found = sorted(first.get(col.bench, {}).items(), key=lambda kv: (kv[1], kv[0]))
