@@ -260,6 +260,11 @@ def test_two_stages_per_iteration_on_the_tiny_model(tiny_path, tmp_path):
         assert (run_dir / "stages" / f"train-{i}.done").is_file()
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["config"]["objective"]["noise_space"] == "pixel_unclamped"
+    # rerunning the finished run redoes and rewrites nothing
+    files = lambda: {p: p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file() and "lock" not in p.name}  # noqa: E731
+    before = files()
+    evolve_small(run_dir, "povid", 2, [])
+    assert files() == before
 
 
 def test_methods_command_lists_the_stages_and_the_published_row():

@@ -80,6 +80,9 @@ def run_stages(
             train_stage(run, i, prev, examples, method, source, cfg, console, open_image, objective=objective)
         return
 
+    if run.done(f"train-{i}"):  # marked once every stage is done: nothing to redo, nothing rewritten
+        summary.stages_reused += len(stages)
+        return
     start = prev
     records = []
     for k, stage in enumerate(stages):
