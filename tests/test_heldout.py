@@ -81,3 +81,6 @@ def test_a_run_holds_pairs_out_and_measures_them(tiny_path, tmp_path):
     build_leaderboard([run_dir.parent], out)
     table = out.read_text().split("## Pairs and training", 1)[1].split("\n## ", 1)[0]
     assert "Held-out margin" in table and f"{result['margin']:.3f} [" in table
+    # the pair audit plotted per iteration beside the benchmark plots
+    assert "![pair audit: headline metrics against iteration](board_pair_audit.png)" in out.read_text()
+    assert (tmp_path / "board_pair_audit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -26,6 +26,7 @@ from typing import Any
 
 from harness import atomic
 from harness.errors import HarnessError
+from harness.report.audit_plot import audit_plot
 from harness.report.judge_slots import judge_of, split_by_judge
 from harness.report.paired import paired_marks
 from harness.report.rows import (
@@ -443,7 +444,7 @@ def build_leaderboard(
         if r.kind == "seeds":
             choose(r.members, columns, out.parent, warnings)
     shown = [r for r in rows if r.shown]
-    plots = benchmark_plots(shown, columns, out)
+    plots = benchmark_plots(shown, columns, out) + audit_plot(shown, out)
     paired = paired_marks(rows, columns, reg.benchmarks)
     text = _render(
         rows,
