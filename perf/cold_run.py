@@ -1,7 +1,8 @@
 """The cold default run, timed: `harness evolve --method sena --iters 3` on a fresh cache and runs folder,
-idle and beside one busy process, side by side.
+idle and beside one busy process, with the default spare-core generation helpers (`--gen-helpers auto`)
+and without (`--gen-helpers 0`), side by side; each cell the median of ``--reps`` runs, in alternation.
 
-    python perf/cold_run.py [--method sena] [--iters 3]
+    python perf/cold_run.py [--method sena] [--iters 3] [--reps 3] [--busy-reps 1]
 
 "Cold" is a fresh ``HARNESS_CACHE_DIR``: with the tiny model and tiny CLIP shipped, nothing is built.
 "Busy" is a second Python process multiplying 512 × 512 matrices on torch's default threads for the
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,33 +29,50 @@ while time.time() < end:
 """
 
 
-def timed_run(method: str, iters: int) -> float:
+def timed_run(method: str, iters: int, helpers: str) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, HARNESS_CACHE_DIR=os.path.join(tmp, "cache"), HF_HUB_OFFLINE="1")
         cmd = [sys.executable, "-m", "harness.cli", "evolve", "--method", method, "--iters", str(iters)]
-        cmd += ["--runs-dir", os.path.join(tmp, "runs")]
+        cmd += ["--runs-dir", os.path.join(tmp, "runs"), "--gen-helpers", helpers]
         start = time.perf_counter()
         subprocess.run(cmd, env=env, check=True, capture_output=True, text=True, timeout=1800)
         return time.perf_counter() - start
+
+
+def _cells(method: str, iters: int, reps: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {"auto": [], "0": []}
+    for _ in range(reps):
+        for helpers in times:  # alternated, so that a slow spell of the machine hits both
+            times[helpers].append(timed_run(method, iters, helpers))
+    return times
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--method", default="sena")
     parser.add_argument("--iters", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=3, help="runs per idle cell (the median is shown)")
+    parser.add_argument("--busy-reps", type=int, default=1, help="runs per busy cell")
     args = parser.parse_args()
-    idle = timed_run(args.method, args.iters)
-    busy = subprocess.Popen([sys.executable, "-c", BUSY])
+    idle = _cells(args.method, args.iters, args.reps)
+    busy_proc = subprocess.Popen([sys.executable, "-c", BUSY])
     try:
         time.sleep(2)
-        loaded = timed_run(args.method, args.iters)
+        busy = _cells(args.method, args.iters, args.busy_reps)
     finally:
-        busy.kill()
-        busy.wait()
-    print(f"| `harness evolve --method {args.method} --iters {args.iters}`, cold cache | wall (s) | vs idle |")
-    print("|---|---|---|")
-    print(f"| idle | {idle:.1f} | 1.00× |")
-    print(f"| beside one busy process | {loaded:.1f} | {loaded / idle:.2f}× |")
+        busy_proc.kill()
+        busy_proc.wait()
+    base = statistics.median(idle["0"])
+    print(
+        f"| `harness evolve --method {args.method} --iters {args.iters}`, cold cache | `--gen-helpers` | "
+        "wall (s), median | runs (s) | vs idle without helpers |"
+    )
+    print("|---|---|---|---|---|")
+    for label, cells in (("idle", idle), ("beside one busy process", busy)):
+        for helpers, runs in cells.items():
+            med = statistics.median(runs)
+            shown = ", ".join(f"{t:.1f}" for t in runs)
+            print(f"| {label} | {helpers} | {med:.1f} | {shown} | {med / base:.2f}× |")
 
 
 if __name__ == "__main__":

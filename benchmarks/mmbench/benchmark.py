@@ -30,9 +30,8 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from benchmarks.common.judged_runs import PROTOCOL_JUDGE, judge_deviations, missing_entry, unparsed_counts
@@ -71,6 +70,9 @@ OFFICIAL_JUDGE = "gpt-3.5-turbo-0125"  # VLMEvalKit run.py's extractor default a
 JUDGE_SUBSTITUTES = ("gpt-3.5-turbo-0125", "gpt-4o-mini", "gpt-4o-2024-11-20")
 _EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "BMP": "bmp", "WEBP": "webp", "TIFF": "tif"}
 
+if TYPE_CHECKING:  # pandas is imported where MMBench files are read or written
+    import pandas as pd
+
 
 def _missing(value: Any) -> bool:
     """pandas' NaN (an empty cell or one of its default NA strings)."""
@@ -105,6 +107,8 @@ def llava_prompt(question: str, hint: Any, options: dict[str, Any]) -> str:
 
 
 def _read_tsv(path: Path) -> pd.DataFrame:
+    import pandas as pd  # imported when MMBench is read, not whenever the plugins load
+
     if not path.is_file():
         raise HarnessError(f"{path}: file not found")
     try:
@@ -364,6 +368,8 @@ class MMBenchBenchmark(Benchmark):
                 }
             )
             rows.append(row)
+        import pandas as pd
+
         frame = pd.DataFrame(rows, columns=[*PREDICTION_COLUMNS, "prediction"])
         write_text(path, frame.to_csv(sep="\t", index=False))
 

@@ -58,3 +58,15 @@ def parse_bench_sets(bench: str, items: list[str]) -> dict:
             )
         out[key] = Path(raw) if params[key] == "Path" else _coerce(params[key], raw, key)
     return out
+
+
+def gen_helpers_option():
+    """``--gen-helpers``: spare-core generation helpers (harness/backends/helpers.py)."""
+    import typer
+
+    return typer.Option(
+        "auto",
+        "--gen-helpers",
+        help="Extra CPU processes that generate whole batches beside this one (outputs unchanged): auto (one per "
+        "idle core for a tiny-scale model on the CPU, none on a GPU), or a number; 0: none.",
+    )

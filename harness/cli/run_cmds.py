@@ -20,7 +20,7 @@ from harness.cli.cluster_cmds import (
     time_option,
 )
 from harness.cli.config_file import config_option, resolved_toml
-from harness.cli.parsing import parse_evals, parse_train_sets
+from harness.cli.parsing import gen_helpers_option, parse_evals, parse_train_sets
 from harness.errors import HarnessError
 
 RUN_TOML_HEADER = """The options of `harness evolve` that made this run, resolved (file, command line, defaults).
@@ -62,6 +62,7 @@ def evolve_cmd(
         help="Generation backend: hf (transformers), vllm or vllm_embeds (GPU extra; vllm_embeds feeds noised images as embeddings of the exact noised tensor).",
     ),
     gen_batch_size: int = typer.Option(16, help="Generation batch size of the hf backend."),
+    gen_helpers: str = gen_helpers_option(),
     gen_dtype: str = typer.Option(
         "auto",
         help="Generation precision: auto (fp16 on GPU as the official scripts, "
@@ -125,6 +126,7 @@ def evolve_cmd(
         audit_truth=list(audit_truth),
         backend=backend,
         gen_batch_size=gen_batch_size,
+        gen_helpers=gen_helpers,
         evals=evals,
         runs_dir=runs_dir,
         run_dir=run_dir,
@@ -227,6 +229,7 @@ def reproduce_cmd(
     ),
     backend: str = typer.Option("hf", help="Generation backend (see `harness evolve --help`)."),
     gen_batch_size: int = typer.Option(16, help="Batch size of the hf backend."),
+    gen_helpers: str = gen_helpers_option(),
     gen_dtype: str = typer.Option("auto", help="Generation precision: auto, fp16, bf16 or fp32."),
     eval_benches: Optional[list[str]] = typer.Option(
         None,
@@ -288,6 +291,7 @@ def reproduce_cmd(
         images_per_iter=images_per_iter,
         backend=backend,
         gen_batch_size=gen_batch_size,
+        gen_helpers=gen_helpers,
         gen_dtype=gen_dtype,
         evals=evals,
         out=out,

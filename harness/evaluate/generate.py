@@ -57,10 +57,12 @@ def generate_predictions(
     console: Console,
     journal: Journal,
     chunk_items: int,
+    helpers=None,
 ) -> dict[str, str]:
     """The policy's answers to ``items``, streamed: chunks of ``chunk_items`` items, each chunk's images
     opened, answered and appended to ``journal`` before the next chunk's are opened. Chunks already in
-    the journal (a killed run's) are not generated again; the policy is loaded only if one is missing."""
+    the journal (a killed run's) are not generated again; the policy is loaded only if one is missing.
+    ``helpers``: spare-core generation helpers (harness/backends/helpers.py), for a backend that takes them."""
     from harness.backends.base import GenerationRequest
     from harness.faults import maybe_kill
     from harness.journal import chunked
@@ -89,7 +91,10 @@ def generate_predictions(
             policy = load_policy(model_path)
             threads.enter_context(torch_threads(threads_for(policy.path)))
             cls = reg.backend(backend)
-            options = {"batch_size": batch_size} if "batch_size" in inspect.signature(cls).parameters else {}
+            accepted = inspect.signature(cls).parameters
+            options = {"batch_size": batch_size} if "batch_size" in accepted else {}
+            if helpers is not None and "helpers" in accepted:  # spare-core helpers (harness/backends/helpers.py)
+                options["helpers"] = helpers
             engine = cls(policy, **options)
         for k, chunk in chunks:
             if journal.done(k):

@@ -149,6 +149,7 @@ def evaluate(
     rescore: bool = False,
     chunk_items: int = 256,
     own_data: bool = False,
+    helpers=None,
 ) -> Results | DryRunReport:
     """Score ``model`` (or a predictions file) on ``bench_name`` and write results.json.
 
@@ -163,6 +164,7 @@ def evaluate(
     identity exists (it is replaced only by a complete one). ``own_data``: the files under ``data_dir`` are the
     user's own, not the benchmark's release: they are not compared with the release's checksums (otherwise a
     mismatch is an error) and the result's data version names them as the user's (harness/evaluate/data_check.py).
+    ``helpers``: spare-core generation helpers (harness/backends/helpers.py; outputs unchanged).
     ``bench_options``: keyword arguments of
     the benchmark class (e.g. ``{"scenes": 12}`` for shapes). ``reg``: the plugin registry (default: the
     installed plugins).
@@ -171,7 +173,7 @@ def evaluate(
     written) when ``dry_run``. Raises ``IncompleteResultError`` when judgements are missing: the partial
     state goes to ``results.partial.json`` and any stored result stays byte-identical.
     """
-    from harness.judge.client import DEFAULT_JUDGE_MODEL, OpenAIJudge, check_credentials
+    from harness.judge.types import DEFAULT_JUDGE_MODEL  # the client (openai) is imported only for a judge
 
     console = console or Console()
     _check_options(judge_runs, judge_concurrency, max_cost, batch_size, limit)
@@ -190,6 +192,8 @@ def evaluate(
 
     judge = None
     if bench.needs_judge:  # per instance: a benchmark option may switch a judge on
+        from harness.judge.client import OpenAIJudge, check_credentials
+
         if not dry_run:
             check_credentials(judge_base_url)  # before any loading or generation
         judge = OpenAIJudge(
@@ -283,7 +287,7 @@ def evaluate(
                 journal = Journal(jpath, header)
                 preds = generate_predictions(
                     bench, items, path, backend=backend, batch_size=batch_size, reg=reg, console=console,
-                    journal=journal, chunk_items=size,
+                    journal=journal, chunk_items=size, helpers=helpers,
                 )  # fmt: skip
                 bench.write_predictions(slot.predictions, items, preds)  # kept even if scoring fails
                 record_generation(slot, provenance)

@@ -17,7 +17,7 @@ def checkpoint_path(run: Run, i: int, base_path: Path) -> Path:
 
 
 def evaluate_stage(
-    run: Run, i: int, base_path: Path, opts: EvolveOptions, console: Console, label: str
+    run: Run, i: int, base_path: Path, opts: EvolveOptions, console: Console, label: str, helpers=None
 ) -> dict[str, dict[str, float]]:
     metrics: dict[str, dict[str, float]] = {}
     for bench in opts.evals:
@@ -45,6 +45,7 @@ def evaluate_stage(
                 model_ref=ref,
                 backend="hf",
                 console=console,
+                helpers=helpers,
                 **opts.eval_options,
             )
             run.mark_done(stage)

@@ -11,15 +11,17 @@ from harness.train.config import TrainConfig
 
 
 def release_accelerator() -> None:
-    """Give the GPU memory of dropped models back before the next stage loads its own."""
-    gc.collect()
+    """Give the GPU memory of dropped models back before the next stage loads its own. Without CUDA this
+    does nothing: CPU memory of a dropped model goes with its last reference, and a full collection costs
+    about 0.35 s in a process that has imported transformers (18 of them were 8 % of the cold default run,
+    perf/README.md)."""
     try:
         import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
     except ImportError:  # pragma: no cover - torch is a dependency
-        pass
+        return
+    if torch.cuda.is_available():
+        gc.collect()  # cycles that hold GPU tensors
+        torch.cuda.empty_cache()
 
 
 def local_gpus() -> int:

@@ -22,6 +22,7 @@ from rich.console import Console
 
 from harness import atomic
 from harness.backends.base import parse_backend_options
+from harness.backends.helpers import open_helpers
 from harness.errors import HarnessError
 from harness.evolve.audit import audit_stage
 from harness.evolve.evaluate import checkpoint_path, evaluate_stage
@@ -129,14 +130,21 @@ def _evolve(opts: EvolveOptions, console: Console, reg, method_cls, method, sour
         tracking = RunTracking(run, source, console)  # --track: after each stage (harness/evolve/tracking.py)
         stack.callback(tracking.close)
 
+        # spare cores generate whole batches beside this process (outputs unchanged; harness/backends/helpers.py)
+        threads = threads_for(base_path) if opts.backend == "hf" else None
+        helpers = open_helpers(opts.gen_helpers, threads, images=per_iter + heldout)
+        if helpers is not None:
+            stack.callback(helpers.close)
         summaries = [IterationSummary(0)]
         if opts.eval_theta0:
-            summaries[0].metrics = evaluate_stage(run, 0, base_path, opts, console, label)
+            summaries[0].metrics = evaluate_stage(run, 0, base_path, opts, console, label, helpers)
             tracking.after(0, "evaluate", evals=opts.evals)
         last = opts.iters if opts.stop_after is None else min(opts.stop_after, opts.iters)  # a cluster job's share
         for i in range(1, last + 1):
             summaries.append(
-                _iteration(run, i, base_path, method, source, train_cfg, train_record, opts, console, label, tracking)
+                _iteration(
+                    run, i, base_path, method, source, train_cfg, train_record, opts, console, label, tracking, helpers
+                )
             )
         declared = {
             b: [(c.label, c.metric) for c in getattr(reg.benchmark(b), "columns", ()) if c.headline] for b in opts.evals
@@ -146,7 +154,18 @@ def _evolve(opts: EvolveOptions, console: Console, reg, method_cls, method, sour
 
 
 def _iteration(
-    run: Run, i: int, base_path: Path, method, source, train_cfg, train_record, opts, console, label, tracking=None
+    run: Run,
+    i: int,
+    base_path: Path,
+    method,
+    source,
+    train_cfg,
+    train_record,
+    opts,
+    console,
+    label,
+    tracking=None,
+    helpers=None,
 ) -> IterationSummary:
     """One iteration's stages in order; each skipped when an earlier invocation finished it."""
     started = time.monotonic()
@@ -167,7 +186,7 @@ def _iteration(
         summary.stages_reused += 1
     else:
         summary.stages_run += 1
-        policy = synthesize_stage(run, i, prev, method, source, refs, opts, console, heldout=held)
+        policy = synthesize_stage(run, i, prev, method, source, refs, opts, console, heldout=held, helpers=helpers)
     if not run.done(f"audit-{i}"):
         audit_stage(run, i, source, console, opts.audit_truth)
     tracking = tracking or RunTracking(run, source)
@@ -176,7 +195,7 @@ def _iteration(
     summary.pairs = len(pairs)
     if not pairs:
         carry_forward(run, i, prev, out, console)
-        summary.metrics = evaluate_stage(run, i, base_path, opts, console, label)
+        summary.metrics = evaluate_stage(run, i, base_path, opts, console, label, helpers)
         tracking.after(i, "train", "evaluate", evals=opts.evals)
         summary.seconds = round(time.monotonic() - started, 1)
         return summary
@@ -197,6 +216,7 @@ def _iteration(
         open_image,
         summary,
         policy,
+        helpers,
     )
     policy = None
     if held and not run.done(f"heldout-{i}"):
@@ -205,7 +225,7 @@ def _iteration(
     info = run.stage_info(f"train-{i}")
     summary.steps, summary.train_loss = info.get("steps", 0), info.get("train_loss")
     tracking.after(i, "train")
-    summary.metrics = evaluate_stage(run, i, base_path, opts, console, label)
+    summary.metrics = evaluate_stage(run, i, base_path, opts, console, label, helpers)
     tracking.after(i, "evaluate", evals=opts.evals)
     summary.seconds = round(time.monotonic() - started, 1)
     return summary

@@ -30,6 +30,9 @@ class EvolveOptions:
     images_per_iter: int | None = None
     backend: str = "hf"
     gen_batch_size: int = 16
+    # spare-core processes that generate whole batches beside this one, outputs unchanged: auto (one per idle
+    # core for a tiny-scale model on the CPU), or a number; 0: none (harness/backends/helpers.py)
+    gen_helpers: str | int = "auto"
     evals: list[str] | None = None  # None: the registered benchmarks that declare default_eval
     runs_dir: Path = Path("runs")
     run_dir: Path | None = None
@@ -94,6 +97,9 @@ def check_options(opts: EvolveOptions) -> None:
     if opts.images_per_iter is not None:
         at_least("--images-per-iter", opts.images_per_iter, 1)
     at_least("--gen-batch-size", opts.gen_batch_size, 1)
+    from harness.backends.helpers import parse_helpers
+
+    parse_helpers(opts.gen_helpers)
     if opts.heldout_images is not None:
         at_least("--heldout-images", opts.heldout_images, 0)
     at_least("--chunk-images", opts.chunk_images, 1)

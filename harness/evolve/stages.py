@@ -59,8 +59,10 @@ def run_stages(
     open_image,
     summary,
     policy=None,
+    helpers=None,
 ) -> None:
-    """Reference and training of every stage of iteration ``i``; θi ends in ``iter<i>/checkpoint``."""
+    """Reference and training of every stage of iteration ``i``; θi ends in ``iter<i>/checkpoint``.
+    ``helpers``: spare-core generation helpers for a stage that makes its own pairs."""
     stages = tuple(method.training_stages())
     out = run.iter_dir(i)
     if len(stages) == 1:
@@ -93,7 +95,7 @@ def run_stages(
         start_label = f"θ{i - 1}" if k == 0 else f"θ{i} after stage {stages[k - 1].name}"
         rows = examples
         if stage.pairs == "own":
-            rows = _own_pairs(run, i, stage, folder, start, method, source, refs, opts, console, summary)
+            rows = _own_pairs(run, i, stage, folder, start, method, source, refs, opts, console, summary, helpers)
         objective = effective_objective(stage.objective, train_cfg)
         cfg = stage_train_config(train_cfg, train_record, stage, tiny=opts.model == "tiny")
         ckpt = out / "checkpoint" if last else folder / "checkpoint"
@@ -164,7 +166,9 @@ def run_stages(
     )
 
 
-def _own_pairs(run: Run, i: int, stage, folder: Path, start: Path, method, source, refs, opts, console, summary):
+def _own_pairs(
+    run: Run, i: int, stage, folder: Path, start: Path, method, source, refs, opts, console, summary, helpers=None
+):
     """The stage's own pairs, made by the method with the checkpoint the stage starts from (journaled like
     the synthesis stage; ``stage-<name>/pairs.jsonl``)."""
     from harness.evolve.synthesize import synthesize_stage
@@ -191,6 +195,7 @@ def _own_pairs(run: Run, i: int, stage, folder: Path, start: Path, method, sourc
             marker=marker,
             make_pairs=call,
             title=f"θ{i} stage {stage.name} · {stage.summary or 'pairs'}",
+            helpers=helpers,
         )
     return pair_examples(atomic.read_jsonl(folder / "pairs.jsonl"))
 

@@ -88,6 +88,7 @@ def synthesize_stage(
     title: str | None = None,
     heldout: set[str] | frozenset[str] = frozenset(),
     shard: tuple[int, int] | None = None,
+    helpers=None,
 ):
     """Synthesis, streamed: chunks of ``chunk_images`` images, each opened, generated and appended to the
     journal (``synthesize.journal.jsonl``) before the next is opened; a rerun skips the journaled chunks.
@@ -97,7 +98,8 @@ def synthesize_stage(
     images whose pairs go to ``heldout_pairs.jsonl`` instead (harness/evolve/heldout.py), never trained on.
     ``shard=(k, S)``: only the k-th of S contiguous blocks of chunks, journaled in a file of its own and not
     assembled (a stage split across cluster jobs, harness/cluster/); the call without ``shard`` adopts
-    every shard's chunks (harness/journal.py) and finishes the stage."""
+    every shard's chunks (harness/journal.py) and finishes the stage. ``helpers``: spare-core generation
+    helpers for the hf backend (harness/backends/helpers.py; the pairs do not change)."""
     out = out or run.iter_dir(i)
     marker = marker or f"synthesize-{i}"
     make_pairs = make_pairs or method.synthesize
@@ -130,11 +132,15 @@ def synthesize_stage(
     # an engine backend promises the GPU back when it closes (the hf policy is kept for the reference pass)
     handover = mark_gpu(f"{marker} ({opts.backend} engine)") if todo and opts.backend != "hf" else None
     if todo:
-        policy, backend = _generation_backend(prev, opts)
+        policy, backend = _generation_backend(prev, opts, helpers)
         counted = _CountingBackend(backend)
+        first = True
         for k, chunk in chunks:
             if journal.done(k):
                 continue
+            if not first:
+                gc.collect()  # the previous chunk's images go before this chunk's are opened
+            first = False
             opened, skipped = _open_chunk(source, list(chunk))
             ctx = SynthesisContext(
                 seed=opts.seed * 1000 + i,
@@ -158,7 +164,6 @@ def synthesize_stage(
                 "requests": counted.requests - before,
             }
             del opened, ctx, pset, readable  # this chunk's images go before the next chunk's are opened
-            gc.collect()
             journal.append(k, record)
             maybe_kill(f"{marker}-chunk-{k}")
         requests_now = counted.requests
@@ -218,7 +223,7 @@ def synthesize_stage(
     return policy if opts.backend == "hf" else None
 
 
-def _generation_backend(prev: Path, opts: EvolveOptions):
+def _generation_backend(prev: Path, opts: EvolveOptions, helpers=None):
     """(policy, backend) for θi−1. The backend class loads the policy: an engine that loads its own weights
     (vLLM) keeps the policy's off the GPU, so the GPU is the engine's while it generates."""
     from harness.plugins import registry
@@ -227,6 +232,8 @@ def _generation_backend(prev: Path, opts: EvolveOptions):
     options = parse_backend_options(opts.backend, getattr(cls, "options", {}), opts.backend_opts)
     if opts.backend == "hf":
         options.setdefault("batch_size", opts.gen_batch_size)
+        if helpers is not None:
+            options["helpers"] = helpers
     dtype = generation_precision(opts.model, opts.gen_dtype)[1]
     policy = cls.load_policy(prev, dtype) if hasattr(cls, "load_policy") else load_policy_at(prev, dtype)
     return policy, cls(policy, **options)

@@ -55,10 +55,9 @@ from harness.judge.pricing import (
     price_for,
 )
 from harness.judge.retry import Failure, MalformedReply, RetryPolicy, classify
-from harness.judge.types import JudgeModelNotFound, JudgeReply, JudgeRequest
+from harness.judge.types import DEFAULT_JUDGE_MODEL, JudgeModelNotFound, JudgeReply, JudgeRequest
 from harness.judge.usage import JudgeUsage
 
-DEFAULT_JUDGE_MODEL = "gpt-4-1106-preview"  # the judge of the protocol the built-in benchmarks follow
 PLACEHOLDER_KEY = "EMPTY"  # sent to a keyless local server (vLLM's documented convention)
 BUDGET_EXHAUSTED = "budget exhausted"
 

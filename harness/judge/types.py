@@ -24,6 +24,8 @@ from typing import Protocol, runtime_checkable
 from harness.errors import HarnessError
 from harness.judge.retired import retired_advice
 
+DEFAULT_JUDGE_MODEL = "gpt-4-1106-preview"  # the judge of the protocol the built-in benchmarks follow
+
 
 class JudgeModelNotFound(HarnessError):
     """The server does not know the judge model (HTTP 404 model_not_found): one error, no scores.

@@ -30,6 +30,7 @@ class ReproduceOptions:
     images_per_iter: int | None = None
     backend: str = "hf"
     gen_batch_size: int = 16
+    gen_helpers: str | int = "auto"  # spare-core generation helpers of every row (harness/backends/helpers.py)
     gen_dtype: str = "auto"
     evals: list[str] | None = None
     out: Path | None = None

@@ -40,6 +40,7 @@ def _evolve_options(opts: ReproduceOptions, run: PlannedRun, out: Path, evals: l
         images_per_iter=opts.images_per_iter,
         backend=opts.backend,
         gen_batch_size=opts.gen_batch_size,
+        gen_helpers=opts.gen_helpers,
         evals=list(evals),
         run_dir=out / run.key,
         seed=opts.seed,
