@@ -4,7 +4,8 @@
 
 Every file under the two folders is compared by SHA-256. A JSON file that differs is compared key by
 key, and differences only in what a clock or the command line writes (``created``, ``finished``,
-``started``, ``wall_s``, ``seconds``, ``command``) are reported as timing-only. ``training_args.bin``
+``started``, ``wall_s``, ``seconds``, ``command``) are reported as timing-only, as is ``run.toml`` (the
+command line's options, which may differ in one that cannot change a result, such as ``--gen-helpers``). ``training_args.bin``
 (a pickle that holds the trainer's temporary folder name) is reported apart. Exit 0 when everything
 else is byte-identical: pairs, reference log-probs, checkpoints, predictions and every metric.
 """
@@ -18,6 +19,9 @@ from pathlib import Path
 
 VOLATILE = {"created", "finished", "started", "wall_s", "seconds", "command"}
 PICKLED = {"training_args.bin"}
+# the command line's options as TOML (for `harness evolve --config`): it differs when the options that cannot
+# change a result do (e.g. --gen-helpers), and is reported apart
+OPTIONS_RECORD = {"run.toml"}
 
 
 def _files(root: Path) -> dict[str, str]:
@@ -51,6 +55,8 @@ def compare(before: Path, after: Path) -> tuple[list[str], list[str], list[str],
             same += 1
         elif Path(key).name in PICKLED:
             pickled.append(key)
+        elif Path(key).name in OPTIONS_RECORD:
+            timing.append(key + ": the recorded command-line options")
         elif key.endswith((".json", ".done")):
             x, y = _flat(json.loads((before / key).read_text())), _flat(json.loads((after / key).read_text()))
             keys = [k for k in set(x) | set(y) if x.get(k) != y.get(k) and not _volatile(k)]

@@ -44,7 +44,7 @@ def test_helpers_generate_the_same_texts_as_one_process(tiny_policy, helpers):
     alone = HFBackend(tiny_policy, batch_size=2, progress=False).generate(reqs)
     before = helpers.batches_by_helpers
     shared = HFBackend(tiny_policy, batch_size=2, progress=False, helpers=helpers)
-    assert helpers.wait_ready(180, key=shared._helper_key())  # loaded: it takes batches from the first call
+    assert helpers.wait_ready(180, key=shared.helper_key())  # loaded: it takes batches from the first call
     assert shared.generate(reqs) == alone
     assert helpers.batches_by_helpers > before  # the helper did generate some of the batches
     assert shared.generate(list(reversed(reqs))) == list(reversed(alone))  # a second call, helper loaded
@@ -57,7 +57,7 @@ def test_a_helper_that_dies_costs_time_not_texts(tiny_policy):
     with GenerationHelpers(1) as pool:
         assert pool.wait_ready(180)
         backend = HFBackend(tiny_policy, batch_size=2, progress=False, helpers=pool)
-        assert pool.wait_ready(180, key=backend._helper_key())
+        assert pool.wait_ready(180, key=backend.helper_key())
         pool._helpers[0].proc.kill()  # gone before it is sent its first batch
         pool._helpers[0].proc.join()
         assert backend.generate(reqs) == alone
@@ -120,3 +120,18 @@ def test_evolve_with_a_helper_writes_the_same_run(tmp_path):
 
     alone, helped = run(0, "alone"), run(1, "helped")
     assert alone == helped and "iter1/pairs.jsonl" in alone
+
+
+def test_a_methods_own_batched_search_gives_the_same_results_with_helpers(tiny_policy, helpers):
+    """csr's sentence-level search runs its own batches on the policy (map_batches): the same expansions."""
+    from methods.csr.search import expand
+
+    images = [make_scene("helpers-csr", i).render() for i in range(6)]
+    args = (tiny_policy, images, ["Describe the following image."] * 6, [[], [], [5], [], [7, 8], []])
+    options = {"groups": 3, "penalty": 3.0, "max_new_tokens": 8, "batch_size": 1}
+    alone = expand(*args, **options)
+    backend = HFBackend(tiny_policy, batch_size=2, progress=False, helpers=helpers)
+    assert helpers.wait_ready(180, key=backend.helper_key())
+    before = helpers.batches_by_helpers
+    assert expand(*args, **options, map_batches=backend.map_batches) == alone
+    assert helpers.batches_by_helpers > before

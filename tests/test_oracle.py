@@ -89,6 +89,7 @@ def _oracle_iteration(tmp_path, images: int):
             run_dir=run_dir,
             evals=[],
             images_per_iter=images,
+            heldout_images=0,  # the tests measure on their own held-out scenes
             train_overrides={"learning_rate": 5e-5},
             progress=False,
         )
@@ -143,7 +144,7 @@ def _held_out_margins(policy, pairs: list[dict]) -> list[float]:
 
 
 def test_a_small_oracle_iteration_moves_the_model_towards_the_truth(tiny_path, tiny_policy, tmp_path):
-    """The fast variant: after one oracle iteration on 32 training scenes, the margin between the true
+    """The fast variant: after one oracle iteration on 64 training scenes, the margin between the true
     description and θ0's own (wrong) description grows on held-out scenes, paired over scenes. A loop
     that does not learn (or learns the wrong way) leaves it flat or shrinks it."""
     from harness.backends.base import GenerationRequest
@@ -163,6 +164,8 @@ def test_a_small_oracle_iteration_moves_the_model_towards_the_truth(tiny_path, t
     ]
     assert len(pairs) >= 15  # θ0 gets some of these scenes wrong
     before = _held_out_margins(tiny_policy, pairs)
-    after = _held_out_margins(load_policy(_oracle_iteration(tmp_path, 32)), pairs)
+    # 64 scenes: on 32 the interval's lower end depends on the draw (above 0 for the shipped model and for
+    # the model rebuilt under seed 1 with one draw of 32, below it with another); on 64 it is above 0 for both
+    after = _held_out_margins(load_policy(_oracle_iteration(tmp_path, 64)), pairs)
     result = paired_bootstrap([(str(i), a, b) for i, (a, b) in enumerate(zip(before, after))], resamples=2000)
     assert result.delta > 0 and result.ci_low > 0, result

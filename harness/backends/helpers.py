@@ -66,12 +66,13 @@ def _helper_main(conn) -> None:
                         load_error = traceback.format_exc()
                 conn.send(("loaded", payload, None))
                 continue
-            bid, requests = payload
+            bid, batch, function = payload
             if backend is None:
                 conn.send(("error", bid, load_error or "a batch before any policy was loaded"))
                 continue
             try:
-                conn.send(("done", bid, backend._generate_batch(requests)))
+                result = function(backend.policy, batch) if function else backend._generate_batch(batch)
+                conn.send(("done", bid, result))
             except Exception:  # noqa: BLE001 - reported to the main process, which generates the batch itself
                 conn.send(("error", bid, traceback.format_exc()))
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
@@ -203,20 +204,23 @@ class GenerationHelpers:
         self,
         key: tuple[str, str, int],
         batches: Sequence[Any],
-        local: Callable[[Any], list[str]],
+        local: Callable[[Any], Any],
         done: Callable[[int], None] | None = None,
-    ) -> list[list[str]]:
-        """The texts of every batch, in order: ``local(batch)`` in this process for batches from the front,
+        function: Callable[[Any, Any], Any] | None = None,
+    ) -> list[Any]:
+        """The result of every batch, in order: ``local(batch)`` in this process for batches from the front,
         helpers that have loaded ``key`` for batches from the back. When only helpers' batches are left, this
-        process generates them too and keeps whichever copy is first (they are the same texts), so it never
-        waits on a slow helper. ``done(n)`` is called as each batch of n requests finishes."""
+        process generates them too and keeps whichever copy is first (they are the same results), so it
+        never waits on a slow helper. A helper computes ``function(policy, batch)`` (a module-level function,
+        sent by reference; the same computation as ``local``), or, without one, the hf backend's batch
+        generation. ``done(n)`` is called as each batch of n items finishes."""
         self.prepare(key)
         self._calls += 1
         call = self._calls
-        out: list[list[str] | None] = [None] * len(batches)
+        out: list[Any] = [None] * len(batches)
         pending = deque(range(len(batches)))
 
-        def finish(bid: int, texts: list[str], by_helper: bool = False) -> None:
+        def finish(bid: int, texts: Any, by_helper: bool = False) -> None:
             if out[bid] is None:
                 out[bid] = texts
                 if by_helper:
@@ -246,7 +250,7 @@ class GenerationHelpers:
                 if len(pending) < 2:  # the last batch is this process's
                     break
                 bid = pending.pop()
-                if self._send(helper, ("batch", (bid, batches[bid]))):
+                if self._send(helper, ("batch", (bid, batches[bid], function))):
                     helper.batch = (call, bid)
                 else:
                     pending.append(bid)

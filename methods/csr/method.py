@@ -299,6 +299,7 @@ class Csr(Method):
                     penalty=float(cfg.diversity_penalty),
                     max_new_tokens=cfg.max_new_tokens,
                     batch_size=max(1, getattr(backend, "batch_size", 16) // cfg.groups),
+                    map_batches=getattr(backend, "map_batches", None),
                 )
                 by_image: dict[int, list[Node]] = {}
                 for (i, k), children in zip(active, found):

@@ -85,20 +85,31 @@ def expand(
     penalty: float,
     max_new_tokens: int,
     batch_size: int = 8,
+    map_batches=None,
 ) -> list[list[Expansion]]:
-    """``groups`` next sentences for each (image, prompt, response prefix), in order."""
-    out: list[list[Expansion]] = []
-    for k in range(0, len(prompts), batch_size):
-        out += _expand_batch(
-            policy,
-            images[k : k + batch_size],
-            prompts[k : k + batch_size],
-            prefixes[k : k + batch_size],
-            groups=groups,
-            penalty=penalty,
-            max_new_tokens=max_new_tokens,
+    """``groups`` next sentences for each (image, prompt, response prefix), in order. ``map_batches``: the hf
+    backend's, which lets spare-core helper processes expand some of the same batches (the same results)."""
+    options = {"groups": groups, "penalty": penalty, "max_new_tokens": max_new_tokens}
+    batches = [
+        (
+            list(images[k : k + batch_size]),
+            list(prompts[k : k + batch_size]),
+            list(prefixes[k : k + batch_size]),
+            options,
         )
-    return out
+        for k in range(0, len(prompts), batch_size)
+    ]
+    if map_batches is None:
+        found = [_expand_job(policy, batch) for batch in batches]
+    else:
+        found = map_batches(_expand_job, batches)
+    return [children for batch in found for children in batch]
+
+
+def _expand_job(policy, batch) -> list[list[Expansion]]:
+    """One batch of ``expand`` (a module-level function: a helper process imports it by name)."""
+    images, prompts, prefixes, options = batch
+    return _expand_batch(policy, images, prompts, prefixes, **options)
 
 
 def _expand_batch(policy, images, prompts, prefixes, *, groups, penalty, max_new_tokens) -> list[list[Expansion]]:
