@@ -2,7 +2,8 @@
 # GPU smoke test at paper scale (perf/gpu_smoke.py): a LLaVA-1.5-7B-shaped model with random weights, bf16,
 # 336 px, 576 image tokens; no downloads. Batched generation at batch 1 and 64, the reference pass, a few
 # DPO steps with LoRA; prints tokens/s, s/step and peak GPU memory. Budget: 8 minutes on one H200, then
-# 2 more for the 2-job local grid at the end.
+# 2 more for the 2-job local grid, then (where vLLM imports) 3 more for perf/vllm_handover.py: a new vLLM
+# engine per θ against one engine in sleep mode given θ's weights (issue 29's measured choice).
 # Needs python with torch (CUDA), transformers, peft, accelerate; not trl, diffusers or openai.
 #   bash perf/gpu_smoke.sh [--json /tmp/gpu_smoke.json]      (extra arguments go to gpu_smoke.py)
 #   bash perf/gpu_smoke.sh --tiny                              (the CPU check: tiny config, measures nothing)
@@ -29,4 +30,9 @@ if "$PYTHON" -c "import harness.cli, submitit" 2>/dev/null; then
   "$PYTHON" -m harness.cli status "$grid/jobs"
 else
   echo "gpu_smoke: the 2-job grid skipped (harness or submitit not importable)"
+fi
+if "$PYTHON" -c "import vllm, harness" 2>/dev/null; then
+  timeout 180 "$PYTHON" "$here/vllm_handover.py" --json /tmp/vllm_handover.json || echo "gpu_smoke: vllm_handover failed (above)"
+else
+  echo "gpu_smoke: vllm_handover skipped (vllm or harness not importable)"
 fi
