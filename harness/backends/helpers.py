@@ -143,6 +143,16 @@ class GenerationHelpers:
 
     def _retire(self, helper: _Helper, why: str) -> None:
         self.retired.append(f"generation helper {helper.rank}: {why}")
+        from rich.console import Console
+
+        last = why.strip().splitlines()[-1] if why.strip() else why
+        Console(stderr=True).print(
+            f"generation helper {helper.rank} retired ({why.splitlines()[0]} … {last}); "
+            "its batches are generated in this process, with the same results",
+            style="yellow",
+            markup=False,
+            highlight=False,
+        )
         self._helpers.remove(helper)
         if helper.batch is not None:
             self._answers.append((helper, helper.batch, None))  # its batch is generated elsewhere
