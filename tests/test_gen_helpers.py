@@ -70,7 +70,7 @@ def test_a_helper_that_cannot_load_the_policy_is_retired_and_named(tiny_policy, 
     with GenerationHelpers(1) as pool:
         assert pool.wait_ready(180)
         backend = HFBackend(tiny_policy, batch_size=2, progress=False)
-        key = (str(tmp_path / "no-such-checkpoint"), "float32", 1)
+        key = (str(tmp_path / "no-such-checkpoint"), "float32", 1, "llava_v1", True, ())
         pool.prepare(key)
         assert pool.wait_ready(180, key=key)  # it tried, and says so
         texts = pool.run(key, [list(reqs[k : k + 2]) for k in range(0, 8, 2)], backend._generate_batch)
@@ -135,3 +135,56 @@ def test_a_methods_own_batched_search_gives_the_same_results_with_helpers(tiny_p
     before = helpers.batches_by_helpers
     assert expand(*args, **options, map_batches=backend.map_batches) == alone
     assert helpers.batches_by_helpers > before
+
+
+def test_a_checkpoint_rewritten_in_place_is_loaded_again(tiny_path, helpers, tmp_path):
+    """A helper keys what it loaded by the weight files too: new weights at the same path are never generated
+    from with the old ones."""
+    import shutil
+    import time
+
+    from safetensors.torch import load_file, save_file
+
+    from harness.policy import load_policy
+
+    folder = tmp_path / "theta"
+    shutil.copytree(tiny_path, folder)
+    reqs = _requests(12)
+    first = load_policy(folder)
+    backend = HFBackend(first, batch_size=2, progress=False, helpers=helpers)
+    assert helpers.wait_ready(180, key=backend.helper_key())
+    backend.generate(reqs)
+    time.sleep(0.01)  # a later modification time, whatever the file system's clock resolution
+    for shard in folder.glob("*.safetensors"):
+        save_file({k: v * 1.5 if v.is_floating_point() else v for k, v in load_file(shard).items()}, shard)
+    second = load_policy(folder)
+    alone = HFBackend(second, batch_size=2, progress=False).generate(reqs)
+    rewritten = HFBackend(second, batch_size=2, progress=False, helpers=helpers)
+    assert rewritten.helper_key() != backend.helper_key()
+    assert helpers.wait_ready(180, key=rewritten.helper_key())
+    before = helpers.batches_by_helpers
+    assert rewritten.generate(reqs) == alone
+    assert helpers.batches_by_helpers > before
+
+
+def test_a_helper_refuses_weights_rewritten_since_the_main_process_read_them(tiny_path, tiny_policy, tmp_path):
+    import shutil
+    import time
+
+    from safetensors.torch import load_file, save_file
+
+    from harness.policy import load_policy
+
+    folder = tmp_path / "theta"
+    shutil.copytree(tiny_path, folder)
+    policy = load_policy(folder)
+    reqs = _requests(8)
+    alone = HFBackend(policy, batch_size=2, progress=False).generate(reqs)
+    time.sleep(0.01)
+    for shard in folder.glob("*.safetensors"):
+        save_file({k: v * 1.5 if v.is_floating_point() else v for k, v in load_file(shard).items()}, shard)
+    with GenerationHelpers(1) as pool:
+        backend = HFBackend(policy, batch_size=2, progress=False, helpers=pool)
+        assert pool.wait_ready(180, key=backend.helper_key())  # it tried, found other weights, and says so
+        assert backend.generate(reqs) == alone  # the policy this process holds, not the file's new weights
+        assert pool.count == 0 and "weights changed" in pool.retired[0]

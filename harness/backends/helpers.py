@@ -45,7 +45,7 @@ def _helper_main(conn) -> None:
         import torch
 
         from harness.backends.hf import HFBackend
-        from harness.policy.loading import load_policy
+        from harness.policy.loading import load_policy, weights_stamp
 
         conn.send(("ready", None, None))
         backend, loaded, load_error = None, None, None
@@ -56,11 +56,14 @@ def _helper_main(conn) -> None:
             kind, payload = msg
             if kind == "load":
                 if loaded != payload:
-                    path, dtype, threads = payload
+                    path, dtype, threads, template, pad_to_square, stamp = payload
                     backend, loaded, load_error = None, payload, None
                     try:
+                        if weights_stamp(path) != stamp:  # rewritten since the main process read it
+                            raise RuntimeError(f"{path}: the weights changed since the main process loaded them")
                         torch.set_num_threads(threads)
-                        backend = HFBackend(load_policy(path, dtype=dtype), progress=False)
+                        policy = load_policy(path, dtype=dtype, template=template, pad_to_square=pad_to_square)
+                        backend = HFBackend(policy, progress=False)
                         backend.warm_up()
                     except Exception:  # noqa: BLE001 - reported with the next batch
                         load_error = traceback.format_exc()
@@ -203,16 +206,16 @@ class GenerationHelpers:
                 self._drain(helper, timeout=max(0.0, min(0.2, end - time.monotonic())))
         return not waiting()
 
-    def prepare(self, key: tuple[str, str, int]) -> None:
-        """Tell every helper to load ``(checkpoint path, dtype, torch threads)`` now (one still starting loads
-        it as soon as it has started), so that it is ready when the batches come."""
+    def prepare(self, key: tuple) -> None:
+        """Tell every helper to load ``key`` (``HFBackend.helper_key``: checkpoint, dtype, torch threads, …)
+        now (one still starting loads it as soon as it has started), so that it is ready when the batches come."""
         for helper in list(self._helpers):
             if helper.asked != key and self._send(helper, ("load", key)):
                 helper.asked = key
 
     def run(
         self,
-        key: tuple[str, str, int],
+        key: tuple,
         batches: Sequence[Any],
         local: Callable[[Any], Any],
         done: Callable[[int], None] | None = None,

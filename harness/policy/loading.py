@@ -106,6 +106,7 @@ def load_policy(
 
     path = resolve_model_path(spec, cache_root)
     device, dtype = pick_device_dtype(device, dtype)
+    stamp = weights_stamp(path)  # before reading: what a later reader must find to read the same weights
     try:
         processor = AutoProcessor.from_pretrained(path, local_files_only=True)
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=getattr(torch, dtype), local_files_only=True)
@@ -120,4 +121,16 @@ def load_policy(
         path=path,
         name="tiny" if str(spec) == "tiny" else str(path),
         pad_to_square=pad_to_square,
+        extra={"weights_stamp": stamp},
+    )
+
+
+def weights_stamp(path: str | Path) -> tuple:
+    """(name, size, modification time) of a checkpoint folder's weight files: another process that finds the
+    same stamp reads the same weights (generation helpers check it, harness/backends/helpers.py)."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return ()
+    return tuple(
+        (f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(folder.glob("*.safetensors")) if f.is_file()
     )
